@@ -1,0 +1,38 @@
+"""Management commands. They work on the data directory directly; a running server picks
+their changes up. User mistakes print one line to stderr and exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from app import __version__
+from app.cli import admin, endpoint, provider, secret, token
+from app.cli.common import Group
+from app.settings import load_settings
+
+__all__ = ["cli"]
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelproxy")
+def cli() -> None:
+    """ModelProxy: a self-hosted gateway in front of AI model providers."""
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8787).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory.")
+@click.option("--database-url", help="sqlite:///PATH or postgresql://...")
+def serve(**flags: Any) -> None:
+    """Run the proxy and admin API server."""
+    from server.runner import serve as run_server
+
+    sys.exit(run_server(load_settings(flags)))
+
+
+for module in (admin, provider, endpoint, token, secret):
+    cli.add_command(module.group)

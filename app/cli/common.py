@@ -1,0 +1,94 @@
+"""What the management commands share: error handling, the open appliance, output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+from app.errors import ModelProxyError
+from app.services import secret_key
+from app.services.audit import Actor
+from app.settings import Settings, load_settings
+
+
+class Group(click.Group):
+    """A click group that turns our errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModelProxyError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class Appliance:
+    """What a management command works on: the settings, an open database, the secret box."""
+
+    def __init__(self, settings: Settings) -> None:
+        from app.db import open_database
+
+        self.settings = settings
+        self.db = open_database(settings)
+        self.actor = Actor.cli()
+
+    @functools.cached_property
+    def box(self):
+        return secret_key.load_box(self.settings)
+
+
+def storage_options(command: Callable) -> Callable:
+    """Add --data-dir and --database-url, and pass an open Appliance as the first argument."""
+
+    @click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory.")
+    @click.option("--database-url", help="sqlite:///PATH or postgresql://...")
+    @functools.wraps(command)
+    def wrapper(data_dir: str | None, database_url: str | None, **kwargs: Any) -> Any:
+        settings = load_settings({"data_dir": data_dir, "database_url": database_url})
+        appliance = Appliance(settings)
+        try:
+            return command(appliance, **kwargs)
+        finally:
+            appliance.db.close_all()
+
+    return wrapper
+
+
+def read_stdin_secret(what: str) -> str:
+    """A secret from standard input (never from arguments, which other users can see)."""
+    value = sys.stdin.read().rstrip("\r\n")
+    if not value:
+        raise click.ClickException(f"no {what} on standard input")
+    return value
+
+
+def print_rows(rows: Iterable[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    rows = list(rows)
+    if as_json:
+        click.echo(json.dumps({"items": rows}, indent=2))
+        return
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for r in cells:
+        click.echo("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ",".join(str(x) for x in value) or "-"
+    if isinstance(value, dict):
+        return ",".join(value) or "-"
+    return str(value)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")

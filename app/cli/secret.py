@@ -1,0 +1,26 @@
+"""`modelproxy secret ...`: the key that encrypts provider keys."""
+
+from __future__ import annotations
+
+import click
+
+from app.cli.common import Appliance, read_stdin_secret, storage_options
+from app.services import secret_key
+
+
+@click.group("secret")
+def group() -> None:
+    """Manage the secret key that encrypts provider keys."""
+
+
+@group.command("rotate")
+@click.option("--new-key-stdin", is_flag=True,
+              help="Read the new key from standard input (needed with MODELPROXY_SECRET_KEY).")
+@storage_options
+def rotate(app: Appliance, new_key_stdin: bool) -> None:
+    """Re-encrypt every provider key under a new secret key."""
+    new_key = read_stdin_secret("new key") if new_key_stdin else None
+    count = secret_key.rotate(app.settings, app.actor, new_key)
+    click.echo(f"re-encrypted {count} provider key(s) under the new secret key")
+    if app.settings.secret_key:
+        click.echo("Now set MODELPROXY_SECRET_KEY to the new key before the next start.", err=True)

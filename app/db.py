@@ -1,0 +1,78 @@
+"""Open the database (SQLite in WAL mode, or PostgreSQL), migrate it, bind the models.
+
+Connections come from a pool and are per thread — per greenlet under `serve`, where
+gevent patches threading before peewee is imported — so greenlets never share one.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlparse
+
+import peewee as pw
+from playhouse.db_url import parseresult_to_dict
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from app import migrations
+from app.errors import StorageError
+from app.models import database_proxy
+from app.settings import Settings
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",  # readers never block the writer
+    "foreign_keys": 1,
+    "busy_timeout": 5000,  # ms to wait for another process's write lock
+    "synchronous": "normal",  # safe with WAL, and much faster than FULL
+}
+
+
+def connect(url: str) -> pw.Database:
+    """A pooled database for `url` (sqlite:///PATH or postgresql://...), not yet opened."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)[1:] if parsed.netloc == "" else parsed.netloc + parsed.path
+        return PooledSqliteDatabase(
+            path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=64, stale_timeout=300
+        )
+    if parsed.scheme in {"postgresql", "postgres"}:
+        params = parseresult_to_dict(parsed, unquote_password=True, unquote_user=True)
+        return PooledPostgresqlDatabase(max_connections=32, stale_timeout=300, **params)
+    raise StorageError(f"unsupported database URL scheme {parsed.scheme!r}")
+
+
+def open_database(settings: Settings, migrate: bool = True) -> pw.Database:
+    """Connect to the configured database, bring its schema up to date, bind the models.
+
+    Raises StorageError with a readable reason when the database cannot be used.
+    """
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = connect(settings.database)
+    try:
+        with db.connection_context():
+            if migrate:
+                migrations.migrate(db)
+            elif migrations.current_version(db) < migrations.LATEST:
+                raise StorageError("the database schema is out of date; run `modelproxy serve`")
+    except pw.OperationalError as exc:
+        raise StorageError(f"cannot open the database {redact(settings.database)}: {exc}") from exc
+    database_proxy.initialize(db)
+    return db
+
+
+def ping(db: pw.Database) -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        with db.connection_context():
+            db.execute_sql("SELECT 1")
+        return True
+    except pw.PeeweeException:
+        return False
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, fit for messages and logs."""
+    parsed = urlparse(url)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return url

@@ -1,0 +1,22 @@
+"""The `modelproxy` entry point.
+
+`serve` must monkey-patch with gevent before anything else is imported, so this module
+imports nothing heavy at the top and hands each command to its layer lazily.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["serve"]:
+        import server.runner  # noqa: F401  (patches the standard library first)
+    from app.cli import cli
+
+    cli.main(args=args, prog_name="modelproxy")
+
+
+if __name__ == "__main__":
+    main()

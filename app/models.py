@@ -1,0 +1,166 @@
+"""The peewee tables. Times are naive UTC datetimes. The schema itself is made by
+`app/migrations/`; these classes must match the latest migration (a test checks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import peewee as pw
+
+# Bound at run time by app.db.open_database(); models are shared by every database.
+database_proxy = pw.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    """Now, as the naive UTC datetime every table stores."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class JSONField(pw.TextField):
+    """A JSON value stored as text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class Provider(BaseModel):
+    name = pw.CharField(max_length=100, unique=True)
+    type = pw.CharField(max_length=50)
+    base_url = pw.CharField(max_length=500)
+    api_key_encrypted = pw.TextField(null=True)  # Fernet token; never the plaintext
+    api_key_hint = pw.CharField(max_length=16, null=True)  # "…a1b2"
+    headers = JSONField(default=dict)
+    timeout_s = pw.FloatField(default=60.0)
+    enabled = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Endpoint(BaseModel):
+    name = pw.CharField(max_length=100, unique=True)
+    path = pw.CharField(max_length=200, unique=True)
+    kind = pw.CharField(max_length=20)
+    model = pw.CharField(max_length=200)
+    provider = pw.ForeignKeyField(Provider, backref="endpoints", on_delete="RESTRICT")
+    enabled = pw.BooleanField(default=True)
+    price_input_per_m = pw.DecimalField(max_digits=12, decimal_places=6, null=True)
+    price_output_per_m = pw.DecimalField(max_digits=12, decimal_places=6, null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Token(BaseModel):
+    name = pw.CharField(max_length=100)
+    prefix = pw.CharField(max_length=16, unique=True)  # the public, indexable part
+    secret_hash = pw.CharField(max_length=100)  # bcrypt of the whole token
+    scopes = JSONField(default=list)
+    rpm = pw.IntegerField(null=True)
+    monthly_requests = pw.IntegerField(null=True)
+    monthly_tokens = pw.BigIntegerField(null=True)
+    allowed_ips = JSONField(default=list)
+    allowed_endpoints = JSONField(default=list)  # endpoint ids; empty: all
+    expires_at = pw.DateTimeField(null=True)
+    revoked = pw.BooleanField(default=False)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    last_used_at = pw.DateTimeField(null=True)
+
+
+class Admin(BaseModel):
+    username = pw.CharField(max_length=100, unique=True)
+    password_hash = pw.CharField(max_length=100)
+    role = pw.CharField(max_length=20, default="admin")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class AdminSession(BaseModel):
+    admin = pw.ForeignKeyField(Admin, backref="sessions", on_delete="CASCADE")
+    token_hash = pw.CharField(max_length=64, unique=True)  # sha256 of the session token
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    last_seen_at = pw.DateTimeField(default=utcnow)
+    client_ip = pw.CharField(max_length=64, null=True)
+    revoked = pw.BooleanField(default=False)
+
+
+class RequestLog(BaseModel):
+    # Plain ids, not foreign keys: the history outlives what it names and costs no checks.
+    id = pw.BigAutoField()
+    time = pw.DateTimeField(index=True)
+    request_id = pw.CharField(max_length=128, index=True)
+    token_id = pw.IntegerField(null=True)
+    endpoint_id = pw.IntegerField(null=True)
+    provider_id = pw.IntegerField(null=True)
+    model = pw.CharField(max_length=200, null=True)
+    status = pw.IntegerField()
+    latency_ms = pw.FloatField()
+    ttfb_ms = pw.FloatField(null=True)
+    prompt_tokens = pw.IntegerField(default=0)
+    completion_tokens = pw.IntegerField(default=0)
+    usage_estimated = pw.BooleanField(default=False)
+    client_ip = pw.CharField(max_length=64, null=True)
+    stream = pw.BooleanField(default=False)
+    error = pw.TextField(null=True)
+
+    class Meta:
+        indexes = ((("token_id", "time"), False),)
+
+
+class UsageDaily(BaseModel):
+    """Per-day rollup of the request log; kept when old log rows are purged."""
+
+    day = pw.DateField()
+    # 0, not NULL, for "none", so the unique key below can be upserted on.
+    token_id = pw.IntegerField(default=0)
+    endpoint_id = pw.IntegerField(default=0)
+    provider_id = pw.IntegerField(default=0)
+    model = pw.CharField(max_length=200, default="")
+    requests = pw.IntegerField(default=0)
+    errors = pw.IntegerField(default=0)
+    prompt_tokens = pw.BigIntegerField(default=0)
+    completion_tokens = pw.BigIntegerField(default=0)
+    latency_ms_sum = pw.FloatField(default=0.0)
+
+    class Meta:
+        indexes = ((("day", "token_id", "endpoint_id", "provider_id", "model"), True),)
+
+
+class AuditEntry(BaseModel):
+    id = pw.BigAutoField()
+    time = pw.DateTimeField(default=utcnow, index=True)
+    actor = pw.CharField(max_length=100)  # admin username, or "cli:<os user>"
+    source = pw.CharField(max_length=64, null=True)  # client IP, or "cli"
+    action = pw.CharField(max_length=50)  # e.g. "provider.create"
+    target_type = pw.CharField(max_length=30)
+    target_id = pw.IntegerField(null=True)
+    changes = JSONField(default=dict)  # never secrets
+
+
+class Setting(BaseModel):
+    key = pw.CharField(max_length=100, primary_key=True)
+    value = JSONField(null=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+TABLES: list[type[BaseModel]] = [
+    Provider,
+    Endpoint,
+    Token,
+    Admin,
+    AdminSession,
+    RequestLog,
+    UsageDaily,
+    AuditEntry,
+    Setting,
+]

@@ -1,0 +1,109 @@
+"""Admins: the people who manage the appliance. Role `admin` does everything, `viewer` reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee as pw
+
+from app.crypto import check_secret, hash_secret
+from app.errors import ConflictError, NotFoundError, ValidationError
+from app.models import Admin, database_proxy
+from app.services import audit
+from app.services import validation as v
+from app.services.audit import Actor
+
+ROLES = ("admin", "viewer")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 72  # bcrypt reads no further
+
+
+def create(actor: Actor, username: Any, password: Any, role: Any = "admin",
+           rounds: int = 12) -> Admin:
+    clean_name = v.name(username, "username")
+    clean_role = v.one_of(role, ROLES, "role")
+    _check_password(password)
+    if Admin.select().where(pw.fn.LOWER(Admin.username) == clean_name.lower()).exists():
+        raise ConflictError(f"an admin named {clean_name!r} already exists", "username")
+    with database_proxy.atomic():
+        admin = Admin.create(username=clean_name, role=clean_role,
+                             password_hash=hash_secret(password, rounds))
+        audit.record(actor, "admin.create", "admin", admin.id,
+                     {"username": clean_name, "role": clean_role})
+    return admin
+
+
+def set_role(actor: Actor, admin_id: int, role: Any) -> Admin:
+    admin = get(admin_id)
+    clean_role = v.one_of(role, ROLES, "role")
+    if admin.role == "admin" and clean_role != "admin":
+        _keep_one_admin(admin)
+    with database_proxy.atomic():
+        admin.role = clean_role
+        admin.save()
+        audit.record(actor, "admin.update", "admin", admin.id, {"role": clean_role})
+    return admin
+
+
+def set_password(actor: Actor, admin_id: int, password: Any, rounds: int = 12) -> Admin:
+    admin = get(admin_id)
+    _check_password(password)
+    with database_proxy.atomic():
+        admin.password_hash = hash_secret(password, rounds)
+        admin.save()
+        audit.record(actor, "admin.update", "admin", admin.id, {"password": "(changed)"})
+    return admin
+
+
+def delete(actor: Actor, admin_id: int) -> None:
+    admin = get(admin_id)
+    if admin.role == "admin":
+        _keep_one_admin(admin)
+    with database_proxy.atomic():
+        admin.delete_instance()
+        audit.record(actor, "admin.delete", "admin", admin_id, {"username": admin.username})
+
+
+def authenticate(username: str, password: str) -> Admin | None:
+    """The admin with these credentials, or None (the same answer for either being wrong)."""
+    admin = Admin.get_or_none(Admin.username == username)
+    if admin is None:
+        check_secret(password, _DUMMY_HASH)  # spend the same time as a real check
+        return None
+    return admin if check_secret(password, admin.password_hash) else None
+
+
+def get(admin_id: int) -> Admin:
+    admin = Admin.get_or_none(Admin.id == admin_id)
+    if admin is None:
+        raise NotFoundError(f"no admin with id {admin_id}")
+    return admin
+
+
+def list_all() -> list[Admin]:
+    return list(Admin.select().order_by(Admin.username))
+
+
+def exists() -> bool:
+    return Admin.select().exists()
+
+
+def to_dict(admin: Admin) -> dict[str, Any]:
+    return {"id": admin.id, "username": admin.username, "role": admin.role,
+            "created_at": v.iso(admin.created_at)}
+
+
+def _check_password(password: Any) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters", "password")
+    if len(password.encode()) > MAX_PASSWORD:
+        raise ValidationError(f"password must be at most {MAX_PASSWORD} bytes", "password")
+
+
+def _keep_one_admin(admin: Admin) -> None:
+    others = Admin.select().where((Admin.role == "admin") & (Admin.id != admin.id)).exists()
+    if not others:
+        raise ConflictError("cannot remove or demote the last admin", "role")
+
+
+_DUMMY_HASH = "$2b$12$" + "C" * 53

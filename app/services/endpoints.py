@@ -1,0 +1,172 @@
+"""Endpoints: what clients call — a path under /api/ and a name, mapped to a provider's model."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import peewee as pw
+
+from app.errors import ConflictError, NotFoundError, ValidationError
+from app.models import Endpoint, Provider, database_proxy, utcnow
+from app.services import audit, providers
+from app.services import validation as v
+from app.services.audit import Actor
+
+KINDS = ("chat", "embeddings")
+# Paths the client API answers itself; an endpoint may not take them.
+RESERVED_PATHS = frozenset({"/api/models", "/api/health"})
+_PATH = re.compile(r"^/api(/[A-Za-z0-9._~-]+)+$")
+_FIELDS = {"name", "path", "kind", "model", "provider", "provider_id", "enabled",
+           "price_input_per_m", "price_output_per_m"}
+
+
+def create(actor: Actor, **fields: Any) -> Endpoint:
+    """Add an endpoint. Fields: name, path, kind, model, provider (id or name), enabled, prices."""
+    clean = _clean(fields, creating=True)
+    _check_unique(clean)
+    with database_proxy.atomic():
+        endpoint = Endpoint.create(**clean)
+        audit.record(actor, "endpoint.create", "endpoint", endpoint.id, _loggable(clean))
+    return endpoint
+
+
+def update(actor: Actor, endpoint_id: int, **fields: Any) -> Endpoint:
+    endpoint = get(endpoint_id)
+    clean = _clean(fields, creating=False)
+    _check_unique(clean, exclude_id=endpoint.id)
+    with database_proxy.atomic():
+        for key, value in clean.items():
+            setattr(endpoint, key, value)
+        endpoint.updated_at = utcnow()
+        endpoint.save()
+        audit.record(actor, "endpoint.update", "endpoint", endpoint.id, _loggable(clean))
+    return endpoint
+
+
+def delete(actor: Actor, endpoint_id: int) -> None:
+    endpoint = get(endpoint_id)
+    with database_proxy.atomic():
+        endpoint.delete_instance()
+        audit.record(actor, "endpoint.delete", "endpoint", endpoint_id, {"name": endpoint.name})
+
+
+def get(endpoint_id: int) -> Endpoint:
+    endpoint = Endpoint.get_or_none(Endpoint.id == endpoint_id)
+    if endpoint is None:
+        raise NotFoundError(f"no endpoint with id {endpoint_id}")
+    return endpoint
+
+
+def find(ref: str | int) -> Endpoint:
+    """An endpoint by id, name or path."""
+    query = Endpoint.select().where((Endpoint.name == str(ref)) | (Endpoint.path == str(ref)))
+    if isinstance(ref, int) or str(ref).isdigit():
+        query = Endpoint.select().where(Endpoint.id == int(ref))
+    endpoint = query.first()
+    if endpoint is None:
+        raise NotFoundError(f"no endpoint {ref!r}")
+    return endpoint
+
+
+def list_all() -> list[Endpoint]:
+    return list(Endpoint.select(Endpoint, Provider).join(Provider).order_by(Endpoint.path))
+
+
+def to_dict(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "name": endpoint.name,
+        "path": endpoint.path,
+        "kind": endpoint.kind,
+        "model": endpoint.model,
+        "provider_id": endpoint.provider_id,
+        "enabled": endpoint.enabled,
+        "price_input_per_m": _price_out(endpoint.price_input_per_m),
+        "price_output_per_m": _price_out(endpoint.price_output_per_m),
+        "created_at": v.iso(endpoint.created_at),
+        "updated_at": v.iso(endpoint.updated_at),
+    }
+
+
+def _clean(fields: dict[str, Any], creating: bool) -> dict[str, Any]:
+    unknown = set(fields) - _FIELDS
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    clean: dict[str, Any] = {}
+    if creating or "name" in fields:
+        clean["name"] = v.name(fields.get("name"))
+    if creating or "path" in fields:
+        clean["path"] = _path(fields.get("path"))
+    if creating or "kind" in fields:
+        clean["kind"] = v.one_of(fields.get("kind"), KINDS, "kind")
+    if creating or "model" in fields:
+        clean["model"] = v.text(fields.get("model"), "model")
+    provider_ref = fields.get("provider_id", fields.get("provider"))
+    if creating or provider_ref is not None:
+        clean["provider"] = _provider(provider_ref)
+    if fields.get("enabled") is not None:
+        clean["enabled"] = v.boolean(fields["enabled"], "enabled")
+    for price in ("price_input_per_m", "price_output_per_m"):
+        if price in fields:
+            clean[price] = _price(fields[price], price)
+    return clean
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("path is required", "path")
+    value = value.strip()
+    if not value.startswith("/api/"):
+        raise ValidationError(f"path must start with /api/, got {value!r}", "path")
+    if not _PATH.match(value) or len(value) > 200:
+        raise ValidationError(
+            "path may hold only letters, digits and . _ ~ - between slashes, e.g. /api/chat",
+            "path",
+        )
+    if value in RESERVED_PATHS:
+        raise ValidationError(f"path {value} is reserved by the client API", "path")
+    return value
+
+
+def _provider(ref: Any) -> Provider:
+    if ref in (None, ""):
+        raise ValidationError("provider is required", "provider")
+    try:
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return providers.get(ref)
+        return providers.get_by_name(str(ref))
+    except NotFoundError as exc:
+        raise ValidationError(str(exc), "provider") from None
+
+
+def _price(value: Any, field: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationError(f"{field} must be a number, got {value!r}", field) from None
+    if not price.is_finite() or price < 0 or price > 1_000_000:
+        raise ValidationError(f"{field} must be between 0 and 1000000", field)
+    return price
+
+
+def _price_out(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _check_unique(clean: dict[str, Any], exclude_id: int | None = None) -> None:
+    for field, column in (("name", Endpoint.name), ("path", Endpoint.path)):
+        if field not in clean:
+            continue
+        query = Endpoint.select().where(pw.fn.LOWER(column) == clean[field].lower())
+        if exclude_id is not None:
+            query = query.where(Endpoint.id != exclude_id)
+        if query.exists():
+            raise ConflictError(f"an endpoint with {field} {clean[field]!r} already exists", field)
+
+
+def _loggable(clean: dict[str, Any]) -> dict[str, Any]:
+    return {k: (val.id if isinstance(val, Provider) else val) for k, val in clean.items()}

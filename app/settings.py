@@ -1,0 +1,160 @@
+"""One Settings object, built once: flags > environment (and `.env`) > defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from app.errors import SettingsError
+
+ENV_PREFIX = "MODELPROXY_"
+DEFAULT_PORT = 8787
+DEFAULT_BODY_LIMIT = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Field `x` is read from `MODELPROXY_X`."""
+
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: SQLite file in the data directory
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    secret_key: str | None = None  # None: the key file in the data directory
+    max_body_bytes: int = DEFAULT_BODY_LIMIT
+    grace_s: float = 10.0  # how long a graceful stop waits for in-flight requests
+    bcrypt_rounds: int = 12
+    trusted_proxies: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    openai_api_key: str | None = field(default=None, repr=False)
+    openrouter_api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def database(self) -> str:
+        """The database URL in force: the configured one or the SQLite default."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'modelproxy.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.startswith("sqlite:")
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+
+# Environment variables read without the MODELPROXY_ prefix (the providers' own names).
+_PLAIN_ENV = {"openai_api_key": "OPENAI_API_KEY", "openrouter_api_key": "OPENROUTER_API_KEY"}
+
+
+def env_name(name: str) -> str:
+    """The environment variable that sets field `name`."""
+    return _PLAIN_ENV.get(name, ENV_PREFIX + name.upper())
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+) -> Settings:
+    """Build Settings from flags (None values ignored), then environ, then `.env`, then defaults.
+
+    Raises SettingsError naming the setting when a value is bad.
+    """
+    sources: dict[str, Any] = {}
+    if env_file and Path(env_file).is_file():
+        sources.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    sources.update(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = sources.get(env_name(f.name))
+        if raw not in (None, ""):
+            values[f.name] = _parse(f.name, raw)
+    for name, value in (flags or {}).items():
+        if value is not None:
+            values[name] = _parse(name, value)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _parse(name: str, raw: Any) -> Any:
+    parser = _PARSERS.get(name, str)
+    try:
+        return parser(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{env_name(name)}: {exc}") from None
+
+
+def _int_in(low: int, high: int):
+    def parse(raw: Any) -> int:
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected {low}..{high}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(raw: Any) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _networks(raw: Any) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+    return tuple(items)
+
+
+def _log_level(raw: Any) -> str:
+    level = str(raw).upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+_PARSERS = {
+    "data_dir": lambda raw: Path(raw).expanduser(),
+    "port": _int_in(1, 65535),
+    "max_body_bytes": _int_in(1024, 1024**3),
+    "grace_s": _positive_float,
+    "bcrypt_rounds": _int_in(4, 16),
+    "trusted_proxies": _networks,
+    "log_level": _log_level,
+}
+
+
+def _check(settings: Settings) -> None:
+    url = settings.database_url
+    if url:
+        scheme = urlparse(url).scheme
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise SettingsError(
+                f"{env_name('database_url')}: expected sqlite:///PATH or postgresql://..., "
+                f"got scheme {scheme or 'none'!r}"
+            )
+    if settings.secret_key is not None and len(settings.secret_key) < 32:
+        raise SettingsError(
+            f"{env_name('secret_key')}: must be at least 32 characters "
+            "(try: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )

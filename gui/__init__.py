@@ -1,0 +1,1 @@
+"""ModelProxy desktop window (PySide6)."""

@@ -1,0 +1,1 @@
+"""ModelProxy HTTP server: Flask app on gevent."""

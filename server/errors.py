@@ -1,0 +1,73 @@
+"""Every error leaves the server in the OpenAI shape: {"error": {"message", "type", "code"}}.
+
+No stack trace and no secret is ever in a response: unexpected exceptions are logged
+here and answered with a plain 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from app.errors import (
+    ConflictError,
+    ModelProxyError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    502: "upstream_error",
+    503: "server_error",
+    504: "upstream_error",
+}
+
+# Most specific first: ConflictError is a ValidationError.
+STATUS_OF = [(ConflictError, 409), (ValidationError, 400), (NotFoundError, 404),
+             (StorageError, 503)]
+
+
+def error_response(status: int, message: str, code: str | None = None,
+                   param: str | None = None) -> Response:
+    body = {"message": message, "type": TYPES.get(status, "server_error"), "code": code}
+    if param:
+        body["param"] = param
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        response = error_response(exc.code or 500, exc.description or exc.name)
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(ModelProxyError)
+    def appliance_error(exc: ModelProxyError) -> Response:
+        status = next((s for cls, s in STATUS_OF if isinstance(exc, cls)), 500)
+        if status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)
+            return error_response(status, "the server could not complete the request")
+        return error_response(status, str(exc), param=getattr(exc, "field", None))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "internal error; the server log has the details")
