@@ -1,0 +1,72 @@
+"""A real `modelproxy serve` process for tests: started on a free port, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """`modelproxy serve` in a child process; `.url` once healthy; `.stop()` sends SIGTERM."""
+
+    def __init__(self, data_dir: Path, database_url: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.env = {**os.environ, "MODELPROXY_BCRYPT_ROUNDS": "4", **(env or {})}
+        if database_url:
+            self.env["MODELPROXY_DATABASE_URL"] = database_url
+        self.process: subprocess.Popen | None = None
+        self.output = ""
+
+    def start(self, timeout: float = 20.0) -> LiveServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.main", "serve", "--port", str(self.port),
+             "--data-dir", str(self.data_dir)],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.output = self.process.stdout.read()
+                raise RuntimeError(f"server exited early:\n{self.output}")
+            try:
+                requests.get(self.url + "/api/health", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.output}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Signal the server and wait for it; returns its exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            out, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        self.output += out or ""
+        return self.process.returncode
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

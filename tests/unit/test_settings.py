@@ -1,0 +1,58 @@
+"""Settings: flags > environment > .env > defaults, and bad values named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.errors import SettingsError
+from app.settings import Settings, load_settings
+
+
+def test_defaults() -> None:
+    s = load_settings({}, environ={}, env_file=None)
+    assert (s.host, s.port, s.data_dir, s.secret_key) == ("127.0.0.1", 8787, Path("data"), None)
+    assert s.database == f"sqlite:///{Path('data/modelproxy.db').resolve()}"
+    assert s.max_body_bytes == 8 * 1024 * 1024
+
+
+def test_flags_beat_environment_beats_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "MODELPROXY_PORT=1111\nMODELPROXY_HOST=10.0.0.1\nexport MODELPROXY_DATA_DIR='/srv/x'\n"
+        "OPENAI_API_KEY=sk-from-file\n"
+    )
+    s = load_settings({"port": 3333}, environ={"MODELPROXY_PORT": "2222",
+                                               "MODELPROXY_HOST": "0.0.0.0"}, env_file=env_file)
+    assert (s.port, s.host, s.data_dir, s.openai_api_key) == (
+        3333, "0.0.0.0", Path("/srv/x"), "sk-from-file")
+
+
+def test_postgres_url_is_used_as_given() -> None:
+    url = "postgresql://u:p@db:5432/mp"
+    s = load_settings({}, environ={"MODELPROXY_DATABASE_URL": url}, env_file=None)
+    assert s.database == url and not s.is_sqlite
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"MODELPROXY_PORT": "http"}, "MODELPROXY_PORT: expected a whole number, got 'http'"),
+        ({"MODELPROXY_PORT": "70000"}, "MODELPROXY_PORT: expected 1..65535, got 70000"),
+        ({"MODELPROXY_DATABASE_URL": "mysql://x"}, "MODELPROXY_DATABASE_URL: expected sqlite"),
+        ({"MODELPROXY_SECRET_KEY": "short"}, "MODELPROXY_SECRET_KEY: must be at least 32"),
+        ({"MODELPROXY_TRUSTED_PROXIES": "10.0.0.0/8 nope"}, "'nope' is not an IP address"),
+        ({"MODELPROXY_GRACE_S": "-1"}, "MODELPROXY_GRACE_S: expected a number >= 0"),
+        ({"MODELPROXY_LOG_LEVEL": "loud"}, "MODELPROXY_LOG_LEVEL: expected DEBUG"),
+    ],
+)
+def test_bad_values_name_the_setting(environ: dict, message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_settings({}, environ=environ, env_file=None)
+
+
+def test_settings_are_immutable() -> None:
+    s = Settings()
+    with pytest.raises(AttributeError):
+        s.port = 1  # type: ignore[misc]
