@@ -32,6 +32,7 @@ class Settings:
     grace_s: float = 10.0  # how long a graceful stop waits for in-flight requests
     bcrypt_rounds: int = 12
     trusted_proxies: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # exact origins, e.g. https://app.example.com
     log_level: str = "INFO"
     openai_api_key: str | None = field(default=None, repr=False)
     openrouter_api_key: str | None = field(default=None, repr=False)
@@ -133,6 +134,15 @@ def _log_level(raw: Any) -> str:
     return level
 
 
+def _origins(raw: Any) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
+    for item in items:
+        parsed = urlparse(item)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.path:
+            raise ValueError(f"{item!r} is not an origin such as https://app.example.com")
+    return tuple(items)
+
+
 _PARSERS = {
     "data_dir": lambda raw: Path(raw).expanduser(),
     "port": _int_in(1, 65535),
@@ -140,6 +150,7 @@ _PARSERS = {
     "grace_s": _positive_float,
     "bcrypt_rounds": _int_in(4, 16),
     "trusted_proxies": _networks,
+    "cors_origins": _origins,
     "log_level": _log_level,
 }
 

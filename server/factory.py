@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import peewee as pw
 from flask import Flask
@@ -12,7 +14,10 @@ from app.crypto import SecretBox
 from app.db import open_database
 from app.services import secret_key
 from app.settings import Settings
-from server import errors, health
+from server import client_api, errors, health
+from server.catalog import Catalog
+from server.client_api.gateway import Gateway
+from server.logwriter import LogWriter
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +29,14 @@ class State:
     settings: Settings
     db: pw.Database
     box: SecretBox
+    catalog: Catalog
+    log_writer: LogWriter
+    gateway: Gateway
 
     def close(self) -> None:
-        """Release what the app holds; called once the server has stopped."""
+        """Release what the app holds: write the queued log rows, close the database."""
+        self.catalog.stop()
+        self.log_writer.stop()
         self.db.close_all()
 
 
@@ -35,10 +45,14 @@ def create_app(settings: Settings) -> Flask:
     db = open_database(settings)
     with db.connection_context():
         box = secret_key.load_box(settings)
+    catalog = Catalog(settings, box, db)
+    catalog.reload()
+    log_writer = LogWriter(db)
+    gateway = Gateway(settings, catalog, log_writer, _run_blocking())
     app = Flask("modelproxy")
-    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False
-    app.extensions["modelproxy"] = State(settings=settings, db=db, box=box)
+    app.extensions["modelproxy"] = State(settings, db, box, catalog, log_writer, gateway)
 
     @app.teardown_appcontext
     def release_connection(exc: BaseException | None) -> None:
@@ -47,4 +61,18 @@ def create_app(settings: Settings) -> Flask:
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
+    client_api.init_app(app)
+    log_writer.start()
+    catalog.start_watching()
     return app
+
+
+def _run_blocking() -> Callable[..., Any]:
+    """How to run CPU-heavy calls (bcrypt): gevent's thread pool under serve, else inline."""
+    from gevent import monkey
+
+    if monkey.is_module_patched("socket"):
+        import gevent
+
+        return lambda fn, *args: gevent.get_hub().threadpool.apply(fn, args)
+    return lambda fn, *args: fn(*args)

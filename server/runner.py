@@ -56,6 +56,11 @@ class Handler(WSGIHandler):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().handle()
 
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ["modelproxy.socket"] = self.socket  # to notice a streaming client leave
+        return environ
+
     def read_requestline(self) -> str:
         if self.server.closed:
             return ""  # stopping: end the keep-alive connection instead of waiting

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from app import __version__
-from app.cli import admin, endpoint, provider, secret, token
+from app.cli import admin, endpoint, logs, provider, secret, token
 from app.cli.common import Group
 from app.settings import load_settings
 
@@ -36,3 +36,5 @@ def serve(**flags: Any) -> None:
 
 for module in (admin, provider, endpoint, token, secret):
     cli.add_command(module.group)
+cli.add_command(logs.logs)
+cli.add_command(logs.usage)

@@ -1,0 +1,191 @@
+"""The proxy's in-memory view of providers, endpoints and tokens.
+
+The hot path reads only this. It is reloaded whole when the tables change: the admin API
+calls `reload()` after each change (effective at once), and a background thread checks a
+cheap fingerprint every `REFRESH_S` seconds for changes made by the CLI or another server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+
+import peewee as pw
+
+from app.crypto import SecretBox
+from app.errors import SecretKeyError
+from app.models import Endpoint, Provider, Token
+from app.services import provider_types, providers
+from app.settings import Settings
+from server.providers import Adapter, ProviderConfig, UpstreamError, adapter_for
+
+log = logging.getLogger(__name__)
+REFRESH_S = 2.0
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: int
+    name: str
+    secret_hash: str
+    scopes: frozenset[str]
+    rpm: int | None
+    monthly_requests: int | None
+    monthly_tokens: int | None
+    networks: tuple[Network, ...]
+    allowed_endpoints: frozenset[int]
+    expires_at: dt.datetime | None
+    revoked: bool
+
+    def allows_scope(self, scope: str) -> bool:
+        return "all" in self.scopes or scope in self.scopes
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    id: int
+    name: str
+    path: str
+    kind: str
+    model: str
+    provider_id: int
+    enabled: bool
+    price_input_per_m: Decimal | None
+    price_output_per_m: Decimal | None
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    config: ProviderConfig
+    enabled: bool
+    adapter: Adapter | None  # None when no adapter is installed for the type
+    problem: str | None = None
+
+
+class Catalog:
+    def __init__(self, settings: Settings, box: SecretBox, db: pw.Database) -> None:
+        self._settings = settings
+        self._box = box
+        self._db = db
+        self._lock = threading.Lock()
+        self._fingerprint: tuple = ()
+        self.tokens_by_prefix: dict[str, TokenRecord] = {}
+        self.endpoints_by_path: dict[str, EndpointRecord] = {}
+        self.endpoints_by_name: dict[str, EndpointRecord] = {}
+        self.endpoints_by_model: dict[str, EndpointRecord] = {}
+        self.providers: dict[int, ProviderEntry] = {}
+        self._stop = threading.Event()
+
+    # --- reads on the hot path ---------------------------------------------------------
+
+    def token(self, prefix: str) -> TokenRecord | None:
+        return self.tokens_by_prefix.get(prefix)
+
+    def endpoint_for_model(self, model: str) -> EndpointRecord | None:
+        """The endpoint a `model` names: by endpoint name first, then by upstream model."""
+        return self.endpoints_by_name.get(model) or self.endpoints_by_model.get(model)
+
+    # --- loading -----------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Load everything from the database and swap it in."""
+        with self._lock, self._db.connection_context():
+            fingerprint = self._read_fingerprint()
+            tokens = {t.prefix: _token_record(t) for t in Token.select()}
+            endpoints = [_endpoint_record(e) for e in Endpoint.select().order_by(Endpoint.id)]
+            entries = self._provider_entries(list(Provider.select()))
+        old = self.providers
+        self.tokens_by_prefix = tokens
+        self.endpoints_by_path = {e.path: e for e in endpoints}
+        self.endpoints_by_name = {e.name: e for e in endpoints}
+        by_model: dict[str, EndpointRecord] = {}
+        for e in endpoints:  # the first enabled endpoint serving a model wins
+            if e.enabled and e.model not in by_model:
+                by_model[e.model] = e
+        self.endpoints_by_model = by_model
+        self.providers = entries
+        self._fingerprint = fingerprint
+        for provider_id, entry in old.items():
+            if entry.adapter and entries.get(provider_id, entry).adapter is not entry.adapter:
+                entry.adapter.close()
+
+    def refresh_if_changed(self) -> bool:
+        with self._db.connection_context():
+            changed = self._read_fingerprint() != self._fingerprint
+        if changed:
+            self.reload()
+        return changed
+
+    def start_watching(self, interval: float = REFRESH_S) -> None:
+        """Check for outside changes every `interval` seconds (a greenlet under serve)."""
+        threading.Thread(target=self._watch, args=(interval,), daemon=True,
+                         name="catalog-refresh").start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for entry in self.providers.values():
+            if entry.adapter:
+                entry.adapter.close()
+
+    def _watch(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.refresh_if_changed()
+            except (pw.PeeweeException, SecretKeyError) as exc:
+                log.warning("could not refresh providers, endpoints and tokens: %s", exc)
+
+    def _read_fingerprint(self) -> tuple:
+        parts = []
+        for model in (Provider, Endpoint, Token):
+            parts.append(tuple(model.select(pw.fn.COUNT(model.id), pw.fn.MAX(model.updated_at))
+                               .tuples().get()))
+        return tuple(parts)
+
+    def _provider_entries(self, rows: list[Provider]) -> dict[int, ProviderEntry]:
+        entries = {}
+        for row in rows:
+            config = self._config(row)
+            current = self.providers.get(row.id)
+            if current and current.config == config:
+                entries[row.id] = ProviderEntry(config, row.enabled, current.adapter,
+                                                current.problem)
+                continue
+            try:
+                entries[row.id] = ProviderEntry(config, row.enabled, adapter_for(config))
+            except UpstreamError as exc:
+                entries[row.id] = ProviderEntry(config, row.enabled, None, exc.message)
+        return entries
+
+    def _config(self, row: Provider) -> ProviderConfig:
+        api_key = providers.api_key(self._box, row)
+        env_field = provider_types.KEY_ENV.get(row.type)
+        if api_key is None and env_field:
+            api_key = getattr(self._settings, env_field) or os.environ.get(env_field.upper())
+        return ProviderConfig(id=row.id, name=row.name, type=row.type, base_url=row.base_url,
+                              api_key=api_key, headers=dict(row.headers or {}),
+                              timeout_s=row.timeout_s)
+
+
+def _token_record(t: Token) -> TokenRecord:
+    return TokenRecord(
+        id=t.id, name=t.name, secret_hash=t.secret_hash, scopes=frozenset(t.scopes or []),
+        rpm=t.rpm, monthly_requests=t.monthly_requests, monthly_tokens=t.monthly_tokens,
+        networks=tuple(ipaddress.ip_network(n, strict=False) for n in t.allowed_ips or []),
+        allowed_endpoints=frozenset(t.allowed_endpoints or []), expires_at=t.expires_at,
+        revoked=t.revoked,
+    )
+
+
+def _endpoint_record(e: Endpoint) -> EndpointRecord:
+    return EndpointRecord(
+        id=e.id, name=e.name, path=e.path, kind=e.kind, model=e.model,
+        provider_id=e.provider_id, enabled=e.enabled,
+        price_input_per_m=e.price_input_per_m, price_output_per_m=e.price_output_per_m,
+    )

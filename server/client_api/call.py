@@ -1,0 +1,77 @@
+"""One client request as it goes through the proxy: what it is, what happened, how long.
+
+It becomes exactly one request-log row, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.models import utcnow
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+
+def request_id_from(header: str | None) -> str:
+    """The client's X-Request-ID when it is sane, else a new one."""
+    if header and _SANE_ID.match(header):
+        return header
+    return "req_" + uuid.uuid4().hex
+
+
+class ClientError(Exception):
+    """A request the proxy refuses or cannot serve, with its status and OpenAI error code."""
+
+    def __init__(self, status: int, message: str, code: str,
+                 headers: dict[str, str] | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+        self.param = param
+
+
+@dataclass
+class Call:
+    request_id: str
+    client_ip: str
+    started: float = field(default_factory=time.perf_counter)
+    time: Any = field(default_factory=utcnow)
+    token_id: int | None = None
+    endpoint_id: int | None = None
+    provider_id: int | None = None
+    model: str | None = None
+    stream: bool = False
+    status: int = 200
+    ttfb_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_estimated: bool = False
+    error: str | None = None
+    rate_headers: dict[str, str] = field(default_factory=dict)
+    quota_held: bool = False
+
+    def mark_first_byte(self) -> None:
+        if self.ttfb_ms is None:
+            self.ttfb_ms = (time.perf_counter() - self.started) * 1000
+
+    def fail(self, status: int, error: str) -> None:
+        self.status = status
+        self.error = error
+
+    def log_record(self) -> dict[str, Any]:
+        return {
+            "time": self.time, "request_id": self.request_id, "token_id": self.token_id,
+            "endpoint_id": self.endpoint_id, "provider_id": self.provider_id,
+            "model": self.model, "status": self.status,
+            "latency_ms": round((time.perf_counter() - self.started) * 1000, 3),
+            "ttfb_ms": None if self.ttfb_ms is None else round(self.ttfb_ms, 3),
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "usage_estimated": self.usage_estimated, "client_ip": self.client_ip,
+            "stream": self.stream, "error": self.error,
+        }

@@ -1,0 +1,157 @@
+"""The policy every client request passes, in the order PRODUCT.md gives: token (401),
+revoked or expired (403), client address (403), scope and endpoint allow-list (403),
+endpoint exists, enabled and of the right kind (404/400), rate limit (429), quota (429)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import peewee as pw
+
+from app.crypto import token_prefix
+from app.models import UsageDaily, utcnow
+from app.services.token_auth import TokenVerifier
+from app.settings import Settings
+from server.catalog import Catalog, EndpointRecord, ProviderEntry, TokenRecord
+from server.client_api import network
+from server.client_api.call import Call, ClientError
+from server.client_api.limits import QuotaBook, RateLimiter
+from server.logwriter import LogWriter
+
+
+class Gateway:
+    def __init__(self, settings: Settings, catalog: Catalog, log_writer: LogWriter,
+                 run_blocking: Callable[..., Any]) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.log_writer = log_writer
+        self.verifier = TokenVerifier(run_blocking)
+        self.limiter = RateLimiter()
+        self.quotas = QuotaBook(_monthly_usage)
+        self.trusted_proxies = [network.ipaddress.ip_network(n, strict=False)
+                                for n in settings.trusted_proxies]
+
+    # --- who -------------------------------------------------------------------------
+
+    def authenticate(self, call: Call, authorization: str | None) -> TokenRecord:
+        scheme, _, presented = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise ClientError(401, "missing token: send the header "
+                              "'Authorization: Bearer <token>'", "missing_token")
+        presented = presented.strip()
+        token_id = self.verifier.verify(presented, self._lookup)
+        prefix = token_prefix(presented)
+        token = self.catalog.token(prefix) if prefix else None
+        if token_id is None or token is None or token.id != token_id:
+            raise ClientError(401, "invalid token", "invalid_token")
+        call.token_id = token.id
+        if token.revoked:
+            raise ClientError(403, "this token has been revoked", "token_revoked")
+        if token.expires_at is not None and token.expires_at <= utcnow():
+            raise ClientError(403, "this token has expired", "token_expired")
+        if not network.allowed(call.client_ip, token.networks):
+            raise ClientError(403, f"this token may not be used from {call.client_ip}",
+                              "ip_not_allowed")
+        return token
+
+    def require_scope(self, token: TokenRecord, scope: str) -> None:
+        if not token.allows_scope(scope):
+            raise ClientError(403, f"this token does not have the {scope!r} scope",
+                              "scope_not_allowed")
+
+    # --- what ------------------------------------------------------------------------
+
+    def endpoint_by_path(self, call: Call, token: TokenRecord, path: str,
+                         kind: str | None) -> tuple[EndpointRecord, ProviderEntry]:
+        endpoint = self.catalog.endpoints_by_path.get(path)
+        if endpoint is None:
+            raise ClientError(404, f"no endpoint at {path}", "endpoint_not_found")
+        return self._usable(call, token, endpoint, kind)
+
+    def endpoint_by_model(self, call: Call, token: TokenRecord, model: Any,
+                          kind: str) -> tuple[EndpointRecord, ProviderEntry]:
+        if not isinstance(model, str) or not model:
+            raise ClientError(400, "model is required: the name of an endpoint",
+                              "invalid_request", param="model")
+        endpoint = self.catalog.endpoint_for_model(model)
+        if endpoint is None:
+            raise ClientError(404, f"the model {model!r} does not exist: use an endpoint name "
+                              "(GET /v1/models lists them)", "model_not_found")
+        return self._usable(call, token, endpoint, kind)
+
+    def _usable(self, call: Call, token: TokenRecord, endpoint: EndpointRecord,
+                kind: str | None) -> tuple[EndpointRecord, ProviderEntry]:
+        call.endpoint_id, call.provider_id = endpoint.id, endpoint.provider_id
+        call.model = endpoint.model
+        if token.allowed_endpoints and endpoint.id not in token.allowed_endpoints:
+            raise ClientError(403, f"this token may not use the endpoint {endpoint.name!r}",
+                              "endpoint_not_allowed")
+        self.require_scope(token, endpoint.kind)
+        provider = self.catalog.providers.get(endpoint.provider_id)
+        if not endpoint.enabled or provider is None or not provider.enabled:
+            raise ClientError(404, f"the endpoint {endpoint.name!r} is disabled",
+                              "endpoint_disabled")
+        if kind is not None and endpoint.kind != kind:
+            raise ClientError(400, f"the endpoint {endpoint.name!r} is a {endpoint.kind} "
+                              f"endpoint, not {kind}", "wrong_endpoint_kind")
+        if provider.adapter is None:
+            raise ClientError(502, provider.problem or "the provider cannot be used",
+                              "upstream_error")
+        return endpoint, provider
+
+    # --- how much --------------------------------------------------------------------
+
+    def admit(self, call: Call, token: TokenRecord, quota: bool = True) -> None:
+        """Count the request against the token's rate limit and hold it against its quotas."""
+        if token.rpm is not None:
+            decision = self.limiter.hit(token.id, token.rpm)
+            call.rate_headers = {
+                "x-ratelimit-limit-requests": str(decision.limit),
+                "x-ratelimit-remaining-requests": str(decision.remaining),
+                "x-ratelimit-reset-requests": _duration(decision.reset_s),
+            }
+            if not decision.allowed:
+                retry = str(max(1, int(decision.reset_s + 0.999)))
+                raise ClientError(429, f"rate limit of {token.rpm} requests per minute "
+                                  f"reached; retry in {retry} s", "rate_limit_exceeded",
+                                  headers={"Retry-After": retry})
+        if quota and (token.monthly_requests is not None or token.monthly_tokens is not None):
+            refusal = self.quotas.reserve(token.id, token.monthly_requests, token.monthly_tokens)
+            if refusal:
+                raise ClientError(429, f"{refusal} for this token", "insufficient_quota")
+            call.quota_held = True
+
+    def finish(self, call: Call) -> None:
+        """Settle the quota hold and queue the log row; called once per request."""
+        if call.quota_held and call.token_id is not None:
+            self.quotas.settle(call.token_id, call.status < 400,
+                               call.prompt_tokens + call.completion_tokens)
+            call.quota_held = False
+        self.log_writer.write(call.log_record())
+
+    def client_ip(self, peer: str | None, forwarded_for: str | None) -> str:
+        return network.client_address(peer, forwarded_for, self.trusted_proxies)
+
+    def _lookup(self, prefix: str) -> tuple[int, str] | None:
+        token = self.catalog.token(prefix)
+        return (token.id, token.secret_hash) if token else None
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's style for reset times: 0.5s, 12s, 1m30s."""
+    seconds = round(seconds, 2)
+    if seconds < 60:
+        return f"{seconds:g}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest}s"
+
+
+def _monthly_usage(token_id: int, since: dt.date) -> tuple[int, int]:
+    """Successful requests and model tokens used since `since`, from the daily rollups."""
+    U = UsageDaily
+    row = (U.select(pw.fn.SUM(U.requests - U.errors),
+                    pw.fn.SUM(U.prompt_tokens + U.completion_tokens))
+           .where((U.token_id == token_id) & (U.day >= since)).tuples().get())
+    return int(row[0] or 0), int(row[1] or 0)

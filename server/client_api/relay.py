@@ -1,0 +1,195 @@
+"""Forwarding a call upstream and relaying the answer: whole, or streamed event by event."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from server.client_api.call import Call, ClientError
+from server.providers import Adapter, Stream, UpstreamError, UpstreamTimeout
+
+# Upstream statuses that mean the client's request was wrong: passed on as 400.
+CLIENT_FAULTS = {400, 413, 422}
+
+
+def upstream_failure(exc: UpstreamError) -> ClientError:
+    if isinstance(exc, UpstreamTimeout):
+        return ClientError(504, exc.message, "upstream_timeout")
+    if exc.status in CLIENT_FAULTS:
+        return ClientError(400, exc.message, "upstream_rejected_request")
+    return ClientError(502, exc.message, "upstream_error")
+
+
+def upstream_body(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """The client's body as the provider gets it: our fields out, the real model in."""
+    forwarded = {k: v for k, v in body.items() if k != "endpoint"}
+    forwarded["model"] = model
+    return forwarded
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: an estimate for answers that carry no usage."""
+    return (len(text) + 3) // 4
+
+
+def prompt_estimate(body: dict[str, Any]) -> int:
+    parts = body.get("messages") if "messages" in body else body.get("input")
+    return estimate_tokens(json.dumps(parts, ensure_ascii=False)) if parts else 0
+
+
+def record_usage(call: Call, answer: dict[str, Any], body: dict[str, Any]) -> None:
+    usage = answer.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        call.prompt_tokens = usage["prompt_tokens"]
+        call.completion_tokens = int(usage.get("completion_tokens") or 0)
+        return
+    call.usage_estimated = True
+    call.prompt_tokens = prompt_estimate(body)
+    texts = [c.get("message", {}).get("content") or "" for c in answer.get("choices") or []
+             if isinstance(c, dict)]
+    call.completion_tokens = sum(estimate_tokens(t) for t in texts if isinstance(t, str))
+
+
+def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """A whole (non-streamed) answer, with the call's usage recorded."""
+    send = adapter.chat if kind == "chat" else adapter.embeddings
+    try:
+        answer = send(body, call.request_id)
+    except UpstreamError as exc:
+        raise upstream_failure(exc) from None
+    call.mark_first_byte()
+    record_usage(call, answer, body)
+    return answer
+
+
+def open_stream(call: Call, adapter: Adapter, body: dict[str, Any]) -> Stream:
+    """Start a streamed answer; asks upstream for usage whatever the client asked."""
+    body = {**body, "stream_options": {**(body.get("stream_options") or {}),
+                                        "include_usage": True}}
+    try:
+        return adapter.chat_stream(body, call.request_id)
+    except UpstreamError as exc:
+        raise upstream_failure(exc) from None
+
+
+def error_event(message: str, code: str) -> bytes:
+    error = {"message": message, "type": "upstream_error", "code": code}
+    return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+
+
+class StreamRelay:
+    """Passes upstream events to the client as they come, keeping count of usage.
+
+    Hides the usage-only chunk from clients that did not ask for it; turns an upstream
+    failure into one error event; on client disconnect closes upstream at once. `finish`
+    runs exactly once, when the stream is over for any reason.
+    """
+
+    def __init__(self, call: Call, stream: Stream, body: dict[str, Any],
+                 finish: Callable[[Call], None], client_socket: socket.socket | None) -> None:
+        self.call = call
+        self.stream = stream
+        self.body = body
+        self.finish = finish
+        self.client_socket = client_socket
+        self.wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self.completion_chars = 0
+        self.usage_seen = False
+        self.disconnected = False
+        self._finished = False
+        self._events = self._relay()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._events
+
+    def close(self) -> None:
+        """Called by the WSGI server when the response ends, completed or not."""
+        self._events.close()
+        if not self._finished:  # closed before it began: the client left at once
+            self._client_left()
+            self._close_call()
+
+    def _relay(self) -> Iterator[bytes]:
+        watcher = watch_disconnect(self.client_socket, self._client_left)
+        done = False
+        try:
+            for event in self.stream:
+                self.call.mark_first_byte()
+                done = event.startswith(b"data: [DONE]")
+                if done or self._inspect(event):
+                    yield event
+            if not done and not self.disconnected:
+                self.call.fail(502, "the upstream stream ended before [DONE]")
+                yield error_event(self.call.error, "upstream_error")
+        except UpstreamError as exc:
+            if not self.disconnected:
+                self.call.fail(502, exc.message)
+                yield error_event(exc.message, "upstream_error")
+        except GeneratorExit:  # the server noticed the client left while writing
+            self._client_left()
+            raise
+        finally:
+            if watcher is not None:
+                watcher.kill(block=False)
+            self._close_call()
+
+    def _inspect(self, event: bytes) -> bool:
+        """Note usage and content; False for a usage-only chunk the client did not ask for."""
+        if not event.startswith(b"data: {"):
+            return True
+        try:
+            chunk = json.loads(event[6:])
+        except ValueError:
+            return True
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+            self.usage_seen = True
+            self.call.prompt_tokens = usage["prompt_tokens"]
+            self.call.completion_tokens = int(usage.get("completion_tokens") or 0)
+            if not chunk.get("choices"):
+                return self.wants_usage
+        for choice in chunk.get("choices") or []:
+            content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) \
+                else None
+            if isinstance(content, str):
+                self.completion_chars += len(content)
+        return True
+
+    def _client_left(self) -> None:
+        if not self.disconnected:
+            self.disconnected = True
+            self.call.fail(499, "the client disconnected")
+            self.stream.close()
+
+    def _close_call(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.stream.close()
+        if not self.usage_seen:
+            self.call.usage_estimated = True
+            self.call.prompt_tokens = prompt_estimate(self.body)
+            self.call.completion_tokens = (self.completion_chars + 3) // 4
+        self.finish(self.call)
+
+
+def watch_disconnect(sock: socket.socket | None, on_gone: Callable[[], None]) -> Any:
+    """Under gevent, a greenlet that calls `on_gone` as soon as the client hangs up, even
+    while upstream is silent. None where there is no socket to watch (tests, WSGI shims)."""
+    if sock is None:
+        return None
+    import gevent
+    from gevent.socket import wait_read
+
+    def watch() -> None:
+        try:
+            wait_read(sock.fileno())
+            if sock.recv(1, socket.MSG_PEEK) == b"":
+                on_gone()
+        except OSError:
+            on_gone()
+
+    return gevent.spawn(watch)

@@ -1,0 +1,77 @@
+"""The provider adapter interface. Adapters build upstream requests and parse answers;
+each provider gets one adapter with one pooled `requests.Session` doing the I/O."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """A provider as the proxy needs it: with its key opened, ready to call."""
+
+    id: int
+    name: str
+    type: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 60.0
+
+
+class UpstreamError(Exception):
+    """The provider answered with an error, or could not be reached.
+
+    `status` is the provider's HTTP status (None when there was no answer); `message` is
+    safe to show to clients (never holds the provider key).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class UpstreamTimeout(UpstreamError):
+    """The provider did not answer within the provider's timeout."""
+
+
+class Stream(ABC):
+    """An open streamed answer: iterate for SSE events (`bytes`, each ending in a blank
+    line); `close()` releases the upstream connection at once, from any greenlet."""
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Adapter(ABC):
+    """One provider type. Bodies are OpenAI-shaped dicts; answers are OpenAI-shaped too."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def chat(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+        """A `chat.completion` for a non-streamed request."""
+
+    @abstractmethod
+    def chat_stream(self, body: dict[str, Any], request_id: str) -> Stream:
+        """An open stream of `chat.completion.chunk` events, ending with `data: [DONE]`."""
+
+    @abstractmethod
+    def embeddings(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+        """An OpenAI embeddings list."""
+
+    @abstractmethod
+    def models(self) -> list[dict[str, Any]]:
+        """The provider's models, as OpenAI model objects."""
+
+    def close(self) -> None:
+        """Release pooled connections (the provider changed or the server is stopping)."""
+        return None

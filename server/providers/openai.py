@@ -1,0 +1,7 @@
+"""OpenAI itself."""
+
+from server.providers.openai_compatible import OpenAICompatibleAdapter
+
+
+class OpenAIAdapter(OpenAICompatibleAdapter):
+    """api.openai.com; the base URL default comes from app.services.provider_types."""

@@ -1,0 +1,1 @@
+"""Test doubles: fake upstream providers."""

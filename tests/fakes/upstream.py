@@ -1,0 +1,438 @@
+"""A fake OpenAI-compatible upstream: a real HTTP/1.1 server on loopback, standard library only.
+
+Usage::
+
+    with FakeUpstream() as fake:                      # binds 127.0.0.1:<free port>
+        client = OpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        assert fake.last_request.body["model"] == "m"  # the reply's content is "echo: hi"
+
+Endpoints: ``POST /v1/chat/completions`` (plain or SSE stream), ``POST /v1/embeddings`` (float or
+base64), ``GET /v1/models[/<id>]``. Replies are deterministic: chat echoes the last user message
+as ``"echo: <text>"``; embeddings come from :func:`fake_embedding`.
+
+Faults, set from the test: ``fail_next``/``fail_always``, ``drop_next`` and ``fail_mid_stream``
+act on the next ``count`` requests (``count=None``: until reset); ``set_delay``, ``stream_delay``,
+``no_usage_in_stream`` and ``require_api_key`` hold until ``reset()``. Every request is recorded
+(``requests``, ``last_request``, ``clear()``); ``streams_aborted`` counts client disconnects.
+Plain threads, never gevent: it runs in any process, serving from a daemon thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import random
+import selectors
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
+_ERROR_KINDS = {  # status -> (type, code), as OpenAI reports them
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+def openai_error(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+def _error_for(status: int, message: str) -> dict[str, Any]:
+    default = ("server_error", None) if status >= 500 else ("invalid_request_error", None)
+    return openai_error(message, *_ERROR_KINDS.get(status, default))
+
+
+def fake_embedding(text: str, dim: int) -> list[float]:
+    """A unit-length vector of ``dim`` floats derived only from ``text``."""
+    rng = random.Random(hashlib.sha256(text.encode()).digest())
+    vec = [rng.uniform(-1.0, 1.0) for _ in range(dim)]
+    norm = sum(x * x for x in vec) ** 0.5 or 1.0
+    return [round(x / norm, 6) for x in vec]
+
+
+def _text(content: Any) -> str:  # a content string, or the text parts of a content list
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
+def _model(mid: str) -> dict[str, Any]:
+    return {"id": mid, "object": "model", "created": 1700000000, "owned_by": "fake-upstream"}
+
+
+class Headers(dict[str, str]):
+    """Request headers keyed by lower-cased name; lookups ignore case."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # as sent, query string included
+    headers: Headers
+    body: Any  # parsed JSON; None when empty or not JSON
+    raw: bytes
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    fake: FakeUpstream
+
+    def server_bind(self) -> None:  # skips HTTPServer's getfqdn(), which may wait on DNS
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # disconnects are routine here
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small SSE writes must leave at once
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.fake._lock:
+            self.server.fake._conns.add(self.connection)
+            self.server.fake.connections_opened += 1
+
+    def finish(self) -> None:
+        with self.server.fake._lock:
+            self.server.fake._conns.discard(self.connection)
+        super().finish()
+
+    def do_GET(self) -> None:
+        fake, raw = self.server.fake, self._read_body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        with fake._lock:
+            fake._requests.append(RecordedRequest(self.command, self.path,
+                                                  Headers(self.headers.items()), body, raw))
+        if (fake._delay and not self._wait(fake._delay)) or fake._take("drop") is not None:
+            self.close_connection = True  # no response at all
+            return
+        if (fail := fake._take("fail")) is not None:
+            return self._send(*fail)
+        if fake._api_key is not None and (
+                self.headers.get("Authorization") != f"Bearer {fake._api_key}"):
+            return self._send(401, _error_for(401, "Incorrect API key provided."))
+        route = (self.command, urlsplit(self.path).path.rstrip("/"))
+        if route == ("POST", "/v1/chat/completions"):
+            self._chat(body)
+        elif route == ("POST", "/v1/embeddings"):
+            self._embeddings(body)
+        elif route == ("GET", "/v1/models"):
+            self._send(200, {"object": "list", "data": [_model(m) for m in fake.models]})
+        elif route[0] == "GET" and route[1].removeprefix("/v1/models/") in fake.models:
+            self._send(200, _model(route[1].removeprefix("/v1/models/")))
+        else:
+            self._send(404, _error_for(404, f"Unknown request URL: {route[0]} {route[1]}"))
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _chat(self, body: Any) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return self._send(400, _error_for(400, "'messages' is a required property"))
+        msgs = [m for m in body["messages"] if isinstance(m, dict)]
+        users = [_text(m.get("content")) for m in msgs if m.get("role") == "user"]
+        content = "echo: " + (users[-1] if users else "")
+        prompt = max(1, sum(len(_text(m.get("content")).split()) for m in msgs))
+        done = len(content.split())
+        usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+        model = str(body.get("model") or "fake-model")
+        if body.get("stream"):
+            opts = body.get("stream_options")
+            want = isinstance(opts, dict) and bool(opts.get("include_usage"))
+            return self._stream(model, content, usage, want and not self.server.fake._no_usage)
+        message = {"role": "assistant", "content": content, "refusal": None}
+        self._send(200, {
+            "id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion",
+            "created": int(time.time()), "model": model, "usage": usage,
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": "stop"}]})
+
+    def _stream(self, model: str, content: str, usage: dict[str, int], with_usage: bool) -> None:
+        fake = self.server.fake
+        cut = fake._take("mid_stream")  # content chunks to send before dying, or None
+        base: dict[str, Any] = {"id": "chatcmpl-" + uuid.uuid4().hex[:24], "model": model,
+                                "object": "chat.completion.chunk", "created": int(time.time())}
+        if with_usage:
+            base["usage"] = None  # as OpenAI: usage null on every chunk but the last
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                         "finish_reason": finish}]}
+
+        n, size = max(1, fake.stream_chunks), len(content)
+        events = [chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": content[i * size // n:(i + 1) * size // n]}) for i in range(n)]
+        events.append(chunk({}, "stop"))
+        if with_usage:
+            events.append({**base, "choices": [], "usage": usage})
+        lines = [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events]
+        lines.append(b"data: [DONE]\n\n")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        fake._count(open_streams=1)
+        try:
+            for i, line in enumerate(lines):
+                if cut is not None and i > min(cut, n):  # sent: role + `cut` content chunks
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)  # FIN, never [DONE]
+                    return
+                if i and fake._stream_delay and not self._wait(fake._stream_delay):
+                    raise ConnectionResetError("client went away")
+                self._write_chunk(line)
+            self._write_chunk(b"")  # the terminating zero-length chunk
+            fake._count(streams_completed=1)
+        except OSError:  # BrokenPipe / ConnectionReset: the client left mid-stream
+            self.close_connection = True
+            fake._count(streams_aborted=1)
+        finally:
+            fake._count(open_streams=-1)
+
+    def _embeddings(self, body: Any) -> None:
+        inp = body.get("input") if isinstance(body, dict) else None
+        if not inp or not isinstance(inp, str | list):
+            return self._send(400, _error_for(400, "'input' is a required property"))
+        if isinstance(inp, str) or all(isinstance(t, int) for t in inp):
+            inp = [inp]  # one text, or one token array
+        texts = [t if isinstance(t, str) else json.dumps(t) for t in inp]
+        dim = int(body.get("dimensions") or self.server.fake.embedding_dim)
+        data = []
+        for i, text in enumerate(texts):
+            vec: Any = fake_embedding(text, dim)
+            if body.get("encoding_format") == "base64":  # little-endian float32, as OpenAI
+                vec = base64.b64encode(struct.pack(f"<{dim}f", *vec)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        tokens = sum(max(1, len(t.split())) for t in texts)
+        self._send(200, {"object": "list", "data": data, "model": str(body.get("model") or ""),
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    def _read_body(self) -> bytes:
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        parts = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return b"".join(parts)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep, but return False as soon as the client closes the connection."""
+        deadline = time.monotonic() + seconds
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.connection, selectors.EVENT_READ)
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    ready = sel.select(left)
+                    if ready and self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return False  # EOF
+                except OSError:
+                    return False
+                if ready:
+                    time.sleep(min(left, 0.005))  # unread bytes pending: poll gently
+        return True
+
+    def _write_chunk(self, data: bytes) -> None:  # wfile is unbuffered: one write, one send
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+
+    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        if body is None:
+            body = _error_for(status, f"Injected failure (HTTP {status})")
+        ctype = "text/plain; charset=utf-8"
+        if isinstance(body, dict | list):
+            body, ctype = json.dumps(body), "application/json"
+        data = body.encode() if isinstance(body, str) else bytes(body)
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:16])
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class FakeUpstream:
+    """The fake server. Thread-safe; the counters are plain ints, readable at any time."""
+
+    def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, stream_chunks: int = 4,
+                 embedding_dim: int = 8) -> None:
+        self.models = list(models)
+        self.stream_chunks = stream_chunks  # content chunks per streamed reply
+        self.embedding_dim = embedding_dim
+        self.streams_aborted = self.streams_completed = self.open_streams = 0
+        self.connections_opened = 0  # TCP connections accepted (keep-alive reuses one)
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._conns: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    def start(self) -> FakeUpstream:
+        """Bind 127.0.0.1 on a free port and serve from a daemon thread."""
+        if self._server is None:
+            self._server = _Server(("127.0.0.1", 0), _Handler)
+            self._server.fake = self
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                            name="fake-upstream", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and cut open connections (idle keep-alive ones, slow streams)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeUpstream is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def last_request(self) -> RecordedRequest | None:
+        with self._lock:
+            return self._requests[-1] if self._requests else None
+
+    def clear(self) -> None:
+        """Forget recorded requests; zero streams_aborted and streams_completed."""
+        with self._lock:
+            self._requests.clear()
+            self.streams_aborted = self.streams_completed = 0
+
+    def wait_until(self, predicate: Callable[[FakeUpstream], bool], timeout: float = 2.0) -> bool:
+        """Poll ``predicate(self)`` until it holds (True) or ``timeout`` passes (False)."""
+        deadline = time.monotonic() + timeout
+        while not (ok := predicate(self)) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return ok
+
+    def fail_next(self, status: int = 500, body: Any = None, *, count: int | None = 1,
+                  headers: dict[str, str] | None = None) -> None:
+        """Answer the next ``count`` requests with ``status``. ``body``: None gives an
+        OpenAI error for the status, a dict/list is sent as JSON, str/bytes as they are."""
+        self._set_fault("fail", count, (status, body, headers))
+
+    def fail_always(self, status: int = 500, body: Any = None,
+                    headers: dict[str, str] | None = None) -> None:
+        self.fail_next(status, body, count=None, headers=headers)
+
+    def drop_next(self, count: int | None = 1) -> None:
+        """Close the connection without any response, for the next ``count`` requests."""
+        self._set_fault("drop", count, True)
+
+    def fail_mid_stream(self, after: int = 2, count: int | None = 1) -> None:
+        """Next ``count`` streams: send ``after`` content chunks, then close the socket."""
+        self._set_fault("mid_stream", count, after)
+
+    def set_delay(self, seconds: float) -> None:
+        """Wait this long before answering any request."""
+        self._delay = seconds
+
+    def stream_delay(self, seconds: float) -> None:
+        """Wait this long between stream chunks."""
+        self._stream_delay = seconds
+
+    def no_usage_in_stream(self, enabled: bool = True) -> None:
+        """Ignore ``stream_options.include_usage``: never send the usage chunk."""
+        self._no_usage = enabled
+
+    def require_api_key(self, key: str | None) -> None:
+        """Demand ``Authorization: Bearer <key>``, else 401 (None: no check)."""
+        self._api_key = key
+
+    def reset(self) -> None:
+        """Clear every fault and delay and the API-key check; recordings are kept."""
+        with self._lock:
+            self._faults: dict[str, list[Any]] = {}  # name -> [remaining or None, payload]
+        self._delay = self._stream_delay = 0.0
+        self._no_usage = False
+        self._api_key: str | None = None
+
+    def _set_fault(self, name: str, count: int | None, payload: Any) -> None:
+        with self._lock:
+            if count is not None and count <= 0:
+                self._faults.pop(name, None)
+            else:
+                self._faults[name] = [count, payload]
+
+    def _take(self, name: str) -> Any:
+        """Use up one shot of fault ``name``: its payload, or None when it is not armed."""
+        with self._lock:
+            fault = self._faults.get(name)
+            if fault is not None and fault[0] is not None:
+                fault[0] -= 1
+                if fault[0] <= 0:
+                    del self._faults[name]
+            return None if fault is None else fault[1]
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
