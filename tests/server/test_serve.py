@@ -31,7 +31,7 @@ def test_health_says_ok_with_version_and_database(server) -> None:
 
 
 def test_unknown_path_and_method_get_the_error_shape(server) -> None:
-    missing = requests.get(server.url + "/api/nothing-here", timeout=5)
+    missing = requests.get(server.url + "/nothing-here", timeout=5)
     assert missing.status_code == 404
     assert missing.json()["error"]["type"] == "not_found_error"
     assert set(missing.json()["error"]) >= {"message", "type", "code"}
