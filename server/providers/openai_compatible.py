@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from server.providers.base import Adapter, ProviderConfig, Stream, UpstreamError, UpstreamTimeout
@@ -34,9 +35,12 @@ class HTTPStream(Stream):
                 for event in events:
                     if event.strip():
                         yield event + b"\n\n"
-        except (requests.RequestException, OSError, AttributeError, ValueError) as exc:
-            # AttributeError/ValueError: the response was closed under us (client left).
-            raise UpstreamError(f"the upstream stream broke: {type(exc).__name__}") from None
+        except urllib3.exceptions.ReadTimeoutError:
+            raise UpstreamTimeout("the provider stopped sending within its timeout") from None
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError,
+                AttributeError, ValueError) as exc:
+            # AttributeError/ValueError: the response was closed under us (the client left).
+            raise UpstreamError(f"the upstream stream broke ({type(exc).__name__})") from None
         if buffer.strip():
             yield buffer + b"\n\n"
 
