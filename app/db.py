@@ -30,8 +30,10 @@ def connect(url: str) -> pw.Database:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = unquote(parsed.path)[1:] if parsed.netloc == "" else parsed.netloc + parsed.path
+        # Pooled connections move between threads; each is used by one thread at a time.
         return PooledSqliteDatabase(
-            path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=64, stale_timeout=300
+            path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=64, stale_timeout=300,
+            check_same_thread=False,
         )
     if parsed.scheme in {"postgresql", "postgres"}:
         params = parseresult_to_dict(parsed, unquote_password=True, unquote_user=True)

@@ -6,6 +6,7 @@
     ├── SecretKeyError      the secret key is missing or is not the one the data was sealed with
     ├── ValidationError     bad input; nothing was changed (carries the field name)
     │   └── ConflictError   the input clashes with what exists (a duplicate name, ...)
+    ├── ForbiddenError      the caller may not do this (a viewer writing, a wrong setup code)
     └── NotFoundError       no such provider, endpoint, token or admin
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "ForbiddenError",
     "ModelProxyError",
     "NotFoundError",
     "SecretKeyError",
@@ -48,6 +50,10 @@ class ValidationError(ModelProxyError):
 
 class ConflictError(ValidationError):
     """The input clashes with existing data, e.g. a duplicate name."""
+
+
+class ForbiddenError(ModelProxyError):
+    """The caller is known but may not do this."""
 
 
 class NotFoundError(ModelProxyError):

@@ -9,6 +9,8 @@ from typing import Any
 
 import peewee as pw
 
+from app import latency
+
 # Bound at run time by app.db.open_database(); models are shared by every database.
 database_proxy = pw.DatabaseProxy()
 
@@ -117,11 +119,10 @@ class RequestLog(BaseModel):
         indexes = ((("token_id", "time"), False),)
 
 
-class UsageDaily(BaseModel):
-    """Per-day rollup of the request log; kept when old log rows are purged."""
+class Rollup(BaseModel):
+    """Request-log totals per period and (token, endpoint, provider, model); kept when old
+    log rows are purged. 0, not NULL, means "none", so the unique key can be upserted on."""
 
-    day = pw.DateField()
-    # 0, not NULL, for "none", so the unique key below can be upserted on.
     token_id = pw.IntegerField(default=0)
     endpoint_id = pw.IntegerField(default=0)
     provider_id = pw.IntegerField(default=0)
@@ -131,9 +132,40 @@ class UsageDaily(BaseModel):
     prompt_tokens = pw.BigIntegerField(default=0)
     completion_tokens = pw.BigIntegerField(default=0)
     latency_ms_sum = pw.FloatField(default=0.0)
+    # One count per latency bucket (app.latency.COLUMNS): they add up like the rest.
+    locals().update({name: pw.IntegerField(default=0) for name in latency.COLUMNS})
+
+
+class UsageDaily(Rollup):
+    day = pw.DateField()
 
     class Meta:
         indexes = ((("day", "token_id", "endpoint_id", "provider_id", "model"), True),)
+
+
+class UsageHourly(Rollup):
+    hour = pw.DateTimeField()
+
+    class Meta:
+        indexes = ((("hour", "token_id", "endpoint_id", "provider_id", "model"), True),)
+
+
+class ProviderHealth(BaseModel):
+    """The last check of each provider (by the scheduled job or the admin's "test")."""
+
+    provider_id = pw.IntegerField(primary_key=True)
+    checked_at = pw.DateTimeField()
+    ok = pw.BooleanField()
+    latency_ms = pw.FloatField(null=True)
+    error = pw.TextField(null=True)
+
+
+class JobLock(BaseModel):
+    """Who runs a scheduled job now, so servers sharing a database run it once."""
+
+    name = pw.CharField(max_length=100, primary_key=True)
+    holder = pw.CharField(max_length=100)
+    expires_at = pw.DateTimeField()
 
 
 class AuditEntry(BaseModel):
@@ -161,6 +193,9 @@ TABLES: list[type[BaseModel]] = [
     AdminSession,
     RequestLog,
     UsageDaily,
+    UsageHourly,
+    ProviderHealth,
+    JobLock,
     AuditEntry,
     Setting,
 ]

@@ -33,6 +33,8 @@ class Settings:
     bcrypt_rounds: int = 12
     trusted_proxies: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()  # exact origins, e.g. https://app.example.com
+    admin_allow: tuple[str, ...] = ()  # who may use the admin API (empty: anyone) and /metrics
+    session_hours: float = 12.0
     log_level: str = "INFO"
     openai_api_key: str | None = field(default=None, repr=False)
     openrouter_api_key: str | None = field(default=None, repr=False)
@@ -134,7 +136,7 @@ def _log_level(raw: Any) -> str:
     return level
 
 
-def _origins(raw: Any) -> tuple[str, ...]:
+def parse_origins(raw: Any) -> tuple[str, ...]:
     items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
     for item in items:
         parsed = urlparse(item)
@@ -150,7 +152,9 @@ _PARSERS = {
     "grace_s": _positive_float,
     "bcrypt_rounds": _int_in(4, 16),
     "trusted_proxies": _networks,
-    "cors_origins": _origins,
+    "cors_origins": parse_origins,
+    "admin_allow": _networks,
+    "session_hours": _positive_float,
     "log_level": _log_level,
 }
 

@@ -19,8 +19,8 @@ import peewee as pw
 
 from app.crypto import SecretBox
 from app.errors import SecretKeyError
-from app.models import Endpoint, Provider, Token
-from app.services import provider_types, providers
+from app.models import Endpoint, Provider, Setting, Token
+from app.services import options, provider_types, providers
 from app.settings import Settings
 from server.providers import Adapter, ProviderConfig, UpstreamError, adapter_for
 
@@ -81,6 +81,7 @@ class Catalog:
         self.endpoints_by_name: dict[str, EndpointRecord] = {}
         self.endpoints_by_model: dict[str, EndpointRecord] = {}
         self.providers: dict[int, ProviderEntry] = {}
+        self.options: dict[str, object] = {}
         self._stop = threading.Event()
 
     # --- reads on the hot path ---------------------------------------------------------
@@ -101,6 +102,7 @@ class Catalog:
             tokens = {t.prefix: _token_record(t) for t in Token.select()}
             endpoints = [_endpoint_record(e) for e in Endpoint.select().order_by(Endpoint.id)]
             entries = self._provider_entries(list(Provider.select()))
+            self.options = options.effective(self._settings)
         old = self.providers
         self.tokens_by_prefix = tokens
         self.endpoints_by_path = {e.path: e for e in endpoints}
@@ -143,8 +145,8 @@ class Catalog:
 
     def _read_fingerprint(self) -> tuple:
         parts = []
-        for model in (Provider, Endpoint, Token):
-            parts.append(tuple(model.select(pw.fn.COUNT(model.id), pw.fn.MAX(model.updated_at))
+        for model in (Provider, Endpoint, Token, Setting):
+            parts.append(tuple(model.select(pw.fn.COUNT(pw.SQL("*")), pw.fn.MAX(model.updated_at))
                                .tuples().get()))
         return tuple(parts)
 

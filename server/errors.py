@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.errors import (
     ConflictError,
+    ForbiddenError,
     ModelProxyError,
     NotFoundError,
     StorageError,
@@ -37,8 +38,8 @@ TYPES = {
 }
 
 # Most specific first: ConflictError is a ValidationError.
-STATUS_OF = [(ConflictError, 409), (ValidationError, 400), (NotFoundError, 404),
-             (StorageError, 503)]
+STATUS_OF = [(ConflictError, 409), (ValidationError, 400), (ForbiddenError, 403),
+             (NotFoundError, 404), (StorageError, 503)]
 
 
 def error_response(status: int, message: str, code: str | None = None,

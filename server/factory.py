@@ -14,10 +14,12 @@ from app.crypto import SecretBox
 from app.db import open_database
 from app.services import secret_key
 from app.settings import Settings
-from server import client_api, errors, health
+from server import admin_api, client_api, errors, health
+from server.admin_api.guard import LoginGuard
 from server.catalog import Catalog
 from server.client_api.gateway import Gateway
 from server.logwriter import LogWriter
+from server.provider_checks import ProviderChecker
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ class State:
     catalog: Catalog
     log_writer: LogWriter
     gateway: Gateway
+    health: ProviderChecker
+    login_guard: LoginGuard
 
     def close(self) -> None:
         """Release what the app holds: write the queued log rows, close the database."""
@@ -52,7 +56,8 @@ def create_app(settings: Settings) -> Flask:
     app = Flask("modelproxy")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False
-    app.extensions["modelproxy"] = State(settings, db, box, catalog, log_writer, gateway)
+    app.extensions["modelproxy"] = State(settings, db, box, catalog, log_writer, gateway,
+                                         ProviderChecker(catalog), LoginGuard())
 
     @app.teardown_appcontext
     def release_connection(exc: BaseException | None) -> None:
@@ -62,6 +67,7 @@ def create_app(settings: Settings) -> Flask:
     errors.init_app(app)
     app.register_blueprint(health.bp)
     client_api.init_app(app)
+    admin_api.init_app(app)
     log_writer.start()
     catalog.start_watching()
     return app

@@ -12,12 +12,13 @@ import datetime as dt
 import logging
 import queue
 import threading
-from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import peewee as pw
 
-from app.models import RequestLog, Token, UsageDaily
+from app import latency
+from app.models import RequestLog, Token, UsageDaily, UsageHourly
 
 log = logging.getLogger(__name__)
 FLUSH_S = 0.25
@@ -101,29 +102,42 @@ class LogWriter:
 
 
 def _add_to_rollups(batch: list[dict[str, Any]]) -> None:
-    totals: dict[tuple, list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    """Add the batch to the daily and hourly rollups with one upsert per group."""
+    for model, period_field, period_of in (
+        (UsageDaily, "day", lambda t: t.date()),
+        (UsageHourly, "hour", lambda t: t.replace(minute=0, second=0, microsecond=0)),
+    ):
+        rows = _group(batch, period_field, period_of)
+        key = [getattr(model, period_field), model.token_id, model.endpoint_id,
+               model.provider_id, model.model]
+        adds = {getattr(model, c): getattr(model, c) + getattr(pw.EXCLUDED, c)
+                for c in _ADDITIVE}
+        for row in rows:
+            model.insert(**row).on_conflict(conflict_target=key, update=adds).execute()
+
+
+_ADDITIVE = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_ms_sum",
+             *latency.COLUMNS)
+
+
+def _group(batch: list[dict[str, Any]], period_field: str,
+           period_of: Callable[[dt.datetime], Any]) -> list[dict[str, Any]]:
+    groups: dict[tuple, dict[str, Any]] = {}
     for r in batch:
-        key = (r["time"].date(), r.get("token_id") or 0, r.get("endpoint_id") or 0,
+        key = (period_of(r["time"]), r.get("token_id") or 0, r.get("endpoint_id") or 0,
                r.get("provider_id") or 0, r.get("model") or "")
-        t = totals[key]
-        t[0] += 1
-        t[1] += r["status"] >= 400
-        t[2] += r.get("prompt_tokens") or 0
-        t[3] += r.get("completion_tokens") or 0
-        t[4] += r["latency_ms"]
-    U = UsageDaily
-    rows = [dict(day=k[0], token_id=k[1], endpoint_id=k[2], provider_id=k[3], model=k[4],
-                 requests=t[0], errors=t[1], prompt_tokens=t[2], completion_tokens=t[3],
-                 latency_ms_sum=t[4]) for k, t in totals.items()]
-    for row in rows:
-        U.insert(**row).on_conflict(
-            conflict_target=[U.day, U.token_id, U.endpoint_id, U.provider_id, U.model],
-            update={U.requests: U.requests + pw.EXCLUDED.requests,
-                    U.errors: U.errors + pw.EXCLUDED.errors,
-                    U.prompt_tokens: U.prompt_tokens + pw.EXCLUDED.prompt_tokens,
-                    U.completion_tokens: U.completion_tokens + pw.EXCLUDED.completion_tokens,
-                    U.latency_ms_sum: U.latency_ms_sum + pw.EXCLUDED.latency_ms_sum},
-        ).execute()
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = {period_field: key[0], "token_id": key[1], "endpoint_id": key[2],
+                                 "provider_id": key[3], "model": key[4],
+                                 **dict.fromkeys(_ADDITIVE, 0)}
+        row["requests"] += 1
+        row["errors"] += r["status"] >= 400
+        row["prompt_tokens"] += r.get("prompt_tokens") or 0
+        row["completion_tokens"] += r.get("completion_tokens") or 0
+        row["latency_ms_sum"] += r["latency_ms"]
+        row[latency.COLUMNS[latency.bucket(r["latency_ms"])]] += 1
+    return list(groups.values())
 
 
 def _stamp_last_use(batch: list[dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ from gevent.socket import wait_read, wait_write  # noqa: E402
 from app import __version__  # noqa: E402
 from app.db import redact  # noqa: E402
 from app.errors import SettingsError  # noqa: E402
-from app.services import admins  # noqa: E402
+from app.services import setup  # noqa: E402
 from app.settings import Settings, env_name  # noqa: E402
 from server.factory import create_app  # noqa: E402
 
@@ -121,6 +121,9 @@ def _announce(settings: Settings, db: Any) -> None:
     log.info("ModelProxy %s listening on http://%s:%d (database %s)",
              __version__, host, settings.port, redact(settings.database))
     with db.connection_context():
-        if not admins.exists():
-            log.info("no admin yet: create one with "
-                     "`modelproxy admin create --username NAME --password-stdin`")
+        code = setup.ensure_code(settings)
+    if code:
+        log.warning("no admin yet. Setup code: %s (also in %s). Create the first admin in "
+                    "the desktop window, with POST /admin/api/setup, or with "
+                    "`modelproxy admin create --username NAME --password-stdin`",
+                    code, setup.code_file(settings))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import csv
 import datetime as dt
+import io
+from collections.abc import Iterator
 from typing import Any
 
 import peewee as pw
 
+from app.errors import ValidationError
 from app.models import Endpoint, Provider, RequestLog, Token, UsageDaily
 from app.services.validation import iso
 
@@ -70,3 +75,89 @@ def _totals(values: Any) -> dict[str, int]:
     requests, errors, prompt, completion = (int(v or 0) for v in values)
     return {"requests": requests, "errors": errors, "prompt_tokens": prompt,
             "completion_tokens": completion}
+
+
+# --- browsing: filters and keyset pagination (never OFFSET) ---------------------------------
+
+STATUS_CLASSES = {"2xx": (200, 300), "3xx": (300, 400), "4xx": (400, 500), "5xx": (500, 600),
+                  "error": (400, 1000)}
+
+
+def encode_cursor(row: RequestLog) -> str:
+    raw = f"{row.time.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, row_id = raw.split("|")
+        return dt.datetime.fromisoformat(moment), int(row_id)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("cursor is not one this server gave out", "cursor") from None
+
+
+def filtered(filters: dict[str, Any]) -> pw.ModelSelect:
+    """Rows matching the filters, newest first. Filters: from, to (datetimes), token_id,
+    endpoint_id, provider_id, model, status ("2xx", "4xx", "5xx", "error" or a code),
+    request_id, q (text in the error)."""
+    R = RequestLog
+    query = R.select().order_by(R.time.desc(), R.id.desc())
+    if filters.get("from") is not None:
+        query = query.where(R.time >= filters["from"])
+    if filters.get("to") is not None:
+        query = query.where(R.time < filters["to"])
+    for name in ("token_id", "endpoint_id", "provider_id", "model", "request_id"):
+        if filters.get(name) not in (None, ""):
+            query = query.where(getattr(R, name) == filters[name])
+    status = filters.get("status")
+    if status:
+        if status in STATUS_CLASSES:
+            low, high = STATUS_CLASSES[status]
+            query = query.where((R.status >= low) & (R.status < high))
+        elif str(status).isdigit():
+            query = query.where(R.status == int(status))
+        else:
+            raise ValidationError("status must be 2xx, 3xx, 4xx, 5xx, error or a status code",
+                                  "status")
+    if filters.get("q"):
+        query = query.where(R.error.contains(filters["q"]))
+    return query
+
+
+def page(filters: dict[str, Any], limit: int = 50, cursor: str | None = None
+         ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page, newest first, and the cursor of the next page (None at the end)."""
+    query = filtered(filters)
+    if cursor:
+        moment, row_id = decode_cursor(cursor)
+        R = RequestLog
+        query = query.where((R.time < moment) | ((R.time == moment) & (R.id < row_id)))
+    rows = list(query.limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    tokens, endpoints = _names(Token, Token.name), _names(Endpoint, Endpoint.name)
+    next_cursor = encode_cursor(rows[-1]) if more and rows else None
+    return [to_dict(r, tokens, endpoints) for r in rows], next_cursor
+
+
+CSV_COLUMNS = ["time", "request_id", "token", "endpoint", "model", "status", "latency_ms",
+               "ttfb_ms", "prompt_tokens", "completion_tokens", "usage_estimated", "client_ip",
+               "stream", "error"]
+
+
+def csv_lines(filters: dict[str, Any], chunk: int = 1000) -> Iterator[str]:
+    """The filtered rows as CSV text, a header then one line per row, read page by page."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    cursor = None
+    while True:
+        rows, cursor = page(filters, chunk, cursor)
+        for row in rows:
+            writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+        if cursor is None:
+            return

@@ -50,6 +50,14 @@ def revoke(actor: Actor, token_id: int) -> Token:
     return token
 
 
+def delete(actor: Actor, token_id: int) -> None:
+    """Remove a token for good (its log rows stay, without the name)."""
+    token = get(token_id)
+    with database_proxy.atomic():
+        token.delete_instance()
+        audit.record(actor, "token.delete", "token", token_id, {"name": token.name})
+
+
 def get(token_id: int) -> Token:
     token = Token.get_or_none(Token.id == token_id)
     if token is None:

@@ -16,6 +16,7 @@ def read_json(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object; 413 past `limit` bytes without reading the rest."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
+    request.max_content_length = limit  # for bodies sent without a Content-Length
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:

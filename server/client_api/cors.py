@@ -13,7 +13,7 @@ EXPOSE_HEADERS = ("X-Request-ID, x-ratelimit-limit-requests, x-ratelimit-remaini
 
 def _allowed_origin() -> str | None:
     origin = request.headers.get("Origin")
-    origins = current_app.extensions["modelproxy"].settings.cors_origins
+    origins = current_app.extensions["modelproxy"].catalog.options["cors_origins"]
     if origin and origin in origins and request.path.startswith(CLIENT_PREFIXES):
         return origin
     return None

@@ -30,8 +30,8 @@ class Gateway:
         self.verifier = TokenVerifier(run_blocking)
         self.limiter = RateLimiter()
         self.quotas = QuotaBook(_monthly_usage)
-        self.trusted_proxies = [network.ipaddress.ip_network(n, strict=False)
-                                for n in settings.trusted_proxies]
+        self.trusted_proxies = network.parse_networks(settings.trusted_proxies)
+        self.admin_networks = network.parse_networks(settings.admin_allow)
 
     # --- who -------------------------------------------------------------------------
 

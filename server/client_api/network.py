@@ -9,6 +9,10 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def parse_networks(texts: Sequence[str]) -> list[Network]:
+    return [ipaddress.ip_network(t, strict=False) for t in texts]
+
+
 def parse_address(text: str | None) -> Address | None:
     if not text:
         return None

@@ -102,7 +102,7 @@ def handle(kind: str | None, resolve: Resolve) -> Response:
         token = gw.authenticate(call, request.headers.get("Authorization"))
         if kind is not None:
             gw.require_scope(token, kind)
-        body = bodies.read_json(request, gw.settings.max_body_bytes)
+        body = bodies.read_json(request, gw.catalog.options["max_body_bytes"])
         endpoint, provider = resolve(gw, call, token, body)
         (bodies.check_chat if endpoint.kind == "chat" else bodies.check_embeddings)(body)
         call.stream = endpoint.kind == "chat" and body.get("stream") is True

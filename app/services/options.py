@@ -1,0 +1,91 @@
+"""Options an admin changes at run time (admin API `settings`), kept in the `setting` table.
+
+Each has a default from the start-up Settings (flags, environment) or a constant; a value
+stored here wins over it. The proxy reads them from its catalog, so changes apply at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import ValidationError
+from app.models import Setting, database_proxy, utcnow
+from app.services import audit
+from app.services.audit import Actor
+from app.settings import Settings, parse_origins
+
+
+@dataclass(frozen=True)
+class Option:
+    description: str
+    default: Callable[[Settings], Any]
+    check: Callable[[Any], Any]
+
+
+def _whole(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return value
+
+    return check
+
+
+def _origin_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of origins such as https://app.example.com")
+    return list(parse_origins(value))
+
+
+OPTIONS: dict[str, Option] = {
+    "log_retention_days": Option("Days request-log rows are kept (rollups are kept).",
+                                 lambda s: 90, _whole(1, 3650)),
+    "cors_origins": Option("Browser origins allowed to call the client API (exact match).",
+                           lambda s: list(s.cors_origins), _origin_list),
+    "max_body_bytes": Option("Largest client request body, in bytes.",
+                             lambda s: s.max_body_bytes, _whole(1024, 1024**3)),
+    "provider_check_minutes": Option("Minutes between provider health checks.",
+                                     lambda s: 5, _whole(1, 1440)),
+    "backups_kept": Option("Nightly SQLite backups kept in data/backups.",
+                           lambda s: 7, _whole(1, 365)),
+}
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """Every option's value in force."""
+    stored = {row.key: row.value for row in Setting.select().where(Setting.key.in_(list(OPTIONS)))}
+    return {name: stored.get(name, option.default(settings)) for name, option in OPTIONS.items()}
+
+
+def describe(settings: Settings) -> list[dict[str, Any]]:
+    stored = {row.key for row in Setting.select(Setting.key).where(Setting.key.in_(list(OPTIONS)))}
+    values = effective(settings)
+    return [{"name": name, "value": values[name], "default": option.default(settings),
+             "source": "admin" if name in stored else "default",
+             "description": option.description} for name, option in OPTIONS.items()]
+
+
+def update(settings: Settings, actor: Actor, changes: dict[str, Any]) -> dict[str, Any]:
+    """Set some options (null puts one back to its default); all checked before any is saved."""
+    clean: dict[str, Any] = {}
+    for name, value in changes.items():
+        option = OPTIONS.get(name)
+        if option is None:
+            raise ValidationError(f"unknown setting {name!r}; settings are "
+                                  f"{', '.join(OPTIONS)}", name)
+        try:
+            clean[name] = None if value is None else option.check(value)
+        except ValueError as exc:
+            raise ValidationError(f"{name} {exc}", name) from None
+    with database_proxy.atomic():
+        for name, value in clean.items():
+            if value is None:
+                Setting.delete().where(Setting.key == name).execute()
+            else:
+                Setting.insert(key=name, value=value, updated_at=utcnow()).on_conflict(
+                    conflict_target=[Setting.key],
+                    update={Setting.value: value, Setting.updated_at: utcnow()}).execute()
+        audit.record(actor, "settings.update", "settings", None, clean)
+    return effective(settings)

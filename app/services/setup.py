@@ -1,0 +1,49 @@
+"""First run: with no admin yet, a one-time setup code (printed at start and written alone
+to `<data-dir>/setup-code`, mode 0600) lets whoever can read it create the first admin."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from app.crypto import same, write_key_file
+from app.errors import ConflictError, ForbiddenError
+from app.models import Admin, database_proxy
+from app.services import admins
+from app.services.audit import Actor
+from app.settings import Settings
+
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+
+def code_file(settings: Settings) -> Path:
+    return settings.data_dir / "setup-code"
+
+
+def ensure_code(settings: Settings) -> str | None:
+    """The setup code while no admin exists (made once, kept across restarts); else None."""
+    path = code_file(settings)
+    if admins.exists():
+        path.unlink(missing_ok=True)
+        return None
+    if path.is_file():
+        return path.read_text().strip()
+    code = "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(3))
+    write_key_file(path, code)
+    return code
+
+
+def create_first_admin(settings: Settings, actor: Actor, username: object, password: object,
+                       code: object) -> Admin:
+    """Create the first admin if `code` is the setup code; the code is then spent."""
+    path = code_file(settings)
+    with database_proxy.atomic():
+        if admins.exists():
+            raise ConflictError("setup is already done: an admin exists; log in instead")
+        expected = path.read_text().strip() if path.is_file() else None
+        if not isinstance(code, str) or expected is None or not same(code.strip().upper(),
+                                                                      expected):
+            raise ForbiddenError(f"the setup code is wrong (see the server's output or {path})")
+        admin = admins.create(actor, username, password, "admin", rounds=settings.bcrypt_rounds)
+    path.unlink(missing_ok=True)
+    return admin

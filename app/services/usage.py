@@ -1,0 +1,215 @@
+"""Usage analytics from the hourly and daily rollups: time series, breakdowns, overview.
+
+Rollups are small (one row per period and token/endpoint/provider/model), so these
+answer quickly however large the request log grows. Costs come from the endpoints'
+optional prices per million input/output tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import peewee as pw
+
+from app import latency
+from app.errors import ValidationError
+from app.models import Endpoint, Provider, ProviderHealth, Token, UsageDaily, UsageHourly, utcnow
+from app.services.validation import iso
+
+GROUPS = {"token": "token_id", "endpoint": "endpoint_id", "provider": "provider_id",
+          "model": "model"}
+BUCKETS = ("hour", "day")
+MAX_POINTS = 24 * 93  # ~3 months of hours
+_SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", *latency.COLUMNS)
+
+
+def month_start(now: dt.datetime | None = None) -> dt.date:
+    now = now or utcnow()
+    return dt.date(now.year, now.month, 1)
+
+
+def month_by_token() -> dict[int, tuple[int, int]]:
+    """Successful requests and model tokens per token this month."""
+    U = UsageDaily
+    query = (U.select(U.token_id, pw.fn.SUM(U.requests - U.errors),
+                      pw.fn.SUM(U.prompt_tokens + U.completion_tokens))
+             .where(U.day >= month_start()).group_by(U.token_id).tuples())
+    return {token_id: (int(r or 0), int(t or 0)) for token_id, r, t in query}
+
+
+def series(start: dt.datetime, end: dt.datetime, bucket: str = "day",
+           group_by: str | None = None, filters: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
+    """Requests, errors, tokens, cost and p50/p95 latency per bucket in [start, end),
+    one series per group (or one in all)."""
+    if bucket not in BUCKETS:
+        raise ValidationError("bucket must be hour or day", "bucket")
+    if group_by is not None and group_by not in GROUPS:
+        raise ValidationError(f"group_by must be one of {', '.join(GROUPS)}", "group_by")
+    periods = _periods(start, end, bucket)
+    prices = _prices()
+    names = _names(group_by)
+    points: dict[Any, dict[Any, _Acc]] = defaultdict(lambda: defaultdict(_Acc))
+    totals = _Acc()
+    for row in _rows(start, end, bucket, group_by, filters or {}):
+        group = row[GROUPS[group_by]] if group_by else None
+        key = _period_key(row["period"], bucket)
+        points[group][key].add(row, prices)
+        totals.add(row, prices)
+    out = []
+    for group, by_period in points.items():
+        out.append({"key": group, "name": names.get(group, group) if group_by else "all",
+                    "totals": _sum_of(by_period.values()).to_dict(),
+                    "points": [{"t": iso(p), **by_period.get(p, _Acc()).to_dict()}
+                               for p in periods]})
+    out.sort(key=lambda s: -s["totals"]["requests"])
+    return {"bucket": bucket, "from": iso(start), "to": iso(end), "group_by": group_by,
+            "totals": totals.to_dict(), "series": out}
+
+
+def overview() -> dict[str, Any]:
+    """The numbers an admin looks at first."""
+    now = utcnow()
+    today = dt.datetime(now.year, now.month, now.day)
+    day = series(now - dt.timedelta(hours=24), now, "hour")["totals"]
+    today_totals = series(today, now + dt.timedelta(seconds=1), "hour")["totals"]
+    month = dt.datetime.combine(month_start(now), dt.time())
+    by_token = series(month, now + dt.timedelta(seconds=1), "day", "token")
+    by_endpoint = series(month, now + dt.timedelta(seconds=1), "day", "endpoint")
+    active = Token.select().where((Token.revoked == False)  # noqa: E712
+                                  & ((Token.expires_at.is_null()) | (Token.expires_at > now)))
+    return {
+        "requests_today": today_totals["requests"],
+        "tokens_this_month": by_token["totals"]["prompt_tokens"]
+        + by_token["totals"]["completion_tokens"],
+        "cost_this_month": by_token["totals"]["cost"],
+        "error_rate_24h": round(day["errors"] / day["requests"], 4) if day["requests"] else 0.0,
+        "requests_24h": day["requests"],
+        "active_tokens": active.count(),
+        "top_tokens": _top(by_token),
+        "top_endpoints": _top(by_endpoint),
+        "upstream_health": provider_health(),
+    }
+
+
+def provider_health() -> list[dict[str, Any]]:
+    checks = {h.provider_id: h for h in ProviderHealth.select()}
+    out = []
+    for p in Provider.select().order_by(Provider.name):
+        check = checks.get(p.id)
+        out.append({"provider_id": p.id, "name": p.name, "enabled": p.enabled,
+                    "ok": None if check is None else check.ok,
+                    "checked_at": None if check is None else iso(check.checked_at),
+                    "latency_ms": None if check is None else check.latency_ms,
+                    "error": None if check is None else check.error})
+    return out
+
+
+class _Acc:
+    __slots__ = ("completion_tokens", "cost", "errors", "hist", "prompt_tokens", "requests")
+
+    def __init__(self) -> None:
+        self.requests = self.errors = self.prompt_tokens = self.completion_tokens = 0
+        self.cost = Decimal(0)
+        self.hist = [0] * len(latency.COLUMNS)
+
+    def add(self, row: dict[str, Any], prices: dict[int, tuple[Decimal, Decimal]]) -> None:
+        self.requests += int(row["requests"] or 0)
+        self.errors += int(row["errors"] or 0)
+        prompt, completion = int(row["prompt_tokens"] or 0), int(row["completion_tokens"] or 0)
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        price_in, price_out = prices.get(row["endpoint_id"], (Decimal(0), Decimal(0)))
+        self.cost += (prompt * price_in + completion * price_out) / 1_000_000
+        for i, column in enumerate(latency.COLUMNS):
+            self.hist[i] += int(row[column] or 0)
+
+    def merge(self, other: _Acc) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cost += other.cost
+        self.hist = [a + b for a, b in zip(self.hist, other.hist, strict=True)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "errors": self.errors,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cost": round(float(self.cost), 6),
+                "p50_ms": latency.percentile(self.hist, 0.5),
+                "p95_ms": latency.percentile(self.hist, 0.95)}
+
+
+def _sum_of(accs: Any) -> _Acc:
+    total = _Acc()
+    for acc in accs:
+        total.merge(acc)
+    return total
+
+
+def _rows(start: dt.datetime, end: dt.datetime, bucket: str, group_by: str | None,
+          filters: dict[str, Any]) -> list[dict[str, Any]]:
+    model = UsageHourly if bucket == "hour" else UsageDaily
+    period = model.hour if bucket == "hour" else model.day
+    low, high = (start, end) if bucket == "hour" else (
+        start.date(), (end - dt.timedelta(microseconds=1)).date())
+    keys = [period, model.endpoint_id]
+    if group_by and group_by != "endpoint":
+        keys.append(getattr(model, GROUPS[group_by]))
+    query = (model.select(*keys, *[pw.fn.SUM(getattr(model, c)).alias(c) for c in _SUMS])
+             .where((period >= low) & ((period < high) if bucket == "hour" else (period <= high)))
+             .group_by(*keys))
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(getattr(model, name) == value)
+    rows = []
+    for row in query.dicts():
+        row["period"] = row.pop("hour" if bucket == "hour" else "day")
+        rows.append(row)
+    return rows
+
+
+def _periods(start: dt.datetime, end: dt.datetime, bucket: str) -> list[dt.datetime]:
+    if end <= start:
+        raise ValidationError("to must be after from", "to")
+    step = dt.timedelta(hours=1) if bucket == "hour" else dt.timedelta(days=1)
+    first = start.replace(minute=0, second=0, microsecond=0)
+    if bucket == "day":
+        first = first.replace(hour=0)
+    count = int((end - first) / step) + (1 if (end - first) % step else 0)
+    if count > MAX_POINTS:
+        raise ValidationError(f"too many {bucket}s in the range (at most {MAX_POINTS}); "
+                              "use a shorter range or bucket=day", "from")
+    return [first + i * step for i in range(count)]
+
+
+def _period_key(value: Any, bucket: str) -> dt.datetime:
+    if isinstance(value, str):  # SQLite hands back text for grouped dates
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        return value.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    return dt.datetime(value.year, value.month, value.day)
+
+
+def _prices() -> dict[int, tuple[Decimal, Decimal]]:
+    return {e.id: (e.price_input_per_m or Decimal(0), e.price_output_per_m or Decimal(0))
+            for e in Endpoint.select(Endpoint.id, Endpoint.price_input_per_m,
+                                     Endpoint.price_output_per_m)}
+
+
+def _names(group_by: str | None) -> dict[Any, str]:
+    if group_by == "token":
+        return dict(Token.select(Token.id, Token.name).tuples())
+    if group_by == "endpoint":
+        return dict(Endpoint.select(Endpoint.id, Endpoint.name).tuples())
+    if group_by == "provider":
+        return dict(Provider.select(Provider.id, Provider.name).tuples())
+    return {}
+
+
+def _top(result: dict[str, Any], limit: int = 5) -> list[dict[str, Any]]:
+    return [{"id": s["key"], "name": s["name"], **s["totals"]}
+            for s in result["series"] if s["key"]][:limit]

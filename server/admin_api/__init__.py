@@ -1,0 +1,13 @@
+"""The admin API under /admin/api/: what the desktop window and admins' scripts use."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from server.admin_api import auth, reports, resources, settings_routes  # noqa: F401 (routes)
+
+__all__ = ["init_app"]
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(auth.bp)

@@ -1,0 +1,63 @@
+"""What the admin API views share: who is asking, the JSON body, list responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from app.errors import ValidationError
+from app.models import Admin
+from app.services.audit import Actor
+
+
+def state() -> Any:
+    return current_app.extensions["modelproxy"]
+
+
+def client_ip() -> str:
+    return state().gateway.client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
+
+
+def current_admin() -> Admin:
+    return g.admin
+
+
+def actor() -> Actor:
+    return Actor(g.admin.username, client_ip())
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object, whatever the Content-Type says."""
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return body
+
+
+def items(rows: list[dict[str, Any]], next_cursor: str | None = None,
+          paginated: bool = False) -> ResponseReturnValue:
+    payload: dict[str, Any] = {"items": rows}
+    if paginated:
+        payload["next_cursor"] = next_cursor
+    return jsonify(payload)
+
+
+def int_arg(name: str, default: int | None = None, low: int = 0,
+            high: int = 10**12) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a whole number", name) from None
+    if not low <= value <= high:
+        raise ValidationError(f"{name} must be between {low} and {high}", name)
+    return value

@@ -1,0 +1,83 @@
+"""Read-only reports: usage series, the overview, request logs (and their CSV), the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Response, jsonify, request, stream_with_context
+from flask.typing import ResponseReturnValue
+
+from app.errors import ValidationError
+from app.models import utcnow
+from app.services import audit_log, request_logs, usage
+from app.services.validation import timestamp
+from server.admin_api.auth import bp
+from server.admin_api.common import int_arg, items
+
+RANGES = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
+          "30d": dt.timedelta(days=30), "90d": dt.timedelta(days=90)}
+
+
+def _time_arg(name: str) -> dt.datetime | None:
+    return timestamp(request.args.get(name), name)
+
+
+def _range() -> tuple[dt.datetime, dt.datetime]:
+    """`range` (24h, 7d, 30d, 90d) or `from`/`to`; the default is the last 30 days."""
+    end = _time_arg("to") or utcnow()
+    start = _time_arg("from")
+    if start is None:
+        span = request.args.get("range", "30d")
+        if span not in RANGES:
+            raise ValidationError(f"range must be one of {', '.join(RANGES)}", "range")
+        start = end - RANGES[span]
+    return start, end
+
+
+@bp.get("/usage")
+def usage_series() -> ResponseReturnValue:
+    start, end = _range()
+    default_bucket = "hour" if end - start <= dt.timedelta(days=2) else "day"
+    filters = {"token_id": int_arg("token_id"), "endpoint_id": int_arg("endpoint_id"),
+               "provider_id": int_arg("provider_id"), "model": request.args.get("model")}
+    return jsonify(usage.series(start, end, request.args.get("bucket", default_bucket),
+                                request.args.get("group_by") or None, filters))
+
+
+@bp.get("/overview")
+def overview() -> ResponseReturnValue:
+    return jsonify(usage.overview())
+
+
+def _log_filters() -> dict[str, Any]:
+    return {"from": _time_arg("from"), "to": _time_arg("to"),
+            "token_id": int_arg("token_id"), "endpoint_id": int_arg("endpoint_id"),
+            "provider_id": int_arg("provider_id"), "model": request.args.get("model"),
+            "status": request.args.get("status"), "request_id": request.args.get("request_id"),
+            "q": request.args.get("q")}
+
+
+@bp.get("/logs")
+def logs() -> ResponseReturnValue:
+    rows, next_cursor = request_logs.page(_log_filters(), int_arg("limit", 50, 1, 1000),
+                                          request.args.get("cursor") or None)
+    return items(rows, next_cursor, paginated=True)
+
+
+@bp.get("/logs/export.csv")
+def logs_csv() -> ResponseReturnValue:
+    lines = request_logs.csv_lines(_log_filters())
+    return Response(stream_with_context(lines), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=request-logs.csv"})
+
+
+@bp.get("/audit")
+def audit() -> ResponseReturnValue:
+    filters = {"from": _time_arg("from"), "to": _time_arg("to"),
+               "actor": request.args.get("actor"), "action": request.args.get("action"),
+               "target_type": request.args.get("target_type"),
+               "target_id": int_arg("target_id")}
+    rows, next_cursor = audit_log.page(filters, int_arg("limit", 50, 1, 1000),
+                                       int_arg("cursor"))
+    return items(rows, next_cursor, paginated=True)
