@@ -79,6 +79,7 @@ class Catalog:
         self.tokens_by_prefix: dict[str, TokenRecord] = {}
         self.endpoints_by_path: dict[str, EndpointRecord] = {}
         self.endpoints_by_name: dict[str, EndpointRecord] = {}
+        self.endpoints_by_id: dict[int, EndpointRecord] = {}
         self.endpoints_by_model: dict[str, EndpointRecord] = {}
         self.providers: dict[int, ProviderEntry] = {}
         self.options: dict[str, object] = {}
@@ -88,6 +89,12 @@ class Catalog:
 
     def token(self, prefix: str) -> TokenRecord | None:
         return self.tokens_by_prefix.get(prefix)
+
+    def names_for(self, endpoint_id: int | None, provider_id: int | None) -> tuple[str, str]:
+        """Endpoint and provider names for metrics labels ("" when there is none)."""
+        endpoint = self.endpoints_by_id.get(endpoint_id) if endpoint_id else None
+        provider = self.providers.get(provider_id) if provider_id else None
+        return (endpoint.name if endpoint else "", provider.config.name if provider else "")
 
     def endpoint_for_model(self, model: str) -> EndpointRecord | None:
         """The endpoint a `model` names: by endpoint name first, then by upstream model."""
@@ -107,6 +114,7 @@ class Catalog:
         self.tokens_by_prefix = tokens
         self.endpoints_by_path = {e.path: e for e in endpoints}
         self.endpoints_by_name = {e.name: e for e in endpoints}
+        self.endpoints_by_id = {e.id: e for e in endpoints}
         by_model: dict[str, EndpointRecord] = {}
         for e in endpoints:  # the first enabled endpoint serving a model wins
             if e.enabled and e.model not in by_model:

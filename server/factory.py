@@ -15,10 +15,12 @@ from app.db import open_database
 from app.services import secret_key
 from app.settings import Settings
 from server import admin_api, client_api, errors, health
+from server import metrics as metrics_routes
 from server.admin_api.guard import LoginGuard
 from server.catalog import Catalog
 from server.client_api.gateway import Gateway
 from server.logwriter import LogWriter
+from server.metrics import Metrics
 from server.provider_checks import ProviderChecker
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class State:
     gateway: Gateway
     health: ProviderChecker
     login_guard: LoginGuard
+    metrics: Metrics
 
     def close(self) -> None:
         """Release what the app holds: write the queued log rows, close the database."""
@@ -52,12 +55,13 @@ def create_app(settings: Settings) -> Flask:
     catalog = Catalog(settings, box, db)
     catalog.reload()
     log_writer = LogWriter(db)
-    gateway = Gateway(settings, catalog, log_writer, _run_blocking())
+    metrics = Metrics()
+    gateway = Gateway(settings, catalog, log_writer, metrics, _run_blocking())
     app = Flask("modelproxy")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False
     app.extensions["modelproxy"] = State(settings, db, box, catalog, log_writer, gateway,
-                                         ProviderChecker(catalog), LoginGuard())
+                                         ProviderChecker(catalog), LoginGuard(), metrics)
 
     @app.teardown_appcontext
     def release_connection(exc: BaseException | None) -> None:
@@ -68,6 +72,7 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(health.bp)
     client_api.init_app(app)
     admin_api.init_app(app)
+    app.register_blueprint(metrics_routes.bp)
     log_writer.start()
     catalog.start_watching()
     return app

@@ -26,6 +26,7 @@ from app.db import redact  # noqa: E402
 from app.errors import SettingsError  # noqa: E402
 from app.services import setup  # noqa: E402
 from app.settings import Settings, env_name  # noqa: E402
+from server import scheduler  # noqa: E402
 from server.factory import create_app  # noqa: E402
 
 log = logging.getLogger("modelproxy")
@@ -92,6 +93,7 @@ class Server(WSGIServer):
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then stop gracefully. Returns the exit status."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it reports every run
     app = create_app(settings)
     state = app.extensions["modelproxy"]
     access_log = log if settings.log_level == "DEBUG" else None
@@ -105,11 +107,13 @@ def serve(settings: Settings) -> int:
             f"(choose another with --port or {env_name('port')})"
         ) from None
     _announce(settings, state.db)
+    housekeeping = scheduler.start(state)
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
     stopping.wait()
     log.info("stopping: finishing requests in flight (up to %.0f s)", settings.grace_s)
+    housekeeping.shutdown(wait=False)
     server.stop(timeout=settings.grace_s)
     state.close()
     log.info("stopped")

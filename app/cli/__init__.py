@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from app import __version__
-from app.cli import admin, endpoint, logs, provider, secret, token
+from app.cli import admin, backup, endpoint, logs, provider, secret, token
 from app.cli.common import Group
 from app.settings import load_settings
 
@@ -38,3 +38,4 @@ for module in (admin, provider, endpoint, token, secret):
     cli.add_command(module.group)
 cli.add_command(logs.logs)
 cli.add_command(logs.usage)
+cli.add_command(backup.backup)

@@ -64,6 +64,9 @@ class Call:
         self.status = status
         self.error = error
 
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
     def log_record(self) -> dict[str, Any]:
         return {
             "time": self.time, "request_id": self.request_id, "token_id": self.token_id,

@@ -19,12 +19,14 @@ from server.client_api import network
 from server.client_api.call import Call, ClientError
 from server.client_api.limits import QuotaBook, RateLimiter
 from server.logwriter import LogWriter
+from server.metrics import Metrics
 
 
 class Gateway:
     def __init__(self, settings: Settings, catalog: Catalog, log_writer: LogWriter,
-                 run_blocking: Callable[..., Any]) -> None:
+                 metrics: Metrics, run_blocking: Callable[..., Any]) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.catalog = catalog
         self.log_writer = log_writer
         self.verifier = TokenVerifier(run_blocking)
@@ -130,6 +132,7 @@ class Gateway:
                                call.prompt_tokens + call.completion_tokens)
             call.quota_held = False
         self.log_writer.write(call.log_record())
+        self.metrics.observe(call, *self.catalog.names_for(call.endpoint_id, call.provider_id))
 
     def client_ip(self, peer: str | None, forwarded_for: str | None) -> str:
         return network.client_address(peer, forwarded_for, self.trusted_proxies)

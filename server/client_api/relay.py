@@ -7,6 +7,8 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from prometheus_client import Gauge
+
 from server.client_api.call import Call, ClientError
 from server.providers import Adapter, Stream, UpstreamError, UpstreamTimeout
 
@@ -89,12 +91,14 @@ class StreamRelay:
     """
 
     def __init__(self, call: Call, stream: Stream, body: dict[str, Any],
-                 finish: Callable[[Call], None], client_socket: socket.socket | None) -> None:
+                 finish: Callable[[Call], None], client_socket: socket.socket | None,
+                 open_streams: Gauge) -> None:
         self.call = call
         self.stream = stream
         self.body = body
         self.finish = finish
         self.client_socket = client_socket
+        self.open_streams = open_streams
         self.wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.completion_chars = 0
         self.usage_seen = False
@@ -113,6 +117,7 @@ class StreamRelay:
             self._close_call()
 
     def _relay(self) -> Iterator[bytes]:
+        self.open_streams.inc()
         watcher = watch_disconnect(self.client_socket, self._client_left)
         done = False
         try:
@@ -168,6 +173,7 @@ class StreamRelay:
         if self._finished:
             return
         self._finished = True
+        self.open_streams.dec()
         self.stream.close()
         if not self.usage_seen:
             self.call.usage_estimated = True

@@ -111,7 +111,8 @@ def handle(kind: str | None, resolve: Resolve) -> Response:
         if call.stream:
             stream = open_stream(call, provider.adapter, forwarded)
             relay = StreamRelay(call, stream, body, gw.finish,
-                                request.environ.get("modelproxy.socket"))
+                                request.environ.get("modelproxy.socket"),
+                                gw.metrics.open_streams)
             return Response(relay, mimetype="text/event-stream",
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded)

@@ -1,0 +1,62 @@
+"""GET /metrics: Prometheus text format, for the addresses in MODELPROXY_ADMIN_ALLOW
+(loopback only when that is unset). Each app has its own registry: no global state."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from server.client_api import network
+from server.client_api.call import Call
+from server.errors import error_response
+
+LOOPBACK = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+bp = Blueprint("metrics", __name__)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("modelproxy_requests", "Client API requests.",
+                                ["endpoint", "status"], registry=self.registry)
+        self.latency = Histogram("modelproxy_request_duration_seconds",
+                                 "Client API request latency.", ["endpoint"],
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.upstream_errors = Counter("modelproxy_upstream_errors",
+                                       "Upstream failures and timeouts.", ["provider"],
+                                       registry=self.registry)
+        self.open_streams = Gauge("modelproxy_open_streams", "Streams being relayed now.",
+                                  registry=self.registry)
+        self.model_tokens = Counter("modelproxy_model_tokens", "Model tokens counted.",
+                                    ["endpoint", "kind"], registry=self.registry)
+
+    def observe(self, call: Call, endpoint: str, provider: str) -> None:
+        """Count one finished client request."""
+        self.requests.labels(endpoint, str(call.status)).inc()
+        self.latency.labels(endpoint).observe(call.elapsed_s())
+        if call.status in (502, 504):
+            self.upstream_errors.labels(provider).inc()
+        if call.prompt_tokens:
+            self.model_tokens.labels(endpoint, "prompt").inc(call.prompt_tokens)
+        if call.completion_tokens:
+            self.model_tokens.labels(endpoint, "completion").inc(call.completion_tokens)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    state = current_app.extensions["modelproxy"]
+    address = state.gateway.client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
+    if not network.allowed(address, state.gateway.admin_networks or LOOPBACK):
+        return error_response(403, "metrics are not open to this address", "ip_not_allowed")
+    return Response(generate_latest(state.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
