@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from server.admin_api import auth, reports, resources, settings_routes  # noqa: F401 (routes)
+from server.admin_api import (  # noqa: F401 (the modules register their routes)
+    auth,
+    openapi,
+    reports,
+    resources,
+    settings_routes,
+)
 
 __all__ = ["init_app"]
 

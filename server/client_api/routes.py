@@ -42,8 +42,8 @@ def seed_embeddings() -> Response:
     return handle("embeddings", _by_body_or_path("embeddings"))
 
 
-@bp.post("/api/<path:rest>")
-def seed_any(rest: str) -> Response:
+@bp.post("/api/<path:path>")
+def seed_any(path: str) -> Response:
     return handle(None, _by_body_or_path(None))
 
 

@@ -1,0 +1,266 @@
+"""GET /admin/api/openapi.json: the client and admin APIs described in OpenAPI 3.0.
+
+Written out by hand from small builders; tests/server/test_admin_openapi.py checks that every
+route the app has is here and every path here is a route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from app import __version__
+from app.services import endpoints, options, tokens
+from server.admin_api.auth import bp
+
+JSON = "application/json"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def arr(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+STR, INT, NUM, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {
+    "type": "boolean"}
+NSTR, NINT, NNUM = ({"type": "string", "nullable": True}, {"type": "integer", "nullable": True},
+                    {"type": "number", "nullable": True})
+TIME = {"type": "string", "format": "date-time"}
+NTIME = {**TIME, "nullable": True}
+LIMIT = {"type": "integer", "minimum": 0, "nullable": True}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": obj(["error"], error=obj(["message", "type"], message=STR, type=STR, code=NSTR)),
+    "Provider": obj(id=INT, name=STR, type=STR, base_url=STR, api_key_set=BOOL,
+                    api_key_hint=NSTR, headers={"type": "object"}, timeout_s=NUM, enabled=BOOL,
+                    created_at=TIME, updated_at=TIME),
+    "ProviderInput": obj(["name", "type"], name=STR, type=STR, base_url=NSTR,
+                         api_key={**STR, "writeOnly": True},
+                         headers={"type": "object", "additionalProperties": STR},
+                         timeout_s=NUM, enabled=BOOL),
+    "ProviderTest": obj(["ok", "latency_ms"], ok=BOOL, latency_ms=NUM, models=arr(STR),
+                        error=STR),
+    "Endpoint": obj(id=INT, name=STR, path=STR, kind=STR, model=STR, provider_id=INT,
+                    enabled=BOOL, price_input_per_m=NNUM, price_output_per_m=NNUM,
+                    created_at=TIME, updated_at=TIME),
+    "EndpointInput": obj(["name", "path", "kind", "model", "provider_id"], name=STR,
+                         path={**STR, "pattern": "^/api/"},
+                         kind={"type": "string", "enum": list(endpoints.KINDS)}, model=STR,
+                         provider_id=INT, enabled=BOOL, price_input_per_m=NNUM,
+                         price_output_per_m=NNUM),
+    "Token": obj(id=INT, name=STR, prefix=STR, scopes=arr(STR), rpm=NINT,
+                 monthly_requests=NINT, monthly_tokens=NINT, allowed_ips=arr(STR),
+                 allowed_endpoints=arr(INT), expires_at=NTIME, revoked=BOOL, created_at=TIME,
+                 last_used_at=NTIME, usage_month=obj(requests=INT, tokens=INT)),
+    "TokenInput": obj(["name"], name=STR,
+                      scopes=arr({"type": "string", "enum": list(tokens.SCOPES)}), rpm=LIMIT,
+                      monthly_requests=LIMIT, monthly_tokens=LIMIT, allowed_ips=arr(STR),
+                      allowed_endpoints=arr(INT), expires_at=NTIME),
+    "TokenCreated": {"allOf": [ref("Token"), obj(["token"], token=STR)]},
+    "Admin": obj(id=INT, username=STR, role=STR, created_at=TIME),
+    "AdminInput": obj(["username", "password"], username=STR, password=STR,
+                      role={"type": "string", "enum": ["admin", "viewer"]}),
+    "AdminUpdate": obj(role={"type": "string", "enum": ["admin", "viewer"]}, password=STR),
+    "Login": obj(["username", "password"], username=STR, password=STR),
+    "Session": obj(["token", "expires_at", "user"], token=STR, expires_at=TIME,
+                   user=ref("Admin")),
+    "Setup": obj(["username", "password", "code"], username=STR, password=STR, code=STR),
+    "Totals": obj(requests=INT, errors=INT, prompt_tokens=INT, completion_tokens=INT,
+                  cost=NUM, p50_ms=NNUM, p95_ms=NNUM),
+    "Usage": obj(bucket=STR, group_by=NSTR, totals=ref("Totals"),
+                 series=arr(obj(key={}, name=STR, totals=ref("Totals"),
+                                points=arr({"allOf": [ref("Totals"), obj(t=TIME)]})))),
+    "Overview": obj(requests_today=INT, tokens_this_month=INT, cost_this_month=NUM,
+                    error_rate_24h=NUM, requests_24h=INT, active_tokens=INT,
+                    top_tokens=arr({"type": "object"}), top_endpoints=arr({"type": "object"}),
+                    upstream_health=arr({"type": "object"})),
+    "LogRow": obj(id=INT, request_id=STR, time=TIME, token_id=NINT, token=NSTR,
+                  endpoint_id=NINT, endpoint=NSTR, provider_id=NINT, model=NSTR, status=INT,
+                  latency_ms=NUM, ttfb_ms=NNUM, prompt_tokens=INT, completion_tokens=INT,
+                  usage_estimated=BOOL, client_ip=NSTR, stream=BOOL, error=NSTR),
+    "AuditRow": obj(id=INT, time=TIME, actor=STR, source=NSTR, action=STR, target_type=STR,
+                    target_id=NINT, changes={"type": "object"}),
+    "Setting": obj(name=STR, value={}, default={}, source=STR, description=STR),
+    "SettingsInput": obj(**{name: {"nullable": True} for name in options.OPTIONS}),
+    "Message": obj(["role"], role=STR, content={}),
+    "ChatRequest": obj(["messages"], endpoint=STR, model=STR,
+                       messages={**arr(ref("Message")), "minItems": 1}, stream=BOOL,
+                       stream_options=obj(include_usage=BOOL)),
+    "EmbeddingsRequest": obj(["input"], endpoint=STR, model=STR,
+                             input={"oneOf": [STR, {**arr(STR), "minItems": 1}]}),
+    "ChatCompletion": obj(id=STR, object=STR, choices=arr({"type": "object"}),
+                          usage={"type": "object"}),
+    "Embeddings": obj(object=STR, data=arr({"type": "object"}), usage={"type": "object"}),
+    "ModelList": obj(object=STR, data=arr(obj(id=STR, object=STR, owned_by=STR,
+                                               endpoint=STR, kind=STR, model=STR))),
+    "Health": obj(status=STR, version=STR, database=STR),
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": ref("Error")}}}
+
+
+ERRORS = {"400": _error("Bad request"), "401": _error("Not authenticated"),
+          "403": _error("Not allowed"), "404": _error("Not found"),
+          "409": _error("Conflict"), "429": _error("Too many requests")}
+
+
+def op(summary: str, tag: str, ok: dict[str, Any] | None = None, body: str | None = None,
+       status: str = "200", security: str | None = "session",
+       params: list[dict[str, Any]] | None = None, content: str = JSON) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag]}
+    success: dict[str, Any] = {"description": "OK"}
+    if ok is not None:
+        success["content"] = {content: {"schema": ok}}
+    operation["responses"] = {status: success, **ERRORS}
+    if body:
+        operation["requestBody"] = {"required": True,
+                                    "content": {JSON: {"schema": ref(body)}}}
+    operation["security"] = [{security: []}] if security else []
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+def query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+def path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def _crud(plural: str, noun: str, schema: str, input_schema: str, update_schema: str,
+          id_name: str) -> dict[str, Any]:
+    listed = obj(["items"], items=arr(ref(schema)))
+    one = {"parameters": [path_id(id_name)],
+           "get": op(f"One {noun}", plural, ref(schema)),
+           "patch": op(f"Change a {noun}", plural, ref(schema), update_schema),
+           "put": op(f"Change a {noun}", plural, ref(schema), update_schema),
+           "delete": op(f"Remove a {noun}", plural, status="204")}
+    return {f"/admin/api/{plural}": {"get": op(f"List {plural}", plural, listed),
+                                     "post": op(f"Add a {noun}", plural, ref(schema),
+                                                input_schema, "201")},
+            f"/admin/api/{plural}/{{{id_name}}}": one}
+
+
+RANGE_PARAMS = [query("range", {"type": "string", "enum": ["24h", "7d", "30d", "90d"]}),
+                query("from", TIME), query("to", TIME)]
+LOG_PARAMS = [query("from", TIME), query("to", TIME), query("token_id", INT),
+              query("endpoint_id", INT), query("provider_id", INT), query("model", STR),
+              query("status", STR), query("request_id", STR), query("q", STR)]
+
+
+def _client_paths() -> dict[str, Any]:
+    chat = op("Chat completion (stream with \"stream\": true)", "client",
+              ref("ChatCompletion"), "ChatRequest", security="token")
+    embed = op("Embeddings", "client", ref("Embeddings"), "EmbeddingsRequest", security="token")
+    models = op("Endpoints this token may use, as models", "client", ref("ModelList"),
+                security="token", params=[query("provider", STR)])
+    return {
+        "/api/health": {"get": op("Health (no auth)", "client", ref("Health"), security=None)},
+        "/api/chat": {"post": chat}, "/api/embeddings": {"post": embed},
+        "/api/{path}": {"post": {**op("Any configured endpoint path", "client", {},
+                                      security="token"),
+                                 "parameters": [{"name": "path", "in": "path", "required": True,
+                                                 "schema": STR}]}},
+        "/api/models": {"get": models}, "/v1/models": {"get": models},
+        "/v1/chat/completions": {"post": chat}, "/v1/embeddings": {"post": embed},
+        "/metrics": {"get": op("Prometheus metrics (MODELPROXY_ADMIN_ALLOW; loopback)",
+                               "admin", {"type": "string"}, security=None,
+                               content="text/plain")},
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/admin/api/login": {"post": op("Log in", "session", ref("Session"), "Login",
+                                        security=None)},
+        "/admin/api/logout": {"post": op("Log out", "session", status="204")},
+        "/admin/api/me": {"get": op("The admin logged in", "session", ref("Admin"))},
+        "/admin/api/setup": {
+            "get": op("Whether first-run setup is needed", "session", obj(needed=BOOL),
+                      security=None),
+            "post": op("Create the first admin with the setup code", "session", ref("Admin"),
+                       "Setup", "201", security=None)},
+        "/admin/api/providers/{provider_id}/test": {
+            "parameters": [path_id("provider_id")],
+            "post": op("Test a provider's connection", "providers", ref("ProviderTest"))},
+        "/admin/api/tokens/{token_id}/revoke": {
+            "parameters": [path_id("token_id")],
+            "post": op("Revoke a token", "tokens", ref("Token"))},
+        "/admin/api/usage": {"get": op("Usage time series", "usage", ref("Usage"), params=[
+            *RANGE_PARAMS, query("bucket", {"type": "string", "enum": ["hour", "day"]}),
+            query("group_by", {"type": "string", "enum": ["token", "endpoint", "model",
+                                                          "provider"]}),
+            query("token_id", INT), query("endpoint_id", INT), query("provider_id", INT),
+            query("model", STR)])},
+        "/admin/api/overview": {"get": op("Overview", "usage", ref("Overview"))},
+        "/admin/api/logs": {"get": op(
+            "Request logs, newest first", "logs",
+            obj(["items"], items=arr(ref("LogRow")), next_cursor=NSTR),
+            params=[*LOG_PARAMS, query("limit", {"type": "integer", "minimum": 1,
+                                                 "maximum": 1000}),
+                    query("cursor", STR)])},
+        "/admin/api/logs/export.csv": {"get": op("Request logs as CSV", "logs", STR,
+                                                 params=LOG_PARAMS, content="text/csv")},
+        "/admin/api/audit": {"get": op(
+            "Audit log, newest first", "audit",
+            obj(["items"], items=arr(ref("AuditRow")), next_cursor=NSTR),
+            params=[query("from", TIME), query("to", TIME), query("actor", STR),
+                    query("action", STR), query("target_type", STR),
+                    query("target_id", INT), query("limit", INT), query("cursor", INT)])},
+        "/admin/api/settings": {
+            "get": op("Run-time settings", "settings", obj(items=arr(ref("Setting")))),
+            "patch": op("Change settings", "settings", obj(items=arr(ref("Setting"))),
+                        "SettingsInput"),
+            "put": op("Change settings", "settings", obj(items=arr(ref("Setting"))),
+                      "SettingsInput")},
+        "/admin/api/openapi.json": {"get": op("This document", "session", {"type": "object"},
+                                              security=None)},
+    }
+    paths.update(_crud("providers", "provider", "Provider", "ProviderInput", "ProviderInput",
+                       "provider_id"))
+    paths.update(_crud("endpoints", "endpoint", "Endpoint", "EndpointInput", "EndpointInput",
+                       "endpoint_id"))
+    paths.update(_crud("tokens", "token", "Token", "TokenInput", "TokenInput", "token_id"))
+    paths.update(_crud("admins", "admin", "Admin", "AdminInput", "AdminUpdate", "admin_id"))
+    paths["/admin/api/tokens"]["post"]["responses"]["201"]["content"][JSON]["schema"] = ref(
+        "TokenCreated")
+    return paths
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "ModelProxy", "version": __version__,
+                 "description": "The client API (/api, /v1: client tokens) and the admin "
+                                "API (/admin/api: admin sessions)."},
+        "paths": {**_client_paths(), **_admin_paths()},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer", "description": "mpx_ client token"},
+                "session": {"type": "http", "scheme": "bearer",
+                            "description": "mps_ admin session from POST /admin/api/login"}},
+        },
+    }
+
+
+@bp.get("/openapi.json", endpoint="openapi")
+def openapi() -> ResponseReturnValue:
+    return jsonify(document())
+
