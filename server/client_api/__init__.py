@@ -11,4 +11,5 @@ __all__ = ["init_app"]
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(routes.bp)
+    app.after_request(routes.stamp)
     cors.init_app(app)

@@ -16,11 +16,15 @@ def read_json(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object; 413 past `limit` bytes without reading the rest."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
-    request.max_content_length = limit  # for bodies sent without a Content-Length
+    # Without a Content-Length (chunked), werkzeug stops reading at the limit without a
+    # word: allow one byte more, and a body that reaches it is too large.
+    request.max_content_length = limit + 1
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
         raise _too_large(limit) from None
+    if len(raw) > limit:
+        raise _too_large(limit)
     if not raw.strip():
         raise ClientError(400, "the request body is empty; send a JSON object", "invalid_json")
     try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import Gauge
 
 from server.client_api.call import Call, ClientError
 from server.providers import Adapter, Stream, UpstreamError, UpstreamTimeout
+
+T = TypeVar("T")
 
 # Upstream statuses that mean the client's request was wrong: passed on as 400.
 CLIENT_FAULTS = {400, 413, 422}
@@ -54,12 +56,12 @@ def record_usage(call: Call, answer: dict[str, Any], body: dict[str, Any]) -> No
     call.completion_tokens = sum(estimate_tokens(t) for t in texts if isinstance(t, str))
 
 
-def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any]
-                  ) -> dict[str, Any]:
+def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any],
+                  client: socket.socket | None = None) -> dict[str, Any]:
     """A whole (non-streamed) answer, with the call's usage recorded."""
     send = adapter.chat if kind == "chat" else adapter.embeddings
     try:
-        answer = send(body, call.request_id)
+        answer = unless_client_leaves(client, send, body, call.request_id)
     except UpstreamError as exc:
         raise upstream_failure(exc) from None
     call.mark_first_byte()
@@ -67,12 +69,13 @@ def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any]
     return answer
 
 
-def open_stream(call: Call, adapter: Adapter, body: dict[str, Any]) -> Stream:
+def open_stream(call: Call, adapter: Adapter, body: dict[str, Any],
+                client: socket.socket | None = None) -> Stream:
     """Start a streamed answer; asks upstream for usage whatever the client asked."""
     body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                         "include_usage": True}}
     try:
-        return adapter.chat_stream(body, call.request_id)
+        return unless_client_leaves(client, adapter.chat_stream, body, call.request_id)
     except UpstreamError as exc:
         raise upstream_failure(exc) from None
 
@@ -182,20 +185,58 @@ class StreamRelay:
         self.finish(self.call)
 
 
+def client_gone(sock: socket.socket) -> bool:
+    """Wait until the client socket has something to say: True if it hung up."""
+    from gevent.socket import wait_read
+
+    try:
+        wait_read(sock.fileno())
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 def watch_disconnect(sock: socket.socket | None, on_gone: Callable[[], None]) -> Any:
     """Under gevent, a greenlet that calls `on_gone` as soon as the client hangs up, even
     while upstream is silent. None where there is no socket to watch (tests, WSGI shims)."""
     if sock is None:
         return None
     import gevent
-    from gevent.socket import wait_read
 
     def watch() -> None:
-        try:
-            wait_read(sock.fileno())
-            if sock.recv(1, socket.MSG_PEEK) == b"":
-                on_gone()
-        except OSError:
+        if client_gone(sock):
             on_gone()
 
     return gevent.spawn(watch)
+
+
+class ClientGone(Exception):
+    """The client hung up while its request waited for the provider."""
+
+
+def unless_client_leaves(sock: socket.socket | None, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)`, abandoned (its greenlet killed, so its upstream connection closes) the
+    moment the client hangs up; then ClientGone. Plain call where there is no socket."""
+    if sock is None:
+        return fn(*args)
+    import gevent
+
+    def attempt() -> tuple[bool, Any]:
+        try:
+            return True, fn(*args)
+        except Exception as exc:  # handed back to the caller below, not lost
+            return False, exc
+
+    worker = gevent.spawn(attempt)
+    watcher = gevent.spawn(client_gone, sock)
+    try:
+        gevent.wait([worker, watcher], count=1)
+        if not worker.ready() and watcher.value:
+            worker.kill()
+            raise ClientGone
+        ok, value = worker.get()
+    finally:
+        watcher.kill(block=False)
+    if not ok:
+        raise value
+    return value

@@ -17,7 +17,13 @@ from server.catalog import EndpointRecord, ProviderEntry, TokenRecord
 from server.client_api import body as bodies
 from server.client_api.call import Call, ClientError, request_id_from
 from server.client_api.gateway import Gateway
-from server.client_api.relay import StreamRelay, call_upstream, open_stream, upstream_body
+from server.client_api.relay import (
+    ClientGone,
+    StreamRelay,
+    call_upstream,
+    open_stream,
+    upstream_body,
+)
 from server.errors import error_response
 
 bp = Blueprint("client_api", __name__)
@@ -108,18 +114,21 @@ def handle(kind: str | None, resolve: Resolve) -> Response:
         call.stream = endpoint.kind == "chat" and body.get("stream") is True
         gw.admit(call, token)
         forwarded = upstream_body(body, endpoint.model)
+        client = request.environ.get("modelproxy.socket")
         if call.stream:
-            stream = open_stream(call, provider.adapter, forwarded)
-            relay = StreamRelay(call, stream, body, gw.finish,
-                                request.environ.get("modelproxy.socket"),
-                                gw.metrics.open_streams)
+            stream = open_stream(call, provider.adapter, forwarded, client)
+            relay = StreamRelay(call, stream, body, gw.finish, client, gw.metrics.open_streams)
             return Response(relay, mimetype="text/event-stream",
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded)
+        answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded, client)
         gw.finish(call)
         return json_response(answer)
     except ClientError as exc:
         return refuse(gw, call, exc)
+    except ClientGone:
+        call.fail(499, "the client disconnected")
+        gw.finish(call)
+        return Response(status=499)
 
 
 def handle_models(provider_name: str | None) -> Response:
@@ -168,11 +177,15 @@ def _model_object(gw: Gateway, endpoint: EndpointRecord) -> dict[str, Any]:
             "kind": endpoint.kind, "model": endpoint.model}
 
 
-@bp.after_request
 def stamp(response: Response) -> Response:
-    """Every client API response names its request id and, where known, the rate limit."""
+    """Every client API response names its request id (also health checks and routing
+    errors) and, where the token has a rate limit, where it stands."""
+    if not request.path.startswith(("/api/", "/v1/")):
+        return response
     call: Call | None = g.get("call")
-    if call is not None:
-        response.headers["X-Request-ID"] = call.request_id
-        response.headers.update(call.rate_headers)
+    if call is None:
+        response.headers["X-Request-ID"] = request_id_from(request.headers.get("X-Request-ID"))
+        return response
+    response.headers["X-Request-ID"] = call.request_id
+    response.headers.update(call.rate_headers)
     return response
