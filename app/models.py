@@ -116,7 +116,7 @@ class RequestLog(BaseModel):
     error = pw.TextField(null=True)
 
     class Meta:
-        indexes = ((("token_id", "time"), False),)
+        indexes = ((("token_id", "time"), False), (("endpoint_id", "time"), False))
 
 
 class Rollup(BaseModel):

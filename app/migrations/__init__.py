@@ -15,7 +15,7 @@ import peewee as pw
 
 from app.models import utcnow
 
-STEPS = ["m0001_config", "m0002_history", "m0003_analytics"]
+STEPS = ["m0001_config", "m0002_history", "m0003_analytics", "m0004_log_endpoint_index"]
 LATEST = len(STEPS)
 
 

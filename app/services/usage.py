@@ -71,26 +71,33 @@ def series(start: dt.datetime, end: dt.datetime, bucket: str = "day",
 
 
 def overview() -> dict[str, Any]:
-    """The numbers an admin looks at first."""
+    """The numbers an admin looks at first (two rollup queries)."""
     now = utcnow()
     today = dt.datetime(now.year, now.month, now.day)
-    day = series(now - dt.timedelta(hours=24), now, "hour")["totals"]
-    today_totals = series(today, now + dt.timedelta(seconds=1), "hour")["totals"]
+    hours = series(now - dt.timedelta(hours=24), now, "hour")
+    points = hours["series"][0]["points"] if hours["series"] else []
+    requests_today = sum(p["requests"] for p in points if p["t"] >= iso(today))
+    day = hours["totals"]
     month = dt.datetime.combine(month_start(now), dt.time())
-    by_token = series(month, now + dt.timedelta(seconds=1), "day", "token")
-    by_endpoint = series(month, now + dt.timedelta(seconds=1), "day", "endpoint")
+    prices = _prices()
+    by_token: dict[int, _Acc] = defaultdict(_Acc)
+    by_endpoint: dict[int, _Acc] = defaultdict(_Acc)
+    total = _Acc()
+    for row in _rows(month, now + dt.timedelta(seconds=1), "day", "token", {}):
+        for accs, key in ((by_token, row["token_id"]), (by_endpoint, row["endpoint_id"])):
+            accs[key].add(row, prices)
+        total.add(row, prices)
     active = Token.select().where((Token.revoked == False)  # noqa: E712
                                   & ((Token.expires_at.is_null()) | (Token.expires_at > now)))
     return {
-        "requests_today": today_totals["requests"],
-        "tokens_this_month": by_token["totals"]["prompt_tokens"]
-        + by_token["totals"]["completion_tokens"],
-        "cost_this_month": by_token["totals"]["cost"],
+        "requests_today": requests_today,
+        "tokens_this_month": total.prompt_tokens + total.completion_tokens,
+        "cost_this_month": round(float(total.cost), 6),
         "error_rate_24h": round(day["errors"] / day["requests"], 4) if day["requests"] else 0.0,
         "requests_24h": day["requests"],
         "active_tokens": active.count(),
-        "top_tokens": _top(by_token),
-        "top_endpoints": _top(by_endpoint),
+        "top_tokens": _top(by_token, _names("token")),
+        "top_endpoints": _top(by_endpoint, _names("endpoint")),
         "upstream_health": provider_health(),
     }
 
@@ -210,6 +217,7 @@ def _names(group_by: str | None) -> dict[Any, str]:
     return {}
 
 
-def _top(result: dict[str, Any], limit: int = 5) -> list[dict[str, Any]]:
-    return [{"id": s["key"], "name": s["name"], **s["totals"]}
-            for s in result["series"] if s["key"]][:limit]
+def _top(accs: dict[int, _Acc], names: dict[Any, str], limit: int = 5
+         ) -> list[dict[str, Any]]:
+    ranked = sorted(((k, a) for k, a in accs.items() if k), key=lambda ka: -ka[1].requests)
+    return [{"id": k, "name": names.get(k, k), **a.to_dict()} for k, a in ranked[:limit]]

@@ -29,6 +29,7 @@ def test_request_log_has_hot_path_and_query_indexes(db: pw.Database) -> None:
     assert ("time",) in indexed
     assert ("request_id",) in indexed
     assert ("token_id", "time") in indexed
+    assert ("endpoint_id", "time") in indexed
 
 
 def test_upgrade_from_previous_version_keeps_data(database_url: str) -> None:
