@@ -34,6 +34,25 @@ def serve(**flags: Any) -> None:
     sys.exit(run_server(load_settings(flags)))
 
 
+@cli.command()
+@click.option("--port", type=int, help="Port of the local server (default 8787).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory.")
+def desktop(**flags: Any) -> None:
+    """Open the window on this machine's server, starting one if none is running."""
+    from gui.main import run_desktop
+
+    sys.exit(run_desktop(load_settings(flags)))
+
+
+@cli.command()
+@click.option("--url", help="The server, e.g. http://office-server:8787 (asked if not given).")
+def gui(url: str | None) -> None:
+    """Open the window on a server elsewhere."""
+    from gui.main import run_gui
+
+    sys.exit(run_gui(url))
+
+
 for module in (admin, provider, endpoint, token, secret):
     cli.add_command(module.group)
 cli.add_command(logs.logs)

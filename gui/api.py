@@ -1,0 +1,151 @@
+"""The admin-API client the window uses. Plain, blocking `requests` calls: the window runs
+them off the GUI thread through gui.tasks; nothing here touches Qt."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+__all__ = ["APIError", "AdminAPI", "Unreachable"]
+
+
+class APIError(Exception):
+    """The server answered with an error; `message` is the server's own words."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+class Unreachable(APIError):
+    """No answer from the server (down, wrong address, network)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message, "unreachable")
+
+
+class AdminAPI:
+    """One server, one admin session."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+        self.user: dict[str, Any] | None = None
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def request(self, method: str, path: str, json: Any = None,
+                params: dict[str, Any] | None = None) -> Any:
+        """The decoded JSON answer (None for 204); APIError or Unreachable otherwise."""
+        url = f"{self.base_url}/admin/api{path}"
+        clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        try:
+            response = self.http.request(method, url, json=json, params=clean,
+                                         timeout=self.timeout)
+        except requests.ConnectionError:
+            raise Unreachable(f"cannot reach the server at {self.base_url}") from None
+        except requests.Timeout:
+            raise Unreachable(f"the server at {self.base_url} did not answer in time") from None
+        return _decode(response)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body if body is not None else {})
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+    # --- sessions ---------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        try:
+            return _decode(self.http.get(f"{self.base_url}/api/health", timeout=5))
+        except requests.RequestException:
+            raise Unreachable(f"cannot reach the server at {self.base_url}") from None
+
+    def setup_needed(self) -> bool:
+        return bool(self.get("/setup").get("needed"))
+
+    def setup(self, username: str, password: str, code: str) -> dict[str, Any]:
+        return self.post("/setup", {"username": username, "password": password, "code": code})
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        answer = self.post("/login", {"username": username, "password": password})
+        self.http.headers["Authorization"] = f"Bearer {answer['token']}"
+        self.user = answer["user"]
+        return answer
+
+    def logout(self) -> None:
+        try:
+            self.post("/logout")
+        finally:
+            self.http.headers.pop("Authorization", None)
+            self.user = None
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.user) and self.user.get("role") == "admin"
+
+    # --- resources --------------------------------------------------------------------
+
+    def items(self, resource: str, **params: Any) -> list[dict[str, Any]]:
+        return self.get(f"/{resource}", **params)["items"]
+
+    def create(self, resource: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return self.post(f"/{resource}", fields)
+
+    def update(self, resource: str, item_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        return self.patch(f"/{resource}/{item_id}", fields)
+
+    def remove(self, resource: str, item_id: int) -> None:
+        self.delete(f"/{resource}/{item_id}")
+
+    def test_provider(self, provider_id: int) -> dict[str, Any]:
+        return self.post(f"/providers/{provider_id}/test")
+
+    def revoke_token(self, token_id: int) -> dict[str, Any]:
+        return self.post(f"/tokens/{token_id}/revoke")
+
+    def logs_page(self, limit: int = 100, cursor: str | None = None,
+                  **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
+        page = self.get("/logs", limit=limit, cursor=cursor, **filters)
+        return page["items"], page.get("next_cursor")
+
+    def logs_csv(self, **filters: Any) -> Iterator[bytes]:
+        url = f"{self.base_url}/admin/api/logs/export.csv"
+        clean = {k: v for k, v in filters.items() if v not in (None, "")}
+        try:
+            response = self.http.get(url, params=clean, stream=True, timeout=self.timeout)
+        except requests.RequestException:
+            raise Unreachable(f"cannot reach the server at {self.base_url}") from None
+        if response.status_code >= 400:
+            _decode(response)
+        return response.iter_content(65536)
+
+
+def _decode(response: requests.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        if response.status_code >= 400:
+            raise APIError(response.status_code, response.reason or "error")
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        if response.status_code >= 400:
+            raise APIError(response.status_code, response.text[:200] or response.reason) from None
+        raise APIError(response.status_code, "the server's answer was not JSON") from None
+    if response.status_code >= 400:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        raise APIError(response.status_code, error.get("message") or response.reason,
+                       error.get("code"))
+    return body

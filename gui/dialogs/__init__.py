@@ -1,0 +1,1 @@
+"""Dialogs: connecting and logging in, first-run setup, adding and editing resources."""

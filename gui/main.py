@@ -1,0 +1,124 @@
+"""Starting the window: `modelproxy desktop` (a local server, started if none answers)
+and `modelproxy gui --url URL` (a server elsewhere)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any
+
+from PySide6.QtCore import QEventLoop
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QProgressDialog
+
+from app import __version__
+from app.settings import Settings
+from gui.api import AdminAPI, APIError
+from gui.dialogs.connect import LoginDialog, SetupDialog
+from gui.pages.base import Context
+from gui.server_process import LocalServer, answers
+from gui.tasks import Tasks
+from gui.widgets import Banner
+from gui.window import MainWindow
+
+
+def application() -> QApplication:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("ModelProxy")
+    app.setOrganizationName("ModelProxy")
+    app.setApplicationVersion(__version__)
+    return app
+
+
+def wait_for(tasks: Tasks, fn: Any) -> Any:
+    """Run `fn` off the GUI thread while the GUI keeps painting; its result or APIError."""
+    loop = QEventLoop()
+    outcome: dict[str, Any] = {}
+    tasks.run(fn, on_done=lambda r: (outcome.update(result=r), loop.quit()),
+              on_error=lambda e: (outcome.update(error=e), loop.quit()))
+    loop.exec()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")
+
+
+def open_window(api: AdminAPI, tasks: Tasks) -> MainWindow:
+    window = MainWindow(Context(api, tasks, Banner()))
+    window.show()
+    return window
+
+
+def run_gui(url: str | None = None) -> int:
+    """Connect to a server (the address is asked, remembered), then manage it."""
+    app = application()
+    tasks = Tasks()
+    dialog = LoginDialog(tasks)
+    if url:
+        dialog.url.setText(url)
+    if dialog.exec() != QDialog.DialogCode.Accepted or dialog.api is None:
+        return 1
+    window = open_window(dialog.api, tasks)
+    status = app.exec()
+    _logout(window)
+    return status
+
+
+def run_desktop(settings: Settings) -> int:
+    """Manage the server on this machine, starting one (and stopping it after) if needed."""
+    app = application()
+    tasks = Tasks()
+    url = f"http://127.0.0.1:{settings.port}"
+    server = None if answers(url) else start_local_server(tasks, settings)
+    if server is False:
+        return 1
+    try:
+        api = AdminAPI(url)
+        if not _log_in(tasks, api, settings):
+            return 1
+        window = open_window(api, tasks)
+        status = app.exec()
+        _logout(window)
+        return status
+    finally:
+        if server:
+            server.stop()
+
+
+def start_local_server(tasks: Tasks, settings: Settings) -> LocalServer | bool:
+    """Start `modelproxy serve` and show progress until it answers; False if it failed."""
+    server = LocalServer(settings.port, settings.data_dir)
+    server.start()
+    progress = QProgressDialog("Starting the ModelProxy server…", "Cancel", 0, 0)
+    progress.setWindowTitle("ModelProxy")
+    progress.setMinimumDuration(0)
+    progress.show()
+    try:
+        wait_for(tasks, server.wait_healthy)
+    except APIError as error:
+        server.stop()
+        QMessageBox.critical(None, "ModelProxy", f"The server did not start: {error.message}")
+        return False
+    finally:
+        progress.close()
+    return server
+
+
+def _log_in(tasks: Tasks, api: AdminAPI, settings: Settings) -> bool:
+    try:
+        needed = wait_for(tasks, api.setup_needed)
+    except APIError as error:
+        QMessageBox.critical(None, "ModelProxy", error.message)
+        return False
+    if needed:
+        setup = SetupDialog(tasks, api, settings.data_dir / "setup-code")
+        return setup.exec() == QDialog.DialogCode.Accepted
+    login = LoginDialog(tasks, api.base_url)
+    if login.exec() != QDialog.DialogCode.Accepted or login.api is None:
+        return False
+    api.http.headers.update(login.api.http.headers)
+    api.user = login.api.user
+    return True
+
+
+def _logout(window: MainWindow) -> None:
+    with contextlib.suppress(APIError):  # unreachable: the session expires on its own
+        window.ctx.api.logout()

@@ -1,0 +1,104 @@
+"""What every page has: a title, a refresh, access to the API, the task runner and the
+banner; and TablePage, the common shape of a page that lists one resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+from gui.api import AdminAPI, APIError
+from gui.models.base import RecordTableModel
+from gui.tasks import Tasks
+from gui.widgets import Banner, Table
+
+
+class Context:
+    """What pages and dialogs are given: the API, the task runner, the banner."""
+
+    def __init__(self, api: AdminAPI, tasks: Tasks, banner: Banner) -> None:
+        self.api = api
+        self.tasks = tasks
+        self.banner = banner
+
+    @property
+    def read_only(self) -> bool:
+        return not self.api.is_admin
+
+    def run(self, fn: Any, on_done: Any = None, on_error: Any = None) -> None:
+        """Run an API call off the GUI thread; errors go to the banner unless handled."""
+        self.tasks.run(fn, on_done, on_error or self.banner.show_error)
+
+
+class Page(QWidget):
+    title = ""
+    loaded = Signal()  # emitted after a refresh has put fresh data on the page
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+
+    def refresh(self) -> None:
+        """Fetch the page's data again (F5)."""
+
+    def new_item(self) -> None:
+        """Ctrl+N: start adding whatever the page lists (if anything)."""
+
+    def focus_search(self) -> None:
+        """Ctrl+F."""
+
+
+class TablePage(Page):
+    """A toolbar (search, buttons) over a sortable, filterable table of one resource."""
+
+    resource = ""  # the admin API collection, e.g. "providers"
+
+    def __init__(self, ctx: Context, model: RecordTableModel,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.model = model
+        self.table = Table(model)
+        self.search = QLineEdit(placeholderText="Filter…  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.table.filter)
+        self.toolbar = QHBoxLayout()
+        heading = QLabel(f"<h2>{self.title}</h2>")
+        self.toolbar.addWidget(heading)
+        self.toolbar.addStretch(1)
+        self.toolbar.addWidget(self.search)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.toolbar)
+        layout.addWidget(self.table, 1)
+        self.table.doubleClicked.connect(lambda _index: self.open_selected())
+
+    def add_button(self, text: str, slot: Any, writes: bool = True,
+                   needs_selection: bool = False) -> QPushButton:
+        button = QPushButton(text)
+        button.clicked.connect(slot)
+        if writes and self.ctx.read_only:
+            button.setEnabled(False)
+            button.setToolTip("Viewers can only read")
+        elif needs_selection:
+            button.setEnabled(False)
+            self.table.selectionModel().selectionChanged.connect(
+                lambda *_: button.setEnabled(self.table.selected_row() is not None))
+        self.toolbar.addWidget(button)
+        return button
+
+    def refresh(self) -> None:
+        self.ctx.run(lambda: self.ctx.api.items(self.resource), self._show)
+
+    def _show(self, rows: list[dict[str, Any]]) -> None:
+        self.model.set_rows(rows)
+        self.loaded.emit()
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def open_selected(self) -> None:
+        """Double-click or Enter on a row (pages open an edit dialog)."""
+
+    def report(self, error: APIError) -> None:
+        self.ctx.banner.show_error(error)
