@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean qt-deps screenshots
 
 run: $(STAMP)
 	$(BIN)/modelproxy serve
 
-test: $(STAMP)
+test: $(STAMP) qt-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+qt-deps:
+	bash .ci/qt-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check app server gui tests
@@ -26,3 +29,5 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+bench: $(STAMP)
+	$(BIN)/python tests/bench/run.py

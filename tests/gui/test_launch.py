@@ -1,0 +1,119 @@
+"""Starting the window: logging in, first-run setup, desktop mode's own server."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+from PySide6.QtWidgets import QDialog
+
+from app.settings import load_settings
+from gui.api import AdminAPI, APIError, Unreachable
+from gui.dialogs.connect import LoginDialog, SetupDialog, explain
+from gui.main import start_local_server
+from gui.server_process import LocalServer, answers, serve_command
+from gui.tasks import Tasks
+from tests.gui.conftest import ADMIN
+from tests.live import LiveServer, free_port
+
+
+def login(qtbot, url: str, username: str, password: str) -> LoginDialog:
+    dialog = LoginDialog(Tasks())
+    qtbot.addWidget(dialog)
+    dialog.url.setText(url)
+    dialog.username.setText(username)
+    dialog.password.setText(password)
+    dialog.submit()
+    return dialog
+
+
+def test_login_with_the_right_password_opens_a_session(qtbot, gui_server) -> None:
+    dialog = login(qtbot, gui_server.url, *ADMIN)
+    qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=10_000)
+    assert dialog.api.user["username"] == "admin" and dialog.api.is_admin
+    assert dialog.api.items("providers")[0]["name"] == "echo"
+
+
+def test_wrong_password_is_explained_in_the_dialog(qtbot, gui_server) -> None:
+    dialog = login(qtbot, gui_server.url, "admin", "not-the-password")
+    qtbot.waitUntil(lambda: dialog.message.text() == "Wrong username or password.",
+                    timeout=10_000)
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert dialog.buttons.isEnabled()
+
+
+def test_unreachable_server_is_explained(qtbot) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    dialog = login(qtbot, url, *ADMIN)
+    qtbot.waitUntil(lambda: "cannot reach the server" in dialog.message.text(),
+                    timeout=10_000)
+    assert "Is the server running" in dialog.message.text()
+
+
+def test_lockout_and_refusal_messages() -> None:
+    assert "locked" in explain(APIError(429, "too many failed logins", "login_locked"))
+    assert explain(APIError(403, "the admin API is not open to this address")).startswith(
+        "Refused")
+    assert "cannot reach" in explain(Unreachable("cannot reach the server at http://x"))
+
+
+def test_first_run_setup_reads_the_code_and_creates_the_admin(qtbot, tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    with LiveServer(data_dir) as live:
+        api = AdminAPI(live.url)
+        assert api.setup_needed()
+        dialog = SetupDialog(Tasks(), api, data_dir / "setup-code")
+        qtbot.addWidget(dialog)
+        assert dialog.code.text() == (data_dir / "setup-code").read_text().strip()
+        dialog.password.setText("first-admin-pw")
+        dialog.repeat.setText("first-admin-pw")
+        dialog.submit()
+        qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=10_000)
+        assert api.user["username"] == "admin"
+        assert not api.setup_needed()
+        assert not (data_dir / "setup-code").exists()
+
+
+def test_setup_with_mismatched_passwords_sends_nothing(qtbot, tmp_path) -> None:
+    with LiveServer(tmp_path / "data") as live:
+        api = AdminAPI(live.url)
+        dialog = SetupDialog(Tasks(), api, tmp_path / "data" / "setup-code")
+        qtbot.addWidget(dialog)
+        dialog.password.setText("one-password")
+        dialog.repeat.setText("another-one")
+        dialog.submit()
+        assert dialog.message.text() == "The passwords differ."
+        assert api.setup_needed()
+
+
+def test_desktop_mode_starts_and_stops_its_own_server(qtbot, tmp_path) -> None:
+    settings = load_settings({"data_dir": str(tmp_path / "data"), "port": free_port()},
+                             environ={}, env_file=None)
+    url = f"http://127.0.0.1:{settings.port}"
+    assert not answers(url)
+    server = start_local_server(Tasks(), settings)
+    assert isinstance(server, LocalServer)
+    try:
+        assert answers(url)
+        assert AdminAPI(url).setup_needed()  # a fresh data directory: setup comes first
+        assert (tmp_path / "data" / "setup-code").is_file()
+    finally:
+        assert server.stop() == 0  # a graceful stop
+    assert not answers(url)
+
+
+def test_a_server_that_cannot_start_is_reported(tmp_path) -> None:
+    with socket.socket() as taken:  # something else holds the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = LocalServer(taken.getsockname()[1], tmp_path / "data")
+        server.start()
+        with pytest.raises(Unreachable, match="address already in use"):
+            server.wait_healthy(timeout=20)
+
+
+def test_the_child_server_is_this_executable() -> None:
+    command = serve_command(8787)
+    assert command[0] == sys.executable
+    assert command[-4:] == ["--host", "127.0.0.1", "--port", "8787"]
