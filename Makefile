@@ -27,7 +27,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[gui,dev]'
 	touch $(STAMP)
 
-clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py
+
+# One PNG per page of the window (and the new-token dialog) in docs/screenshots/.
+screenshots: $(STAMP) qt-deps
+	QT_QPA_PLATFORM=offscreen $(BIN)/python tests/screenshots.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

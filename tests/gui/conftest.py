@@ -79,19 +79,19 @@ def viewer_api(gui_server: LiveServer) -> AdminAPI:
     return logged_in(gui_server, VIEWER)
 
 
-@pytest.fixture
-def ctx(qtbot, api: AdminAPI) -> Iterator[Context]:
+def _context(qtbot, api: AdminAPI) -> Iterator[Context]:
     tasks = Tasks()
     banner = Banner()
     qtbot.addWidget(banner)
     yield Context(api, tasks, banner)
-    tasks.wait()
+    tasks.wait()  # no call may outlive its test
+
+
+@pytest.fixture
+def ctx(qtbot, api: AdminAPI) -> Iterator[Context]:
+    yield from _context(qtbot, api)
 
 
 @pytest.fixture
 def viewer_ctx(qtbot, viewer_api: AdminAPI) -> Iterator[Context]:
-    tasks = Tasks()
-    banner = Banner()
-    qtbot.addWidget(banner)
-    yield Context(viewer_api, tasks, banner)
-    tasks.wait()
+    yield from _context(qtbot, viewer_api)
