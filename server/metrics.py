@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import (
@@ -38,13 +39,22 @@ class Metrics:
                                        registry=self.registry)
         self.open_streams = Gauge("modelproxy_open_streams", "Streams being relayed now.",
                                   registry=self.registry)
+        self._requests: dict[tuple[str, int], Any] = {}
+        self._latency: dict[str, Any] = {}
         self.model_tokens = Counter("modelproxy_model_tokens", "Model tokens counted.",
                                     ["endpoint", "kind"], registry=self.registry)
 
     def observe(self, call: Call, endpoint: str, provider: str) -> None:
         """Count one finished client request."""
-        self.requests.labels(endpoint, str(call.status)).inc()
-        self.latency.labels(endpoint).observe(call.elapsed_s())
+        key = (endpoint, call.status)
+        counter = self._requests.get(key)
+        if counter is None:  # labels() takes a lock and builds a key on every call
+            counter = self._requests[key] = self.requests.labels(endpoint, str(call.status))
+        counter.inc()
+        histogram = self._latency.get(endpoint)
+        if histogram is None:
+            histogram = self._latency[endpoint] = self.latency.labels(endpoint)
+        histogram.observe(call.elapsed_s())
         if call.status in (502, 504):
             self.upstream_errors.labels(provider).inc()
         if call.prompt_tokens:

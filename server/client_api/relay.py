@@ -56,12 +56,16 @@ def record_usage(call: Call, answer: dict[str, Any], body: dict[str, Any]) -> No
     call.completion_tokens = sum(estimate_tokens(t) for t in texts if isinstance(t, str))
 
 
-def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any],
-                  client: socket.socket | None = None) -> dict[str, Any]:
-    """A whole (non-streamed) answer, with the call's usage recorded."""
+def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """A whole (non-streamed) answer, with the call's usage recorded.
+
+    Unlike streams, it is not watched for the client leaving: the two greenlets that
+    costs were ~6% of the proxy's CPU, for answers that end within the provider timeout.
+    """
     send = adapter.chat if kind == "chat" else adapter.embeddings
     try:
-        answer = unless_client_leaves(client, send, body, call.request_id)
+        answer = send(body, call.request_id)
     except UpstreamError as exc:
         raise upstream_failure(exc) from None
     call.mark_first_byte()

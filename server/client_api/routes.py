@@ -120,7 +120,7 @@ def handle(kind: str | None, resolve: Resolve) -> Response:
             relay = StreamRelay(call, stream, body, gw.finish, client, gw.metrics.open_streams)
             return Response(relay, mimetype="text/event-stream",
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded, client)
+        answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded)
         gw.finish(call)
         return json_response(answer)
     except ClientError as exc:

@@ -57,6 +57,10 @@ class OpenAICompatibleAdapter(Adapter):
         pool = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
         self.session.mount("http://", pool)
         self.session.mount("https://", pool)
+        # Read HTTP(S)_PROXY/NO_PROXY once, not on every call: requests' per-request look
+        # at the environment (proxies, .netrc) was ~12% of the proxy's CPU under load.
+        self.session.proxies = requests.utils.get_environ_proxies(config.base_url or "http://x")
+        self.session.trust_env = False
         self.session.headers.update(self.default_headers())
         self.session.headers.update(config.headers)
         if config.api_key:

@@ -20,11 +20,11 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.db import open_database  # noqa: E402
-from app.services import admins  # noqa: E402
-from app.services.audit import Actor  # noqa: E402
-from app.settings import load_settings  # noqa: E402
-from tests.live import LiveServer  # noqa: E402
+from app.db import open_database
+from app.services import admins
+from app.services.audit import Actor
+from app.settings import load_settings
+from tests.live import LiveServer
 
 QUERIES = [
     ("usage: 30-day daily series", "/admin/api/usage?range=30d&bucket=day", 200),
