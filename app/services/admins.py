@@ -74,7 +74,7 @@ def authenticate(username: str, password: str) -> Admin | None:
 
 
 def get(admin_id: int) -> Admin:
-    admin = Admin.get_or_none(Admin.id == admin_id)
+    admin = Admin.get_or_none(Admin.id == admin_id) if v.row_id(admin_id) else None
     if admin is None:
         raise NotFoundError(f"no admin with id {admin_id}")
     return admin

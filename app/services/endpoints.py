@@ -18,7 +18,7 @@ KINDS = ("chat", "embeddings")
 # Paths the client API answers itself; an endpoint may not take them.
 RESERVED_PATHS = frozenset({"/api/models", "/api/health"})
 _PATH = re.compile(r"^/api(/[A-Za-z0-9._~-]+)+$")
-_FIELDS = {"name", "path", "kind", "model", "provider", "provider_id", "enabled",
+FIELDS = {"name", "path", "kind", "model", "provider", "provider_id", "enabled",
            "price_input_per_m", "price_output_per_m"}
 
 
@@ -53,7 +53,7 @@ def delete(actor: Actor, endpoint_id: int) -> None:
 
 
 def get(endpoint_id: int) -> Endpoint:
-    endpoint = Endpoint.get_or_none(Endpoint.id == endpoint_id)
+    endpoint = Endpoint.get_or_none(Endpoint.id == endpoint_id) if v.row_id(endpoint_id) else None
     if endpoint is None:
         raise NotFoundError(f"no endpoint with id {endpoint_id}")
     return endpoint
@@ -91,7 +91,7 @@ def to_dict(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _clean(fields: dict[str, Any], creating: bool) -> dict[str, Any]:
-    unknown = set(fields) - _FIELDS
+    unknown = set(fields) - FIELDS
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
     clean: dict[str, Any] = {}

@@ -14,6 +14,7 @@ from app.services import validation as v
 from app.services.audit import Actor
 
 MAX_TIMEOUT_S = 3600.0
+FIELDS = frozenset({"name", "type", "base_url", "api_key", "headers", "timeout_s", "enabled"})
 
 
 def create(box: SecretBox, actor: Actor, **fields: Any) -> Provider:
@@ -60,7 +61,7 @@ def delete(actor: Actor, provider_id: int) -> None:
 
 
 def get(provider_id: int) -> Provider:
-    provider = Provider.get_or_none(Provider.id == provider_id)
+    provider = Provider.get_or_none(Provider.id == provider_id) if v.row_id(provider_id) else None
     if provider is None:
         raise NotFoundError(f"no provider with id {provider_id}")
     return provider
@@ -100,8 +101,7 @@ def to_dict(provider: Provider) -> dict[str, Any]:
 
 
 def _clean(fields: dict[str, Any], creating: bool) -> dict[str, Any]:
-    unknown = set(fields) - {"name", "type", "base_url", "api_key", "headers", "timeout_s",
-                             "enabled"}
+    unknown = set(fields) - FIELDS
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
     clean: dict[str, Any] = {}

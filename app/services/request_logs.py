@@ -6,6 +6,7 @@ import base64
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -115,7 +116,7 @@ def filtered(filters: dict[str, Any]) -> pw.ModelSelect:
         if status in STATUS_CLASSES:
             low, high = STATUS_CLASSES[status]
             query = query.where((R.status >= low) & (R.status < high))
-        elif str(status).isdigit():
+        elif re.fullmatch(r"[1-5][0-9][0-9]", str(status)):
             query = query.where(R.status == int(status))
         else:
             raise ValidationError("status must be 2xx, 3xx, 4xx, 5xx, error or a status code",
@@ -147,7 +148,14 @@ CSV_COLUMNS = ["time", "request_id", "token", "endpoint", "model", "status", "la
 
 
 def csv_lines(filters: dict[str, Any], chunk: int = 1000) -> Iterator[str]:
-    """The filtered rows as CSV text, a header then one line per row, read page by page."""
+    """The filtered rows as CSV text, a header then one line per row, read page by page.
+
+    The filters are checked now (ValidationError), before any line is produced."""
+    filtered(filters)
+    return _csv_pages(filters, chunk)
+
+
+def _csv_pages(filters: dict[str, Any], chunk: int) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)

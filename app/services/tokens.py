@@ -12,7 +12,7 @@ from app.services import validation as v
 from app.services.audit import Actor
 
 SCOPES = ("chat", "embeddings", "models", "all")
-_FIELDS = {"name", "scopes", "rpm", "monthly_requests", "monthly_tokens", "allowed_ips",
+FIELDS = {"name", "scopes", "rpm", "monthly_requests", "monthly_tokens", "allowed_ips",
            "allowed_endpoints", "expires_at"}
 
 
@@ -59,7 +59,7 @@ def delete(actor: Actor, token_id: int) -> None:
 
 
 def get(token_id: int) -> Token:
-    token = Token.get_or_none(Token.id == token_id)
+    token = Token.get_or_none(Token.id == token_id) if v.row_id(token_id) else None
     if token is None:
         raise NotFoundError(f"no token with id {token_id}")
     return token
@@ -104,7 +104,7 @@ def _unused_token() -> tuple[str, str]:
 
 
 def _clean(fields: dict[str, Any], creating: bool) -> dict[str, Any]:
-    unknown = set(fields) - _FIELDS
+    unknown = set(fields) - FIELDS
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
     clean: dict[str, Any] = {}
@@ -112,9 +112,11 @@ def _clean(fields: dict[str, Any], creating: bool) -> dict[str, Any]:
         clean["name"] = v.name(fields.get("name"))
     if creating or "scopes" in fields:
         clean["scopes"] = _scopes(fields.get("scopes"))
-    for field in ("rpm", "monthly_requests", "monthly_tokens"):
+    for field in ("rpm", "monthly_requests"):
         if field in fields:
             clean[field] = v.limit(fields[field], field)
+    if "monthly_tokens" in fields:
+        clean["monthly_tokens"] = v.limit(fields["monthly_tokens"], "monthly_tokens", v.INT64_MAX)
     if "allowed_ips" in fields:
         clean["allowed_ips"] = v.networks(fields["allowed_ips"])
     if "allowed_endpoints" in fields:

@@ -47,8 +47,14 @@ def http_url(value: Any, field: str = "base_url") -> str:
     return value
 
 
-def limit(value: Any, field: str) -> int | None:
-    """An optional whole number >= 0 (None: unlimited)."""
+INT32_MAX = 2**31 - 1  # the widest a PostgreSQL `integer` column holds
+INT64_MAX = 2**63 - 1
+EARLIEST = dt.datetime(1970, 1, 1)
+LATEST = dt.datetime(9999, 1, 1)
+
+
+def limit(value: Any, field: str, maximum: int = INT32_MAX) -> int | None:
+    """An optional whole number from 0 to `maximum` (None: unlimited)."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
@@ -58,8 +64,9 @@ def limit(value: Any, field: str) -> int | None:
     except ValueError:
         message = f"{field} must be a whole number >= 0, got {value!r}"
         raise ValidationError(message, field) from None
-    if number < 0:
-        raise ValidationError(f"{field} must be a whole number >= 0, got {number}", field)
+    if not 0 <= number <= maximum:
+        raise ValidationError(f"{field} must be a whole number >= 0 and <= {maximum}, got {number}",
+                              field)
     return number
 
 
@@ -133,8 +140,17 @@ def timestamp(value: Any, field: str) -> dt.datetime | None:
                 f"{field} must be an ISO 8601 time such as 2026-12-31T23:59:59Z", field
             ) from None
     if moment.tzinfo is not None:
+        if not EARLIEST.year < moment.year < LATEST.year:  # astimezone would overflow
+            raise ValidationError(f"{field} must be between 1970 and 9999", field)
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    if not EARLIEST <= moment <= LATEST:
+        raise ValidationError(f"{field} must be between 1970 and 9999", field)
     return moment
+
+
+def row_id(value: int) -> bool:
+    """Whether `value` can be a row id at all (larger ones overflow the database)."""
+    return 0 < value <= INT64_MAX
 
 
 def iso(moment: dt.datetime | None) -> str | None:

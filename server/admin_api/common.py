@@ -41,6 +41,16 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+def body_fields(allowed: frozenset[str] | set[str]) -> dict[str, Any]:
+    """The JSON body, refusing fields the resource does not have (they would otherwise
+    collide with the service's own arguments)."""
+    body = json_body()
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(unknown)}", unknown[0])
+    return body
+
+
 def items(rows: list[dict[str, Any]], next_cursor: str | None = None,
           paginated: bool = False) -> ResponseReturnValue:
     payload: dict[str, Any] = {"items": rows}

@@ -31,7 +31,7 @@ def _range() -> tuple[dt.datetime, dt.datetime]:
         span = request.args.get("range", "30d")
         if span not in RANGES:
             raise ValidationError(f"range must be one of {', '.join(RANGES)}", "range")
-        start = end - RANGES[span]
+        start = end - RANGES[span]  # `to` is after 1970, so this cannot underflow
     return start, end
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 from flask import g, jsonify
 from flask.typing import ResponseReturnValue
 
-from app.errors import ValidationError
 from app.models import Provider
 from app.services import admins, endpoints, providers, sessions, tokens
 from app.services import usage as usage_service
 from server.admin_api.auth import admin_role_only, bp
-from server.admin_api.common import actor, items, json_body, state
+from server.admin_api.common import actor, body_fields, items, state
 
 
 def _changed() -> None:
@@ -30,7 +29,7 @@ def list_providers() -> ResponseReturnValue:
 
 @bp.post("/providers")
 def create_provider() -> ResponseReturnValue:
-    provider = providers.create(state().box, actor(), **json_body())
+    provider = providers.create(state().box, actor(), **body_fields(providers.FIELDS))
     _changed()
     return jsonify(providers.to_dict(provider)), 201
 
@@ -42,7 +41,8 @@ def get_provider(provider_id: int) -> ResponseReturnValue:
 
 @bp.route("/providers/<int:provider_id>", methods=["PATCH", "PUT"])
 def update_provider(provider_id: int) -> ResponseReturnValue:
-    provider = providers.update(state().box, actor(), provider_id, **json_body())
+    provider = providers.update(state().box, actor(), provider_id,
+                                **body_fields(providers.FIELDS))
     _changed()
     return jsonify(providers.to_dict(provider))
 
@@ -71,7 +71,7 @@ def list_endpoints() -> ResponseReturnValue:
 
 @bp.post("/endpoints")
 def create_endpoint() -> ResponseReturnValue:
-    endpoint = endpoints.create(actor(), **json_body())
+    endpoint = endpoints.create(actor(), **body_fields(endpoints.FIELDS))
     _changed()
     return jsonify(endpoints.to_dict(endpoint)), 201
 
@@ -83,7 +83,7 @@ def get_endpoint(endpoint_id: int) -> ResponseReturnValue:
 
 @bp.route("/endpoints/<int:endpoint_id>", methods=["PATCH", "PUT"])
 def update_endpoint(endpoint_id: int) -> ResponseReturnValue:
-    endpoint = endpoints.update(actor(), endpoint_id, **json_body())
+    endpoint = endpoints.update(actor(), endpoint_id, **body_fields(endpoints.FIELDS))
     _changed()
     return jsonify(endpoints.to_dict(endpoint))
 
@@ -113,7 +113,7 @@ def list_tokens() -> ResponseReturnValue:
 @bp.post("/tokens")
 def create_token() -> ResponseReturnValue:
     token, plaintext = tokens.create(actor(), rounds=state().settings.bcrypt_rounds,
-                                     **json_body())
+                                     **body_fields(tokens.FIELDS))
     _changed()
     return jsonify({**_token_dict(token, {}), "token": plaintext}), 201
 
@@ -125,7 +125,7 @@ def get_token(token_id: int) -> ResponseReturnValue:
 
 @bp.route("/tokens/<int:token_id>", methods=["PATCH", "PUT"])
 def update_token(token_id: int) -> ResponseReturnValue:
-    token = tokens.update(actor(), token_id, **json_body())
+    token = tokens.update(actor(), token_id, **body_fields(tokens.FIELDS))
     _changed()
     return jsonify(_token_dict(token, usage_service.month_by_token()))
 
@@ -156,10 +156,7 @@ def list_admins() -> ResponseReturnValue:
 
 @bp.post("/admins")
 def create_admin() -> ResponseReturnValue:
-    body = json_body()
-    unknown = set(body) - {"username", "password", "role"}
-    if unknown:
-        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    body = body_fields({"username", "password", "role"})
     admin = admins.create(actor(), body.get("username"), body.get("password"),
                           body.get("role", "admin"), rounds=state().settings.bcrypt_rounds)
     return jsonify(admins.to_dict(admin)), 201
@@ -173,10 +170,7 @@ def get_admin(admin_id: int) -> ResponseReturnValue:
 
 @bp.route("/admins/<int:admin_id>", methods=["PATCH", "PUT"])
 def update_admin(admin_id: int) -> ResponseReturnValue:
-    body = json_body()
-    unknown = set(body) - {"role", "password"}
-    if unknown:
-        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    body = body_fields({"role", "password"})
     if "role" in body:
         admins.set_role(actor(), admin_id, body["role"])
     if "password" in body:
