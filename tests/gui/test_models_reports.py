@@ -1,0 +1,110 @@
+"""The report table models on their own: columns, display text, sort values, Qt's checks."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from gui.models.base import ROW_ROLE, SORT_ROLE
+from gui.models.logs import LogsModel, local_time
+from gui.models.usage import UsageBreakdownModel, breakdown_rows, group_name
+
+DISPLAY = Qt.ItemDataRole.DisplayRole
+
+
+def log_row(row_id: int, time: str, status: int = 200, **extra: object) -> dict:
+    return {"id": row_id, "request_id": f"req-{row_id}", "time": time, "token_id": 1,
+            "token": "laptop", "endpoint_id": 1, "endpoint": "chat", "provider_id": 1,
+            "model": "echo-1", "status": status, "latency_ms": 12.4, "ttfb_ms": None,
+            "prompt_tokens": 1200, "completion_tokens": 7, "usage_estimated": False,
+            "client_ip": "127.0.0.1", "stream": False, "error": None, **extra}
+
+
+def cell(model, row: int, key: str, role: int = DISPLAY):
+    return model.data(model.index(row, model.column_index(key)), role)
+
+
+def test_logs_model_columns_show_each_field(qtmodeltester) -> None:
+    model = LogsModel()
+    model.set_rows([log_row(2, "2026-03-01T10:00:05Z"),
+                    log_row(1, "2026-03-01T10:00:00Z", 401, token=None, error="unknown token")])
+    headers = [model.headerData(i, Qt.Orientation.Horizontal) for i in range(12)]
+    assert headers == ["Time", "Status", "Token", "Endpoint", "Model", "Latency", "Prompt",
+                       "Completion", "Estimated", "Client IP", "Request ID", "Error"]
+    assert cell(model, 0, "time") == local_time("2026-03-01T10:00:05Z")
+    assert cell(model, 0, "latency_ms") == "12 ms"
+    assert model.COLUMNS[model.column_index("latency_ms")].show({"latency_ms": 0.136}) == "0.1 ms"
+    assert cell(model, 0, "prompt_tokens") == "1,200"
+    assert cell(model, 0, "usage_estimated") == "no"
+    assert cell(model, 0, "request_id") == "req-2"
+    assert cell(model, 1, "token") == "—"
+    assert cell(model, 1, "error") == "unknown token"
+    assert cell(model, 1, "status") == "401"
+    assert cell(model, 1, "status", Qt.ItemDataRole.ForegroundRole) is not None
+    assert cell(model, 0, "latency_ms", SORT_ROLE) == 12.4
+    assert cell(model, 0, "time", SORT_ROLE) == "2026-03-01T10:00:05Z"
+    assert cell(model, 1, "time", ROW_ROLE)["id"] == 1
+    qtmodeltester.check(model)
+
+
+def test_logs_model_adds_only_rows_it_does_not_show() -> None:
+    model = LogsModel()
+    model.set_rows([log_row(2, "2026-03-01T10:00:05Z"), log_row(1, "2026-03-01T10:00:00Z")])
+    assert model.newest_time() == "2026-03-01T10:00:05Z"
+    added = model.add_newer([log_row(4, "2026-03-01T10:00:06Z"),
+                             log_row(3, "2026-03-01T10:00:05Z"),
+                             log_row(2, "2026-03-01T10:00:05Z")])
+    assert added == 2
+    assert [r["id"] for r in model.rows] == [4, 3, 2, 1]
+    assert model.add_older([log_row(1, "2026-03-01T10:00:00Z"),
+                            log_row(0, "2026-03-01T09:59:00Z")]) == 1
+    assert [r["id"] for r in model.rows] == [4, 3, 2, 1, 0]
+    assert LogsModel().newest_time() is None
+
+
+USAGE = {"bucket": "hour", "group_by": "token",
+         "totals": {"requests": 5, "errors": 1, "prompt_tokens": 30, "completion_tokens": 9,
+                    "cost": 0.000048, "p50_ms": 10, "p95_ms": 25},
+         "series": [
+             {"key": 1, "name": "laptop", "points": [],
+              "totals": {"requests": 4, "errors": 0, "prompt_tokens": 30,
+                         "completion_tokens": 9, "cost": 0.000048, "p50_ms": 10,
+                         "p95_ms": 25}},
+             {"key": None, "name": None, "points": [],
+              "totals": {"requests": 1, "errors": 1, "prompt_tokens": 0,
+                         "completion_tokens": 0, "cost": 0.0, "p50_ms": None,
+                         "p95_ms": None}}]}
+
+
+def test_usage_breakdown_model_rows_and_sorting(qtmodeltester) -> None:
+    model = UsageBreakdownModel()
+    model.set_usage(USAGE)
+    assert model.rowCount() == 2 and model.columnCount() == 8
+    headers = [model.headerData(i, Qt.Orientation.Horizontal) for i in range(8)]
+    assert headers == ["Group", "Requests", "Errors", "Prompt tokens", "Completion tokens",
+                       "Cost", "p50", "p95"]
+    assert cell(model, 0, "name") == "laptop"
+    assert cell(model, 1, "name") == "(none)"
+    assert cell(model, 0, "requests") == "4"
+    assert cell(model, 0, "cost") == "0.000048"
+    assert cell(model, 1, "cost") == "0.0000"
+    assert cell(model, 0, "p95_ms") == "25 ms"
+    assert cell(model, 1, "p50_ms") == "—"
+    assert cell(model, 0, "cost", SORT_ROLE) == 0.000048
+    assert cell(model, 1, "requests", SORT_ROLE) == 1
+    assert model.csv_rows()[0][0] == "Group"
+    assert model.csv_rows()[1][:3] == ["laptop", 4, 0]
+    qtmodeltester.check(model)
+
+
+def test_breakdown_rows_keep_the_group_key() -> None:
+    rows = breakdown_rows(USAGE)
+    assert [(r["key"], r["name"], r["requests"]) for r in rows] == [
+        (1, "laptop", 4), (None, "(none)", 1)]
+    assert breakdown_rows({"series": []}) == []
+
+
+def test_group_names_of_missing_and_deleted_things() -> None:
+    assert group_name({"key": 0, "name": 0}) == "(none)"
+    assert group_name({"key": "", "name": ""}) == "(none)"
+    assert group_name({"key": 7, "name": 7}) == "#7"
+    assert group_name({"key": "gpt-4o", "name": "gpt-4o"}) == "gpt-4o"

@@ -1,0 +1,301 @@
+"""Overview, Usage and Logs pages against the live seeded server (real widgets, offscreen)."""
+
+from __future__ import annotations
+
+import csv
+import time
+import uuid
+
+import pytest
+import requests
+from PySide6.QtCharts import QDateTimeAxis, QValueAxis
+from PySide6.QtCore import QDateTime, Qt, QTimer
+
+from gui.models.usage import group_name
+from gui.pages.logs import LogsPage
+from gui.pages.overview import OverviewPage, card_texts
+from gui.pages.usage import UsagePage
+from gui.window import MainWindow
+
+WAIT = 10_000
+
+
+@pytest.fixture(autouse=True)
+def seed_traffic_written(api) -> None:
+    """The server writes the request log in batches: wait for the seed traffic to land."""
+    deadline = time.monotonic() + 10
+    while api.get("/overview")["requests_24h"] < 13 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def loaded(qtbot, page, action=None):
+    """Run `action` (default: refresh) and wait until the page shows the answer."""
+    with qtbot.waitSignal(page.loaded, timeout=WAIT):
+        (action or page.refresh)()
+    return page
+
+
+def make(qtbot, cls, ctx, show: bool = False, **attrs):
+    page = cls(ctx)
+    qtbot.addWidget(page)
+    for name, value in attrs.items():
+        setattr(page, name, value)
+    if show:
+        page.resize(1100, 700)
+        page.show()
+        qtbot.waitExposed(page)
+    return page
+
+
+def chat(server, text: str = "hi", request_id: str | None = None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {server.client_token}"}
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return requests.post(f"{server.url}/api/chat", headers=headers, timeout=10,
+                         json={"messages": [{"role": "user", "content": text}]})
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+def test_overview_cards_show_the_servers_numbers(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, OverviewPage, ctx))
+    expected = card_texts(api.get("/overview"))
+    shown = {key: card.value.text() for key, card in page.cards.items()}
+    assert shown == expected
+    assert int(shown["requests_today"].replace(",", "")) >= 1
+    assert shown["upstream_health"].endswith("providers ok")
+    assert "echo" in page.cards["upstream_health"].toolTip()
+
+
+def test_overview_chart_has_requests_and_errors_per_hour(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, OverviewPage, ctx))
+    chart = page.chart.chart()
+    series = chart.series()
+    assert [s.name() for s in series] == ["Requests", "Errors"]
+    assert 24 <= series[0].count() <= 25
+    assert sum(series[0].at(i).y() for i in range(series[0].count())) >= 13
+    assert sum(series[1].at(i).y() for i in range(series[1].count())) >= 1
+    x_axes = [a for a in chart.axes() if isinstance(a, QDateTimeAxis)]
+    y_axes = [a for a in chart.axes() if isinstance(a, QValueAxis)]
+    assert len(x_axes) == 1 and x_axes[0].format() == "HH:mm" and x_axes[0].titleText()
+    assert len(y_axes) == 1 and y_axes[0].titleText() == "Requests per hour"
+    assert chart.legend().isVisible()
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+def test_usage_grouped_by_token_matches_the_api(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, UsagePage, ctx))
+    assert page.model.rowCount() == 1 and page.model.rows[0]["name"] == "all"
+    loaded(qtbot, page, lambda: page.group.setCurrentIndex(page.group.findData("token")))
+    usage = api.get("/usage", range="24h", group_by="token")
+    expected = {group_name(s): s["totals"] for s in usage["series"]}
+    shown = {row["name"]: row for row in page.model.rows}
+    assert set(shown) == set(expected) and "laptop" in shown
+    for name, totals in expected.items():
+        for key in ("requests", "errors", "prompt_tokens", "completion_tokens", "cost"):
+            assert shown[name][key] == totals[key]
+    laptop = page.model.rows.index(shown["laptop"])
+    column = page.model.column_index("requests")
+    requests_text = page.model.data(page.model.index(laptop, column))
+    assert requests_text == f"{expected['laptop']['requests']:,}"
+    assert len(page.chart.chart().series()) == len(expected)
+    assert f"{usage['totals']['requests']:,} requests" in page.totals.text()
+
+
+def test_usage_table_sorts_by_a_column(qtbot, ctx) -> None:
+    page = make(qtbot, UsagePage, ctx)
+    page.group.setCurrentIndex(page.group.findData("endpoint"))
+    loaded(qtbot, page)
+    column = page.model.column_index("requests")
+    page.table.sortByColumn(column, page.table.horizontalHeader().sortIndicatorOrder())
+    values = [page.table.proxy.index(r, column).data(page.table.proxy.sortRole())
+              for r in range(page.table.proxy.rowCount())]
+    assert values == sorted(values) or values == sorted(values, reverse=True)
+
+
+def test_usage_range_switch_reloads_with_days(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, UsagePage, ctx))
+    assert page.usage["bucket"] == "hour"
+    loaded(qtbot, page, lambda: page.range.setCurrentIndex(page.range.findData("7d")))
+    assert page.params["range"] == "7d" and page.usage["bucket"] == "day"
+    points = page.chart.chart().series()[0].count()
+    assert 7 <= points <= 8
+    assert len(page.chart.chart().axes()) == 2  # the axes are reused, not piled up
+    assert page.chart.x_axis.format() == "MMM d"
+    page.metric.setCurrentIndex(page.metric.findData("cost"))
+    assert page.chart.y_axis.titleText() == "Cost"
+    assert page.chart.chart().title() == "Cost per day"
+    assert page.model.rows[0]["requests"] >= 13
+
+
+def test_usage_custom_range_and_a_server_error_in_the_banner(qtbot, ctx) -> None:
+    page = make(qtbot, UsagePage, ctx)
+    page.range.blockSignals(True)
+    page.range.setCurrentIndex(page.range.findData("custom"))
+    page.range.blockSignals(False)
+    now = QDateTime.currentDateTime()
+    page.start.setDateTime(now.addSecs(-3 * 3600))
+    page.end.setDateTime(now.addSecs(60))
+    loaded(qtbot, page)
+    assert set(page.params) == {"group_by", "from", "to"}
+    assert page.params["from"].endswith("Z")
+    assert page.model.rows[0]["requests"] >= 1
+    page.start.setDateTime(now.addSecs(3600))  # after `to`: the server says no
+    page.refresh()
+    qtbot.waitUntil(lambda: "to must be after from" in ctx.banner.label.text(), timeout=WAIT)
+    assert not ctx.banner.isHidden()
+
+
+def test_usage_export_csv_writes_header_and_rows(qtbot, ctx, tmp_path) -> None:
+    page = make(qtbot, UsagePage, ctx)
+    page.group.setCurrentIndex(page.group.findData("endpoint"))
+    loaded(qtbot, page)
+    path = tmp_path / "usage.csv"
+    page.export_csv(str(path))
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    assert rows[0] == ["Group", "Requests", "Errors", "Prompt tokens", "Completion tokens",
+                       "Cost", "p50", "p95"]
+    assert len(rows) == 1 + page.model.rowCount()
+    assert "chat" in [r[0] for r in rows[1:]]
+
+
+# --- logs -------------------------------------------------------------------------------------
+
+def test_logs_page_loads_the_newest_rows(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, LogsPage, ctx, page_size=5))
+    rows, cursor = api.logs_page(5)
+    assert [r["id"] for r in page.model.rows] == [r["id"] for r in rows]
+    assert page.next_cursor is not None and cursor is not None
+    assert "5 requests shown" in page.summary.text()
+    qtbot.waitUntil(lambda: page.token.count() >= 2, timeout=WAIT)  # token choices arrived
+    assert page.token.findText("laptop") >= 0
+
+
+def test_logs_status_filter_shows_only_4xx(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, LogsPage, ctx))
+    assert any(r["status"] < 400 for r in page.model.rows)
+    loaded(qtbot, page, lambda: page.status.setCurrentIndex(page.status.findData("4xx")))
+    statuses = [r["status"] for r in page.model.rows]
+    assert statuses and all(400 <= s < 500 for s in statuses)
+    assert page.next_cursor is None
+
+
+def test_logs_text_and_token_filters(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, LogsPage, ctx))
+    qtbot.waitUntil(lambda: page.token.findText("laptop") >= 0, timeout=WAIT)
+    loaded(qtbot, page, lambda: page.token.setCurrentIndex(page.token.findText("laptop")))
+    assert page.model.rows and all(r["token"] == "laptop" for r in page.model.rows)
+    loaded(qtbot, page, lambda: page.token.setCurrentIndex(0))
+    with qtbot.waitSignal(page.loaded, timeout=WAIT):
+        page.search.setText("no-such-error-text")  # applied after a short pause
+    assert page.model.rowCount() == 0
+
+
+def test_logs_infinite_scroll_fetches_the_next_page(qtbot, ctx) -> None:
+    page = make(qtbot, LogsPage, ctx, page_size=5)
+    page.resize(1100, 260)  # room for fewer than five rows: there is something to scroll
+    page.show()
+    qtbot.waitExposed(page)
+    loaded(qtbot, page)
+    bar = page.table.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=WAIT)
+    assert page.model.rowCount() == 5
+    bar.setValue(bar.maximum())
+    qtbot.waitUntil(lambda: page.model.rowCount() == 10, timeout=WAIT)
+    ids = [r["id"] for r in page.model.rows]
+    assert len(set(ids)) == 10 and ids == sorted(ids, reverse=True)
+
+
+def test_logs_pages_fill_a_tall_table(qtbot, ctx, api) -> None:
+    page = make(qtbot, LogsPage, ctx, show=True, page_size=3)
+    loaded(qtbot, page)
+    rows_height, view = page.table.verticalHeader().length, page.table.viewport()
+
+    def filled() -> bool:
+        return not page.loading and (page.next_cursor is None
+                                     or rows_height() > view.height())
+
+    qtbot.waitUntil(lambda: page.model.rowCount() > 3 and filled(), timeout=WAIT)
+    shown = [r["id"] for r in page.model.rows]
+    newest, _cursor = api.logs_page(len(shown))
+    assert shown == [r["id"] for r in newest]
+
+
+def test_logs_detail_pane_shows_the_selected_row(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, LogsPage, ctx))
+    page.table.selectRow(2)
+    row = page.selected_row()
+    assert row == page.model.rows[2]
+    text = page.detail.toPlainText()
+    assert row["request_id"] in text and "client_ip" in text and "latency_ms" in text
+
+
+def test_live_tail_adds_a_request_made_after_loading(qtbot, ctx, gui_server) -> None:
+    page = loaded(qtbot, make(qtbot, LogsPage, ctx, tail_interval_ms=150))
+    before = page.model.rowCount()
+    page.set_live_tail(True)
+    assert page.tail.isChecked() and page.tail_timer.isActive()
+    request_id = f"tail-{uuid.uuid4().hex[:12]}"
+    assert chat(gui_server, "tail me", request_id).status_code == 200
+    qtbot.waitUntil(lambda: page.model.rows[0]["request_id"] == request_id, timeout=WAIT)
+    qtbot.wait(500)  # a few more polls: nothing is added twice
+    ids = [r["id"] for r in page.model.rows]
+    assert len(ids) == len(set(ids)) == before + 1
+    page.set_live_tail(False)
+    assert not page.tail_timer.isActive()
+
+
+def test_logs_export_csv_writes_the_filtered_rows(qtbot, ctx, api, tmp_path) -> None:
+    page = make(qtbot, LogsPage, ctx)
+    page.status.setCurrentIndex(page.status.findData("4xx"))
+    loaded(qtbot, page)
+    path = tmp_path / "logs.csv"
+    with qtbot.waitSignal(page.exported, timeout=WAIT):
+        page.export_csv(str(path))
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    assert rows[0][:3] == ["time", "request_id", "token"]
+    expected, _cursor = api.logs_page(1000, status="4xx")
+    assert sorted(r[1] for r in rows[1:]) == sorted(r["request_id"] for r in expected)
+    assert "Exported" in ctx.banner.label.text()
+
+
+def test_f5_reloads_and_ctrl_f_focuses_the_logs_text_filter(qtbot, ctx) -> None:
+    page = LogsPage(ctx)
+    window = MainWindow(ctx, pages=[OverviewPage(ctx), page])
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    loaded(qtbot, page, lambda: window.sidebar.setCurrentRow(1))
+    window.activateWindow()
+    with qtbot.waitSignal(page.loaded, timeout=WAIT):
+        qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(page.search.hasFocus, timeout=WAIT)
+
+
+# --- responsiveness ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", [OverviewPage, UsagePage, LogsPage])
+def test_window_stays_responsive_while_the_server_is_slow(qtbot, ctx, cls) -> None:
+    real_get = ctx.api.get
+
+    def slow_get(*args, **kwargs):
+        time.sleep(2)
+        return real_get(*args, **kwargs)
+
+    ctx.api.get = slow_get
+    try:
+        page = make(qtbot, cls, ctx)
+        ticks = []
+        timer = QTimer(interval=50, timeout=lambda: ticks.append(1))
+        timer.start()
+        started = time.monotonic()
+        with qtbot.waitSignal(page.loaded, timeout=WAIT):
+            page.refresh()
+            assert time.monotonic() - started < 0.5  # refresh returned at once
+        timer.stop()
+        assert time.monotonic() - started >= 2
+        assert len(ticks) >= 10
+    finally:
+        del ctx.api.get
