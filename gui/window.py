@@ -30,6 +30,8 @@ class MainWindow(QMainWindow):
         self._loaded: set[int] = set()
         self.sidebar = QListWidget()
         self.sidebar.setFixedWidth(170)
+        self.sidebar.setStyleSheet("QListWidget { font-size: 11pt; }"
+                                   "QListWidget::item { padding: 7px 10px; }")
         self.stack = QStackedWidget()
         for page in self.pages:
             self.sidebar.addItem(page.title)

@@ -123,11 +123,11 @@ def shoot_pages(window: MainWindow, tasks: Tasks) -> None:
 
 def shoot_new_token(window: MainWindow, tasks: Tasks) -> None:
     """The dialog that shows a new token once."""
-    from gui.dialogs.token import TokenCreatedDialog
+    from gui.dialogs.token import NewTokenDialog
 
     token = window.ctx.api.create("tokens", {"name": "new-intern", "scopes": ["chat"],
                                              "rpm": 30})
-    dialog = TokenCreatedDialog(token, window)
+    dialog = NewTokenDialog(token, window)
     dialog.show()
     wait(300)
     save(dialog, "10-new-token-dialog")

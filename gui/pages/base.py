@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from gui.api import AdminAPI, APIError
@@ -71,6 +72,9 @@ class TablePage(Page):
         layout.addLayout(self.toolbar)
         layout.addWidget(self.table, 1)
         self.table.doubleClicked.connect(lambda _index: self.open_selected())
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):  # Enter opens a row, like a double-click
+            QShortcut(QKeySequence(key), self.table, self.open_selected,
+                      context=Qt.ShortcutContext.WidgetShortcut)
 
     def add_button(self, text: str, slot: Any, writes: bool = True,
                    needs_selection: bool = False) -> QPushButton:

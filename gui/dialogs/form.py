@@ -1,0 +1,88 @@
+"""FormDialog, the base of every add/edit dialog, and how pages open dialogs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.api import APIError
+from gui.pages.base import Context
+
+
+def show_dialog(dialog: QDialog) -> QDialog:
+    """Open a dialog window-modal without blocking; it is deleted once closed."""
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+    return dialog
+
+
+class InvalidInput(ValueError):
+    """A field the dialog can reject before asking the server."""
+
+
+class FormDialog(QDialog):
+    """A form with OK/Cancel. `submit()` builds `payload()`, runs `call(payload)` off the
+    GUI thread, emits `saved(result)` and closes; failures stay in the dialog (and go to
+    the window's banner) so the entry can be corrected."""
+
+    saved = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, ctx: Context, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle(title)
+        self.setMinimumWidth(480)
+        self.form = QFormLayout()
+        self.form.setVerticalSpacing(8)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #8a1c12;")
+        self.message.hide()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addLayout(self.form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body the fields make (InvalidInput for a field that cannot be sent)."""
+        raise NotImplementedError
+
+    def call(self, payload: dict[str, Any]) -> Any:
+        """The API call (runs off the GUI thread)."""
+        raise NotImplementedError
+
+    def submit(self) -> None:
+        try:
+            payload = self.payload()
+        except InvalidInput as exc:
+            self.fail(APIError(400, str(exc)))
+            return
+        self.buttons.setEnabled(False)
+        self.ctx.run(lambda: self.call(payload), self._done, self.fail)
+
+    def fail(self, error: APIError) -> None:
+        self.buttons.setEnabled(True)
+        self.message.setText(error.message)
+        self.message.show()
+        self.ctx.banner.show_error(error)
+        self.failed.emit(error)
+
+    def _done(self, result: Any) -> None:
+        self.buttons.setEnabled(True)
+        self.saved.emit(result)
+        self.accept()

@@ -1,0 +1,94 @@
+"""Endpoints: what clients call. Add, edit, enable/disable, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QWidget
+
+from gui.dialogs import confirm as ask
+from gui.dialogs import form
+from gui.dialogs.endpoint import EndpointDialog
+from gui.models.resources import EndpointsModel
+from gui.pages.base import Context, TablePage
+
+Rows = list[dict[str, Any]]
+
+
+def with_provider_names(endpoints: Rows, providers: Rows) -> Rows:
+    """Endpoint rows with `provider` (the provider's name) added."""
+    names = {p["id"]: p["name"] for p in providers}
+    return [{**e, "provider": names.get(e.get("provider_id"))} for e in endpoints]
+
+
+class EndpointsPage(TablePage):
+    title = "Endpoints"
+    resource = "endpoints"
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, EndpointsModel(), parent)
+        self.providers: Rows = []
+        self.add = self.add_button("Add…", self.new_item)
+        self.edit = self.add_button("Edit…", self.open_selected, needs_selection=True)
+        self.toggle = self.add_button("Disable", self.toggle_enabled, needs_selection=True)
+        self.delete = self.add_button("Delete…", self.delete_selected, needs_selection=True)
+        self.table.selectionModel().selectionChanged.connect(self._label_toggle)
+
+    def refresh(self) -> None:
+        api = self.ctx.api
+        self.ctx.run(lambda: (api.items("endpoints"), api.items("providers")), self._show_both)
+
+    def _show_both(self, answer: tuple[Rows, Rows]) -> None:
+        endpoints, self.providers = answer
+        self._show(with_provider_names(endpoints, self.providers))
+
+    def _label_toggle(self, *_args: Any) -> None:
+        row = self.table.selected_row()
+        self.toggle.setText("Disable" if row is None or row.get("enabled", True) else "Enable")
+
+    # --- dialogs -----------------------------------------------------------------------------
+
+    def make_add_dialog(self) -> EndpointDialog:
+        dialog = EndpointDialog(self.ctx, self.providers, None, self)
+        dialog.saved.connect(lambda row: self._changed(f"Endpoint {row['name']} added"))
+        return dialog
+
+    def make_edit_dialog(self, row: dict[str, Any]) -> EndpointDialog:
+        dialog = EndpointDialog(self.ctx, self.providers, row, self)
+        dialog.saved.connect(lambda row: self._changed(f"Endpoint {row['name']} saved"))
+        return dialog
+
+    def new_item(self) -> None:
+        if not self.ctx.read_only:
+            form.show_dialog(self.make_add_dialog())
+
+    def open_selected(self) -> None:
+        row = self.table.selected_row()
+        if row is not None and not self.ctx.read_only:
+            form.show_dialog(self.make_edit_dialog(row))
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def toggle_enabled(self, row: dict[str, Any] | None = None) -> None:
+        row = row or self.table.selected_row()
+        if row is None:
+            return
+        enabled = not row.get("enabled", True)
+        api = self.ctx.api
+        self.ctx.run(lambda: api.update("endpoints", row["id"], {"enabled": enabled}),
+                     lambda saved: self._changed(
+                         f"Endpoint {saved['name']} {'enabled' if enabled else 'disabled'}"))
+
+    def delete_selected(self, row: dict[str, Any] | None = None) -> None:
+        row = row or self.table.selected_row()
+        if row is None or not ask.confirm(self, f"Delete endpoint {row['name']} "
+                                                f"({row['path']})? Clients calling it will "
+                                                "get 404."):
+            return
+        api = self.ctx.api
+        self.ctx.run(lambda: api.remove("endpoints", row["id"]),
+                     lambda _none: self._changed(f"Endpoint {row['name']} deleted"))
+
+    def _changed(self, message: str) -> None:
+        self.ctx.banner.show_message(message, "ok")
+        self.refresh()

@@ -1,0 +1,82 @@
+"""Pages for the admin role only: Admins (who may manage the appliance) and Settings (the
+options changed at run time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QWidget
+
+from gui.dialogs import confirm as ask
+from gui.dialogs import form
+from gui.dialogs.admin import AdminDialog, SettingDialog
+from gui.models.resources import AdminsModel, SettingsModel
+from gui.pages.base import Context, TablePage
+
+
+class AdminsPage(TablePage):
+    title = "Admins"
+    resource = "admins"
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, AdminsModel(), parent)
+        self.add = self.add_button("Add…", self.new_item)
+        self.edit = self.add_button("Change…", self.open_selected, needs_selection=True)
+        self.delete = self.add_button("Delete…", self.delete_selected, needs_selection=True)
+        self.edit.setToolTip("Change the role or set a new password")
+
+    def make_add_dialog(self) -> AdminDialog:
+        dialog = AdminDialog(self.ctx, None, self)
+        dialog.saved.connect(lambda row: self._changed(f"Admin {row['username']} added"))
+        return dialog
+
+    def make_edit_dialog(self, row: dict[str, Any]) -> AdminDialog:
+        dialog = AdminDialog(self.ctx, row, self)
+        dialog.saved.connect(lambda row: self._changed(
+            f"Admin {row['username']} saved (role {row['role']})"))
+        return dialog
+
+    def new_item(self) -> None:
+        if not self.ctx.read_only:
+            form.show_dialog(self.make_add_dialog())
+
+    def open_selected(self) -> None:
+        row = self.table.selected_row()
+        if row is not None and not self.ctx.read_only:
+            form.show_dialog(self.make_edit_dialog(row))
+
+    def delete_selected(self, row: dict[str, Any] | None = None) -> None:
+        row = row or self.table.selected_row()
+        if row is None or not ask.confirm(self, f"Delete admin {row['username']}? They can "
+                                                "no longer log in."):
+            return
+        api = self.ctx.api
+        self.ctx.run(lambda: api.remove("admins", row["id"]),
+                     lambda _none: self._changed(f"Admin {row['username']} deleted"))
+
+    def _changed(self, message: str) -> None:
+        self.ctx.banner.show_message(message, "ok")
+        self.refresh()
+
+
+class SettingsPage(TablePage):
+    title = "Settings"
+    resource = "settings"
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, SettingsModel(), parent)
+        self.edit = self.add_button("Change…", self.open_selected, needs_selection=True)
+
+    def make_edit_dialog(self, row: dict[str, Any]) -> SettingDialog:
+        dialog = SettingDialog(self.ctx, row, self)
+        dialog.saved.connect(lambda rows: self._saved(row["name"], rows))
+        return dialog
+
+    def open_selected(self) -> None:
+        row = self.table.selected_row()
+        if row is not None and not self.ctx.read_only:
+            form.show_dialog(self.make_edit_dialog(row))
+
+    def _saved(self, name: str, rows: list[dict[str, Any]]) -> None:
+        self.ctx.banner.show_message(f"Setting {name} saved", "ok")
+        self._show(rows)

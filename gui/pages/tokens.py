@@ -1,0 +1,124 @@
+"""Tokens: client credentials with their limits and this month's use against each quota.
+Issue (the plaintext is shown once), change limits, revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from gui.dialogs import confirm as ask
+from gui.dialogs import form
+from gui.dialogs.token import NewTokenDialog, TokenDialog
+from gui.models.resources import QUOTA_ROLE, TokensModel, token_status
+from gui.pages.base import Context, TablePage
+
+Rows = list[dict[str, Any]]
+BAR_COLORS = ((0.8, QColor("#4c9a5f")), (0.95, QColor("#d08a00")), (1.01, QColor("#c0392b")))
+
+
+def bar_color(fraction: float) -> QColor:
+    """Green, amber near the quota, red at it."""
+    return next(color for limit, color in BAR_COLORS if fraction < limit)
+
+
+class QuotaBarDelegate(QStyledItemDelegate):
+    """Paints "used / quota" over a bar filled to the share of the quota used."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        fraction = index.data(QUOTA_ROLE)
+        if fraction is None:
+            super().paint(painter, option, index)
+            return
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        bar = option.rect.adjusted(4, 4, -4, -4)
+        painter.save()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(option.palette.midlight())
+        painter.drawRoundedRect(bar, 3, 3)
+        painter.setBrush(bar_color(fraction))
+        painter.drawRoundedRect(QRect(bar.x(), bar.y(), round(bar.width() * fraction),
+                                      bar.height()), 3, 3)
+        painter.setPen(option.palette.text().color())
+        painter.drawText(bar, Qt.AlignmentFlag.AlignCenter, index.data())
+        painter.restore()
+
+
+class TokensPage(TablePage):
+    title = "Tokens"
+    resource = "tokens"
+    issued = Signal(object)  # the NewTokenDialog showing a new token
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, TokensModel(), parent)
+        self.endpoints: Rows = []
+        self.add = self.add_button("Issue token…", self.new_item)
+        self.edit = self.add_button("Edit…", self.open_selected, needs_selection=True)
+        self.revoke = self.add_button("Revoke…", self.revoke_selected, needs_selection=True)
+        self.bars = QuotaBarDelegate(self.table)
+        for key in ("requests_month", "tokens_month"):
+            self.table.setItemDelegateForColumn(self.model.column_index(key), self.bars)
+        self.new_token_dialog: NewTokenDialog | None = None
+
+    def refresh(self) -> None:
+        api = self.ctx.api
+        self.ctx.run(lambda: (api.items("tokens"), api.items("endpoints")), self._show_both)
+
+    def _show_both(self, answer: tuple[Rows, Rows]) -> None:
+        tokens, self.endpoints = answer
+        self._show(tokens)
+
+    # --- dialogs -----------------------------------------------------------------------------
+
+    def make_add_dialog(self) -> TokenDialog:
+        dialog = TokenDialog(self.ctx, self.endpoints, None, self)
+        dialog.saved.connect(self.show_new_token)
+        return dialog
+
+    def make_edit_dialog(self, row: dict[str, Any]) -> TokenDialog:
+        dialog = TokenDialog(self.ctx, self.endpoints, row, self)
+        dialog.saved.connect(lambda saved: self._changed(f"Token {saved['name']} saved"))
+        return dialog
+
+    def show_new_token(self, created: dict[str, Any]) -> NewTokenDialog:
+        """Show the plaintext once; the table gets the row without it."""
+        dialog = NewTokenDialog(created, self)
+        self.new_token_dialog = dialog
+        dialog.finished.connect(self._forget_new_token)
+        form.show_dialog(dialog)
+        self.issued.emit(dialog)
+        self.refresh()
+        return dialog
+
+    def _forget_new_token(self, _result: int) -> None:
+        self.new_token_dialog = None
+
+    def new_item(self) -> None:
+        if not self.ctx.read_only:
+            form.show_dialog(self.make_add_dialog())
+
+    def open_selected(self) -> None:
+        row = self.table.selected_row()
+        if row is not None and not self.ctx.read_only and token_status(row) != "revoked":
+            form.show_dialog(self.make_edit_dialog(row))
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def revoke_selected(self, row: dict[str, Any] | None = None) -> None:
+        row = row or self.table.selected_row()
+        if row is None or row.get("revoked"):
+            return
+        if not ask.confirm(self, f"Revoke token {row['name']} ({row['prefix']}…)? Clients "
+                                 "using it are refused from now on; this cannot be undone."):
+            return
+        api = self.ctx.api
+        self.ctx.run(lambda: api.revoke_token(row["id"]),
+                     lambda _row: self._changed(f"Token {row['name']} revoked"))
+
+    def _changed(self, message: str) -> None:
+        self.ctx.banner.show_message(message, "ok")
+        self.refresh()

@@ -1,0 +1,473 @@
+"""Providers, Endpoints, Tokens, Admins, Settings and Audit pages against the live seeded
+server (real widgets, offscreen). The server is shared: what a test makes has a unique name."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimeZone
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QDialog
+
+from gui.dialogs.endpoint import EndpointDialog
+from gui.dialogs.provider import ProviderDialog, parse_headers
+from gui.models.base import ROW_ROLE
+from gui.pages import build_pages
+from gui.pages.audit import AuditPage
+from gui.pages.endpoints import EndpointsPage
+from gui.pages.providers import ProvidersPage
+from gui.pages.settings import AdminsPage, SettingsPage
+from gui.pages.tokens import TokensPage
+
+WAIT = 10_000
+
+
+@pytest.fixture
+def yes(monkeypatch) -> list[str]:
+    """Every confirmation answered yes; the questions asked are collected."""
+    asked: list[str] = []
+    monkeypatch.setattr("gui.dialogs.confirm.confirm",
+                        lambda _parent, text, *a, **k: asked.append(text) or True)
+    return asked
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def make(qtbot, cls, ctx, show: bool = False):
+    page = cls(ctx)
+    qtbot.addWidget(page)
+    if show:
+        page.resize(1100, 700)
+        page.show()
+        qtbot.waitExposed(page)
+    return page
+
+
+def loaded(qtbot, page, action=None):
+    """Run `action` (default: refresh) and wait until the page shows fresh data."""
+    with qtbot.waitSignal(page.loaded, timeout=WAIT):
+        (action or page.refresh)()
+    return page
+
+
+def rows(page) -> list[dict]:
+    return page.model.rows
+
+
+def row_named(page, name: str, key: str = "name") -> dict:
+    return next(r for r in rows(page) if r[key] == name)
+
+
+def select(page, name: str, key: str = "name") -> dict:
+    """Select the row whose `key` is `name` in the page's table."""
+    proxy = page.table.proxy
+    for i in range(proxy.rowCount()):
+        row = proxy.data(proxy.index(i, 0), ROW_ROLE)
+        if row[key] == name:
+            page.table.selectRow(i)
+            return row
+    raise AssertionError(f"no row {key}={name!r}")
+
+
+def submit(qtbot, page, dialog) -> object:
+    """Submit a dialog; wait for its answer and for the page to reload."""
+    answers: list = []
+    dialog.saved.connect(answers.append)
+    with qtbot.waitSignals([dialog.saved, page.loaded], timeout=WAIT):
+        dialog.submit()
+    return answers[0]
+
+
+def fails(qtbot, dialog) -> str:
+    with qtbot.waitSignal(dialog.failed, timeout=WAIT) as blocker:
+        dialog.submit()
+    return blocker.args[0].message
+
+
+def cell_texts(page) -> list[str]:
+    model = page.model
+    return [model.data(model.index(r, c)) for r in range(model.rowCount())
+            for c in range(model.columnCount())]
+
+
+def by_name(api, resource: str, name: str) -> dict | None:
+    return next((r for r in api.items(resource) if r.get("name") == name), None)
+
+
+def add_provider(qtbot, page, name: str, **fields: str) -> dict:
+    dialog = page.make_add_dialog()
+    dialog.name.setText(name)
+    dialog.type.setCurrentText(fields.get("type", "echo"))
+    dialog.api_key.setText(fields.get("api_key", ""))
+    dialog.base_url.setText(fields.get("base_url", ""))
+    dialog.headers.setPlainText(fields.get("headers", ""))
+    return submit(qtbot, page, dialog)
+
+
+# --- providers ---------------------------------------------------------------------------------
+
+def test_providers_page_lists_the_servers_providers(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
+    echo = row_named(page, "echo")
+    assert echo["type"] == "echo"
+    assert "echo" in cell_texts(page)
+    assert page.add.isEnabled() and not page.edit.isEnabled()  # nothing selected yet
+    select(page, "echo")
+    assert page.edit.isEnabled() and page.test.isEnabled() and page.toggle.text() == "Disable"
+
+
+def test_add_provider_through_the_dialog_keeps_the_key_secret(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
+    name = unique("prov")
+    add_provider(qtbot, page, name, type="openai_compatible", api_key="sk-test-0123456789a1b2",
+                 base_url="http://127.0.0.1:9/v1",
+                 headers="X-Title: ModelProxy\n\nHTTP-Referer: https://lan")
+    stored = by_name(api, "providers", name)
+    assert stored["type"] == "openai_compatible" and stored["api_key_set"]
+    assert stored["base_url"] == "http://127.0.0.1:9/v1"
+    assert stored["api_key_hint"] == "…a1b2"
+    assert stored["headers"] == {"X-Title": "ModelProxy", "HTTP-Referer": "https://lan"}
+    assert name in [r["name"] for r in rows(page)]
+    assert "sk-test-0123456789a1b2" not in " ".join(cell_texts(page))
+    assert ctx.banner.label.text() == f"Provider {name} added"
+
+    edit = page.make_edit_dialog(row_named(page, name))  # the key is never shown back
+    assert edit.api_key.text() == "" and "key set …a1b2" in edit.key_hint.text()
+    edit.timeout.setValue(12.5)
+    submit(qtbot, page, edit)
+    stored = by_name(api, "providers", name)
+    assert stored["timeout_s"] == 12.5 and stored["api_key_hint"] == "…a1b2"
+
+
+def test_header_lines_are_checked() -> None:
+    assert parse_headers("A: 1\n  \nB:two:three") == {"A": "1", "B": "two:three"}
+    with pytest.raises(ValueError, match="line 2"):
+        parse_headers("A: 1\nnot a header")
+
+
+def test_duplicate_provider_name_shows_the_servers_error(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
+    dialog = page.make_add_dialog()
+    dialog.name.setText("echo")
+    dialog.type.setCurrentText("echo")
+    message = fails(qtbot, dialog)
+    assert message == "a provider named 'echo' already exists"
+    assert ctx.banner.label.text() == message and not ctx.banner.isHidden()
+    assert dialog.message.text() == message and dialog.buttons.isEnabled()
+    assert dialog.result() != QDialog.DialogCode.Accepted  # stays open to be corrected
+
+
+def test_test_connection_shows_ok_and_latency(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
+    select(page, "echo")
+    with qtbot.waitSignal(page.tested, timeout=WAIT) as blocker:
+        page.test.click()
+    assert blocker.args[0]["ok"] is True
+    text = ctx.banner.label.text()
+    assert text.startswith("echo: connection ok in ") and " ms; 1 model(s): echo" in text
+    assert "#e9f6ec" in ctx.banner.styleSheet()  # the "ok" colours
+
+
+def test_enable_disable_and_delete(qtbot, ctx, api, yes) -> None:
+    page = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
+    name = unique("gone")
+    add_provider(qtbot, page, name)
+    select(page, name)
+    loaded(qtbot, page, page.toggle.click)
+    assert by_name(api, "providers", name)["enabled"] is False
+    select(page, name)
+    assert page.toggle.text() == "Enable"
+    loaded(qtbot, page, page.toggle.click)
+    assert by_name(api, "providers", name)["enabled"] is True
+    select(page, name)
+    loaded(qtbot, page, page.delete.click)
+    assert name in yes[-1] and by_name(api, "providers", name) is None
+
+
+def test_provider_in_use_cannot_be_deleted(qtbot, ctx, api, monkeypatch, yes) -> None:
+    page = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
+    monkeypatch.setattr("gui.dialogs.confirm.confirm", lambda *a, **k: False)
+    page.delete_selected(row_named(page, "echo"))  # answered no: nothing is asked of the server
+    assert ctx.tasks.busy == 0
+    monkeypatch.setattr("gui.dialogs.confirm.confirm", lambda *a, **k: True)
+    page.delete_selected(row_named(page, "echo"))
+    qtbot.waitUntil(lambda: "is used by endpoint(s)" in ctx.banner.label.text(), timeout=WAIT)
+    assert by_name(api, "providers", "echo") is not None
+
+
+# --- endpoints ---------------------------------------------------------------------------------
+
+def test_endpoints_page_shows_provider_names(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
+    chat = row_named(page, "chat")
+    assert chat["provider"] == "echo" and chat["path"] == "/api/chat"
+    assert [p["name"] for p in page.providers].count("echo") == 1
+
+
+def test_add_endpoint_offers_the_providers_models(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
+    dialog = page.make_add_dialog()
+    assert isinstance(dialog, EndpointDialog)
+    with qtbot.waitSignal(dialog.models_loaded, timeout=WAIT) as offered:
+        dialog.provider.setCurrentIndex(dialog.provider.findText("echo"))
+        dialog.load_models()
+    assert offered.args[0] == ["echo"] and dialog.model.findText("echo") >= 0
+    name = unique("ep")
+    dialog.name.setText(name)
+    dialog.path.setText(f"/api/{name}")
+    dialog.kind.setCurrentText("chat")
+    dialog.model.setEditText("echo-custom")  # typed, not only picked
+    dialog.price_input.setText("0.15")
+    dialog.price_output.setText("0.6")
+    submit(qtbot, page, dialog)
+    stored = by_name(api, "endpoints", name)
+    assert stored["model"] == "echo-custom" and stored["kind"] == "chat"
+    assert stored["price_input_per_m"] == 0.15 and stored["price_output_per_m"] == 0.6
+    assert row_named(page, name)["provider"] == "echo"
+
+    select(page, name)
+    loaded(qtbot, page, page.toggle.click)
+    assert by_name(api, "endpoints", name)["enabled"] is False
+
+
+def test_bad_endpoint_path_is_explained(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
+    dialog = page.make_add_dialog()
+    dialog.name.setText(unique("bad"))
+    dialog.path.setText("/v2/nope")
+    dialog.model.setEditText("m")
+    assert fails(qtbot, dialog) == "path must start with /api/, got '/v2/nope'"
+    assert "path must start with /api/" in ctx.banner.label.text()
+
+
+# --- tokens ------------------------------------------------------------------------------------
+
+def issue_token(qtbot, page, name: str, **fields):
+    """Fill the issue dialog, submit, wait for the new-token dialog and the reload."""
+    dialog = page.make_add_dialog()
+    dialog.name.setText(name)
+    for scope, box in dialog.scopes.items():
+        box.setChecked(scope in fields.get("scopes", ["all"]))
+    dialog.rpm.setValue(fields.get("rpm", 0))
+    dialog.monthly_requests.setValue(fields.get("monthly_requests", 0))
+    dialog.allowed_ips.setPlainText(fields.get("allowed_ips", ""))
+    shown: list = []
+    page.issued.connect(shown.append)
+    with qtbot.waitSignals([page.issued, page.loaded], timeout=WAIT):
+        dialog.submit()
+    page.issued.disconnect(shown.append)
+    return shown[0]
+
+
+def seed_traffic_counted(api) -> None:
+    """The server writes the request log in batches: wait for the seed traffic to land."""
+    deadline = time.monotonic() + 10
+    while (by_name(api, "tokens", "laptop")["usage_month"]["requests"] < 12
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+
+
+def test_tokens_page_shows_usage_against_quota(qtbot, ctx, api) -> None:
+    seed_traffic_counted(api)
+    page = loaded(qtbot, make(qtbot, TokensPage, ctx, show=True))
+    laptop = row_named(page, "laptop")
+    i = rows(page).index(laptop)
+    usage = page.model.data(page.model.index(i, page.model.column_index("requests_month")))
+    used = laptop["usage_month"]["requests"]
+    assert used >= 12 and usage == f"{used:,} / 1,000"
+    column = page.model.column_index("requests_month")
+    assert page.table.itemDelegateForColumn(column) is page.bars
+    page.table.viewport().grab()  # the bar delegate paints without error
+
+
+def test_issued_token_is_shown_once_and_works(qtbot, ctx, api, gui_server) -> None:
+    page = loaded(qtbot, make(qtbot, TokensPage, ctx))
+    name = unique("tok")
+    shown = issue_token(qtbot, page, name, scopes=["chat", "models"], rpm=100,
+                        monthly_requests=500, allowed_ips="127.0.0.1\n::1")
+    plaintext = shown.token.text()
+    assert plaintext.startswith("mpx_") and shown.token.isReadOnly()
+    assert "you will not see it again" in " ".join(
+        label.text() for label in shown.findChildren(type(shown.copied)))
+    shown.copy.click()
+    assert QGuiApplication.clipboard().text() == plaintext
+
+    answer = requests.post(f"{gui_server.url}/api/chat", timeout=10,
+                           headers={"Authorization": f"Bearer {plaintext}"},
+                           json={"messages": [{"role": "user", "content": "hi"}]})
+    assert answer.status_code == 200, answer.text
+
+    stored = by_name(api, "tokens", name)
+    assert stored["scopes"] == ["chat", "models"] and stored["rpm"] == 100
+    assert stored["monthly_requests"] == 500 and stored["allowed_ips"] == ["127.0.0.1/32",
+                                                                          "::1/128"]
+    assert name in [r["name"] for r in rows(page)]
+    assert not any(plaintext in text for text in cell_texts(page))
+    assert all("token" not in r for r in rows(page))
+    shown.close()
+    assert page.new_token_dialog is None
+
+
+def test_change_token_limits_and_expiry(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, TokensPage, ctx))
+    name = unique("edit")
+    issue_token(qtbot, page, name, rpm=5).close()
+    dialog = page.make_edit_dialog(row_named(page, name))
+    assert dialog.rpm.value() == 5 and dialog.scopes["all"].isChecked()
+    dialog.rpm.setValue(0)  # unlimited
+    dialog.expires.setChecked(True)
+    dialog.expires_at.setDateTime(QDateTime(QDate(2030, 1, 2), QTime(3, 4), QTimeZone.UTC))
+    dialog.endpoints.item(0).setCheckState(Qt.CheckState.Checked)
+    submit(qtbot, page, dialog)
+    stored = by_name(api, "tokens", name)
+    assert stored["rpm"] is None and stored["expires_at"] == "2030-01-02T03:04:00Z"
+    assert stored["allowed_endpoints"] == [page.endpoints[0]["id"]]
+
+
+def test_revoke_token_after_confirmation(qtbot, ctx, api, yes) -> None:
+    page = loaded(qtbot, make(qtbot, TokensPage, ctx))
+    name = unique("revoke")
+    issue_token(qtbot, page, name).close()
+    select(page, name)
+    loaded(qtbot, page, page.revoke.click)
+    assert name in yes[-1] and "cannot be undone" in yes[-1]
+    assert by_name(api, "tokens", name)["revoked"] is True
+    assert row_named(page, name)["revoked"] is True
+    i = rows(page).index(row_named(page, name))
+    assert page.model.data(page.model.index(i, page.model.column_index("status"))) == "revoked"
+
+
+def test_token_without_scopes_is_refused_locally(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, TokensPage, ctx))
+    dialog = page.make_add_dialog()
+    dialog.name.setText(unique("none"))
+    for box in dialog.scopes.values():
+        box.setChecked(False)
+    assert fails(qtbot, dialog) == "tick at least one scope"
+
+
+# --- admins and settings -------------------------------------------------------------------------
+
+def test_add_change_and_delete_an_admin(qtbot, ctx, api, yes) -> None:
+    page = loaded(qtbot, make(qtbot, AdminsPage, ctx))
+    assert {"admin", "viewer"} <= {r["username"] for r in rows(page)}
+    username = unique("ops")
+    dialog = page.make_add_dialog()
+    dialog.username.setText(username)
+    dialog.password.setText("long-enough-password")
+    dialog.repeat.setText("long-enough-password")
+    dialog.role.setCurrentText("viewer")
+    submit(qtbot, page, dialog)
+    stored = next(a for a in api.items("admins") if a["username"] == username)
+    assert stored["role"] == "viewer"
+
+    change = page.make_edit_dialog(row_named(page, username, "username"))
+    assert change.username.isReadOnly()
+    change.role.setCurrentText("admin")
+    assert change.payload() == {"role": "admin"}  # an empty password is kept
+    submit(qtbot, page, change)
+    assert row_named(page, username, "username")["role"] == "admin"
+
+    select(page, username, "username")
+    loaded(qtbot, page, page.delete.click)
+    assert username in yes[-1]
+    assert username not in [a["username"] for a in api.items("admins")]
+
+
+def test_short_password_and_last_admin_errors_are_shown(qtbot, ctx, api, yes) -> None:
+    page = loaded(qtbot, make(qtbot, AdminsPage, ctx))
+    dialog = page.make_add_dialog()
+    dialog.username.setText(unique("short"))
+    dialog.password.setText("short")
+    dialog.repeat.setText("short")
+    assert fails(qtbot, dialog) == "password must be at least 8 characters"
+    assert [a["username"] for a in api.items("admins") if a["role"] == "admin"] == ["admin"]
+    page.delete_selected(row_named(page, "admin", "username"))
+    qtbot.waitUntil(lambda: ctx.banner.label.text()
+                    == "cannot remove or demote the last admin", timeout=WAIT)
+
+
+def test_settings_edit_round_trip(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, SettingsPage, ctx))
+    row = row_named(page, "log_retention_days")
+    assert {"value", "default", "source", "description"} <= set(row)
+    dialog = page.make_edit_dialog(row)
+    dialog.set_value(45)
+    assert dialog.payload() == {"log_retention_days": 45}
+    submit(qtbot, page, dialog)
+    stored = next(s for s in api.items("settings") if s["name"] == "log_retention_days")
+    assert stored["value"] == 45 and stored["source"] == "admin"
+    assert row_named(page, "log_retention_days")["value"] == 45
+
+    reset = page.make_edit_dialog(row_named(page, "log_retention_days"))
+    reset.reset.setChecked(True)
+    submit(qtbot, page, reset)
+    stored = next(s for s in api.items("settings") if s["name"] == "log_retention_days")
+    assert stored["source"] == "default" and stored["value"] == stored["default"]
+
+    origins = page.make_edit_dialog(row_named(page, "cors_origins"))
+    origins.set_value(["https://app.example.com", "nonsense"])
+    assert "cors_origins" in fails(qtbot, origins)
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+def test_audit_lists_changes_newest_first_and_loads_more(qtbot, ctx, api, monkeypatch) -> None:
+    api.create("providers", {"name": unique("audited"), "type": "echo"})
+    page = loaded(qtbot, make(qtbot, AuditPage, ctx))
+    times = [r["time"] for r in rows(page)]
+    assert times == sorted(times, reverse=True)
+    assert rows(page)[0]["action"] == "provider.create"
+    page.search.setText("provider.create")
+    assert 1 <= page.table.proxy.rowCount() < len(rows(page))
+
+    monkeypatch.setattr("gui.pages.audit.PAGE_SIZE", 2)
+    loaded(qtbot, page)
+    assert len(rows(page)) == 2 and page.more.isEnabled()
+    loaded(qtbot, page, page.more.click)
+    ids = [r["id"] for r in rows(page)]
+    assert len(ids) == 4 and ids == sorted(ids, reverse=True)
+
+
+# --- viewers and keyboard ----------------------------------------------------------------------
+
+def test_viewer_reads_but_cannot_write(qtbot, viewer_ctx, ctx) -> None:
+    viewer_pages, admin_pages = build_pages(viewer_ctx), build_pages(ctx)
+    for page in viewer_pages + admin_pages:
+        qtbot.addWidget(page)
+    titles = [p.title for p in viewer_pages]
+    assert "Admins" not in titles and "Settings" not in titles
+    assert {"Providers", "Endpoints", "Tokens", "Audit"} <= set(titles)
+    assert {"Admins", "Settings"} <= {p.title for p in admin_pages}
+    providers = loaded(qtbot, make(qtbot, ProvidersPage, viewer_ctx))
+    select(providers, "echo")
+    assert not any(b.isEnabled() for b in (providers.add, providers.edit, providers.test,
+                                           providers.toggle, providers.delete))
+    tokens = loaded(qtbot, make(qtbot, TokensPage, viewer_ctx))
+    assert not tokens.add.isEnabled() and not tokens.revoke.isEnabled()
+    endpoints = loaded(qtbot, make(qtbot, EndpointsPage, viewer_ctx))
+    assert not endpoints.add.isEnabled() and not endpoints.delete.isEnabled()
+    audit = loaded(qtbot, make(qtbot, AuditPage, viewer_ctx))
+    assert rows(audit)
+    providers.new_item()
+    providers.open_selected()
+    assert not providers.findChildren(ProviderDialog)
+
+
+def test_ctrl_n_and_enter_open_dialogs(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, ProvidersPage, ctx, show=True))
+    page.new_item()  # what the window's Ctrl+N calls
+    added = page.findChildren(ProviderDialog)
+    assert len(added) == 1 and added[0].isVisible() and added[0].row is None
+    added[0].reject()
+    select(page, "echo")
+    page.table.setFocus()
+    qtbot.keyClick(page.table, Qt.Key.Key_Return)
+    edits = [d for d in page.findChildren(ProviderDialog) if d.row]
+    assert len(edits) == 1 and edits[0].name.text() == "echo"
+    edits[0].reject()
