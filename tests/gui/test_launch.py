@@ -117,3 +117,40 @@ def test_the_child_server_is_this_executable() -> None:
     command = serve_command(8787)
     assert command[0] == sys.executable
     assert command[-4:] == ["--host", "127.0.0.1", "--port", "8787"]
+
+
+def test_desktop_mode_end_to_end(qtbot, tmp_path) -> None:
+    """`modelproxy desktop` as a person meets it: the server is started, the login dialog
+    shows, the window opens; closing it logs out and stops the server it started."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.main import run_desktop
+    from gui.window import MainWindow
+    from tests.gui.conftest import seed
+
+    seed(tmp_path / "data")
+    settings = load_settings({"data_dir": str(tmp_path / "data"), "port": free_port()},
+                             environ={}, env_file=None)
+    seen: list[str] = []
+
+    def drive() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, LoginDialog) and widget.isVisible() and "login" not in seen:
+                seen.append("login")
+                widget.username.setText(ADMIN[0])
+                widget.password.setText(ADMIN[1])
+                widget.submit()
+            elif isinstance(widget, MainWindow) and widget.isVisible() and "window" not in seen:
+                seen.append("window")
+                assert widget.ctx.api.user["username"] == ADMIN[0]
+                QTimer.singleShot(500, widget.close)
+
+    timer = QTimer(interval=100, timeout=drive)
+    timer.start()
+    try:
+        assert run_desktop(settings) == 0
+    finally:
+        timer.stop()
+    assert seen == ["login", "window"]
+    assert not answers(f"http://127.0.0.1:{settings.port}")  # the server it started is gone
