@@ -4,27 +4,35 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench install clean qt-deps screenshots
+SDK_TS := sdks/typescript
+
+.PHONY: run test lint bench install clean qt-deps screenshots sdk-ts
 
 run: $(STAMP)
 	$(BIN)/modelproxy serve
 
-test: $(STAMP) qt-deps
+test: $(STAMP) qt-deps sdk-ts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The TypeScript SDK, built for its tests (tests/sdks/test_typescript.py): the locked
+# dev dependencies, then tsc into sdks/typescript/dist.
+sdk-ts:
+	cd $(SDK_TS) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 qt-deps:
 	bash .ci/qt-deps
 
 lint: $(STAMP)
-	$(BIN)/ruff check app server gui tests
+	$(BIN)/ruff check app server gui tests sdks/python
 
 install: $(STAMP)
 
-# Reinstall whenever pyproject.toml changes.
-$(STAMP): pyproject.toml
+# Reinstall whenever pyproject.toml (or the Python SDK's) changes.
+$(STAMP): pyproject.toml sdks/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[gui,dev]'
+	$(BIN)/python -m pip install --quiet -e sdks/python
 	touch $(STAMP)
 
 bench: $(STAMP)
