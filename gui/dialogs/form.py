@@ -1,10 +1,10 @@
-"""FormDialog, the base of every add/edit dialog, and how pages open dialogs."""
+"""FormDialog, the base of every add/edit dialog."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -16,13 +16,6 @@ from PySide6.QtWidgets import (
 
 from gui.api import APIError
 from gui.pages.base import Context
-
-
-def show_dialog(dialog: QDialog) -> QDialog:
-    """Open a dialog window-modal without blocking; it is deleted once closed."""
-    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.open()
-    return dialog
 
 
 class InvalidInput(ValueError):

@@ -7,12 +7,27 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.api import AdminAPI, APIError
 from gui.models.base import RecordTableModel
 from gui.tasks import Tasks
 from gui.widgets import Banner, Table
+
+
+def show_dialog(dialog: QDialog) -> QDialog:
+    """Open a dialog window-modal without blocking; it is deleted once closed."""
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+    return dialog
 
 
 class Context:
@@ -101,8 +116,30 @@ class TablePage(Page):
         self.search.setFocus()
         self.search.selectAll()
 
+    def make_add_dialog(self) -> QDialog | None:
+        """The dialog that adds one (pages that add things return one)."""
+        return None
+
+    def make_edit_dialog(self, row: dict[str, Any]) -> QDialog | None:
+        """The dialog that edits `row` (pages that edit things return one)."""
+        return None
+
+    def new_item(self) -> None:
+        dialog = None if self.ctx.read_only else self.make_add_dialog()
+        if dialog is not None:
+            show_dialog(dialog)
+
     def open_selected(self) -> None:
-        """Double-click or Enter on a row (pages open an edit dialog)."""
+        """Double-click or Enter on a row: the edit dialog, for those who may edit."""
+        row = self.table.selected_row()
+        dialog = None if row is None or self.ctx.read_only else self.make_edit_dialog(row)
+        if dialog is not None:
+            show_dialog(dialog)
+
+    def changed(self, message: str) -> None:
+        """After a change went through: say so, and show the table as it is now."""
+        self.ctx.banner.show_message(message, "ok")
+        self.refresh()
 
     def report(self, error: APIError) -> None:
         self.ctx.banner.show_error(error)

@@ -7,13 +7,11 @@ from typing import Any
 from PySide6.QtWidgets import QWidget
 
 from gui.dialogs import confirm as ask
-from gui.dialogs import form
 from gui.dialogs.endpoint import EndpointDialog
 from gui.models.resources import EndpointsModel
 from gui.pages.base import Context, TablePage
 
 Rows = list[dict[str, Any]]
-
 
 def with_provider_names(endpoints: Rows, providers: Rows) -> Rows:
     """Endpoint rows with `provider` (the provider's name) added."""
@@ -50,22 +48,14 @@ class EndpointsPage(TablePage):
 
     def make_add_dialog(self) -> EndpointDialog:
         dialog = EndpointDialog(self.ctx, self.providers, None, self)
-        dialog.saved.connect(lambda row: self._changed(f"Endpoint {row['name']} added"))
+        dialog.saved.connect(lambda row: self.changed(f"Endpoint {row['name']} added"))
         return dialog
 
     def make_edit_dialog(self, row: dict[str, Any]) -> EndpointDialog:
         dialog = EndpointDialog(self.ctx, self.providers, row, self)
-        dialog.saved.connect(lambda row: self._changed(f"Endpoint {row['name']} saved"))
+        dialog.saved.connect(lambda row: self.changed(f"Endpoint {row['name']} saved"))
         return dialog
 
-    def new_item(self) -> None:
-        if not self.ctx.read_only:
-            form.show_dialog(self.make_add_dialog())
-
-    def open_selected(self) -> None:
-        row = self.table.selected_row()
-        if row is not None and not self.ctx.read_only:
-            form.show_dialog(self.make_edit_dialog(row))
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -76,7 +66,7 @@ class EndpointsPage(TablePage):
         enabled = not row.get("enabled", True)
         api = self.ctx.api
         self.ctx.run(lambda: api.update("endpoints", row["id"], {"enabled": enabled}),
-                     lambda saved: self._changed(
+                     lambda saved: self.changed(
                          f"Endpoint {saved['name']} {'enabled' if enabled else 'disabled'}"))
 
     def delete_selected(self, row: dict[str, Any] | None = None) -> None:
@@ -87,8 +77,5 @@ class EndpointsPage(TablePage):
             return
         api = self.ctx.api
         self.ctx.run(lambda: api.remove("endpoints", row["id"]),
-                     lambda _none: self._changed(f"Endpoint {row['name']} deleted"))
+                     lambda _none: self.changed(f"Endpoint {row['name']} deleted"))
 
-    def _changed(self, message: str) -> None:
-        self.ctx.banner.show_message(message, "ok")
-        self.refresh()

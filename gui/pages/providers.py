@@ -8,7 +8,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
 from gui.dialogs import confirm as ask
-from gui.dialogs import form
 from gui.dialogs.provider import ProviderDialog
 from gui.models.resources import ProvidersModel
 from gui.pages.base import Context, TablePage
@@ -50,22 +49,14 @@ class ProvidersPage(TablePage):
 
     def make_add_dialog(self) -> ProviderDialog:
         dialog = ProviderDialog(self.ctx, None, self)
-        dialog.saved.connect(lambda row: self._changed(f"Provider {row['name']} added"))
+        dialog.saved.connect(lambda row: self.changed(f"Provider {row['name']} added"))
         return dialog
 
     def make_edit_dialog(self, row: dict[str, Any]) -> ProviderDialog:
         dialog = ProviderDialog(self.ctx, row, self)
-        dialog.saved.connect(lambda row: self._changed(f"Provider {row['name']} saved"))
+        dialog.saved.connect(lambda row: self.changed(f"Provider {row['name']} saved"))
         return dialog
 
-    def new_item(self) -> None:
-        if not self.ctx.read_only:
-            form.show_dialog(self.make_add_dialog())
-
-    def open_selected(self) -> None:
-        row = self.table.selected_row()
-        if row is not None and not self.ctx.read_only:
-            form.show_dialog(self.make_edit_dialog(row))
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -89,7 +80,7 @@ class ProvidersPage(TablePage):
         enabled = not row.get("enabled", True)
         api = self.ctx.api
         self.ctx.run(lambda: api.update("providers", row["id"], {"enabled": enabled}),
-                     lambda saved: self._changed(
+                     lambda saved: self.changed(
                          f"Provider {saved['name']} {'enabled' if enabled else 'disabled'}"))
 
     def delete_selected(self, row: dict[str, Any] | None = None) -> None:
@@ -99,8 +90,5 @@ class ProvidersPage(TablePage):
             return
         api = self.ctx.api
         self.ctx.run(lambda: api.remove("providers", row["id"]),
-                     lambda _none: self._changed(f"Provider {row['name']} deleted"))
+                     lambda _none: self.changed(f"Provider {row['name']} deleted"))
 
-    def _changed(self, message: str) -> None:
-        self.ctx.banner.show_message(message, "ok")
-        self.refresh()

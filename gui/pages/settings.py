@@ -8,7 +8,6 @@ from typing import Any
 from PySide6.QtWidgets import QWidget
 
 from gui.dialogs import confirm as ask
-from gui.dialogs import form
 from gui.dialogs.admin import AdminDialog, SettingDialog
 from gui.models.resources import AdminsModel, SettingsModel
 from gui.pages.base import Context, TablePage
@@ -27,23 +26,14 @@ class AdminsPage(TablePage):
 
     def make_add_dialog(self) -> AdminDialog:
         dialog = AdminDialog(self.ctx, None, self)
-        dialog.saved.connect(lambda row: self._changed(f"Admin {row['username']} added"))
+        dialog.saved.connect(lambda row: self.changed(f"Admin {row['username']} added"))
         return dialog
 
     def make_edit_dialog(self, row: dict[str, Any]) -> AdminDialog:
         dialog = AdminDialog(self.ctx, row, self)
-        dialog.saved.connect(lambda row: self._changed(
+        dialog.saved.connect(lambda row: self.changed(
             f"Admin {row['username']} saved (role {row['role']})"))
         return dialog
-
-    def new_item(self) -> None:
-        if not self.ctx.read_only:
-            form.show_dialog(self.make_add_dialog())
-
-    def open_selected(self) -> None:
-        row = self.table.selected_row()
-        if row is not None and not self.ctx.read_only:
-            form.show_dialog(self.make_edit_dialog(row))
 
     def delete_selected(self, row: dict[str, Any] | None = None) -> None:
         row = row or self.table.selected_row()
@@ -52,11 +42,8 @@ class AdminsPage(TablePage):
             return
         api = self.ctx.api
         self.ctx.run(lambda: api.remove("admins", row["id"]),
-                     lambda _none: self._changed(f"Admin {row['username']} deleted"))
+                     lambda _none: self.changed(f"Admin {row['username']} deleted"))
 
-    def _changed(self, message: str) -> None:
-        self.ctx.banner.show_message(message, "ok")
-        self.refresh()
 
 
 class SettingsPage(TablePage):
@@ -71,11 +58,6 @@ class SettingsPage(TablePage):
         dialog = SettingDialog(self.ctx, row, self)
         dialog.saved.connect(lambda rows: self._saved(row["name"], rows))
         return dialog
-
-    def open_selected(self) -> None:
-        row = self.table.selected_row()
-        if row is not None and not self.ctx.read_only:
-            form.show_dialog(self.make_edit_dialog(row))
 
     def _saved(self, name: str, rows: list[dict[str, Any]]) -> None:
         self.ctx.banner.show_message(f"Setting {name} saved", "ok")

@@ -10,14 +10,12 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from gui.dialogs import confirm as ask
-from gui.dialogs import form
 from gui.dialogs.token import NewTokenDialog, TokenDialog
 from gui.models.resources import QUOTA_ROLE, TokensModel, token_status
-from gui.pages.base import Context, TablePage
+from gui.pages.base import Context, TablePage, show_dialog
 
 Rows = list[dict[str, Any]]
 BAR_COLORS = ((0.8, QColor("#4c9a5f")), (0.95, QColor("#d08a00")), (1.01, QColor("#c0392b")))
-
 
 def bar_color(fraction: float) -> QColor:
     """Green, amber near the quota, red at it."""
@@ -81,7 +79,7 @@ class TokensPage(TablePage):
 
     def make_edit_dialog(self, row: dict[str, Any]) -> TokenDialog:
         dialog = TokenDialog(self.ctx, self.endpoints, row, self)
-        dialog.saved.connect(lambda saved: self._changed(f"Token {saved['name']} saved"))
+        dialog.saved.connect(lambda saved: self.changed(f"Token {saved['name']} saved"))
         return dialog
 
     def show_new_token(self, created: dict[str, Any]) -> NewTokenDialog:
@@ -89,7 +87,7 @@ class TokensPage(TablePage):
         dialog = NewTokenDialog(created, self)
         self.new_token_dialog = dialog
         dialog.finished.connect(self._forget_new_token)
-        form.show_dialog(dialog)
+        show_dialog(dialog)
         self.issued.emit(dialog)
         self.refresh()
         return dialog
@@ -97,14 +95,10 @@ class TokensPage(TablePage):
     def _forget_new_token(self, _result: int) -> None:
         self.new_token_dialog = None
 
-    def new_item(self) -> None:
-        if not self.ctx.read_only:
-            form.show_dialog(self.make_add_dialog())
-
     def open_selected(self) -> None:
         row = self.table.selected_row()
         if row is not None and not self.ctx.read_only and token_status(row) != "revoked":
-            form.show_dialog(self.make_edit_dialog(row))
+            show_dialog(self.make_edit_dialog(row))
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -117,8 +111,5 @@ class TokensPage(TablePage):
             return
         api = self.ctx.api
         self.ctx.run(lambda: api.revoke_token(row["id"]),
-                     lambda _row: self._changed(f"Token {row['name']} revoked"))
+                     lambda _row: self.changed(f"Token {row['name']} revoked"))
 
-    def _changed(self, message: str) -> None:
-        self.ctx.banner.show_message(message, "ok")
-        self.refresh()
