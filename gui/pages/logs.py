@@ -102,8 +102,13 @@ class LogsPage(Page):
 
     def _build_table(self) -> None:
         self.table = Table(self.model)
-        self.table.setSortingEnabled(False)  # keyset pages come newest first; keep that order
+        # Newest first, as the keyset pages come; a click on a header sorts what is loaded.
+        self.table.setSortingEnabled(False)
         self.table.proxy.sort(-1)
+        header = self.table.horizontalHeader()
+        header.setSectionsClickable(True)
+        header.setSortIndicatorShown(True)
+        header.sectionClicked.connect(self._sort_by)
         self.detail = QTextBrowser()
         self.detail.setHtml(detail_html(None))
         self.table.selectionModel().selectionChanged.connect(self._show_detail)
@@ -182,6 +187,14 @@ class LogsPage(Page):
         tokens, endpoints = answer
         _refill(self.token, "Any token", [(t["name"], t["id"]) for t in tokens])
         _refill(self.endpoint, "Any endpoint", [(e["name"], e["id"]) for e in endpoints])
+
+    def _sort_by(self, column: int) -> None:
+        header = self.table.horizontalHeader()
+        ascending = not (header.sortIndicatorSection() == column
+                         and header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder)
+        order = Qt.SortOrder.AscendingOrder if ascending else Qt.SortOrder.DescendingOrder
+        header.setSortIndicator(column, order)
+        self.table.proxy.sort(column, order)
 
     # --- loading --------------------------------------------------------------------------
 

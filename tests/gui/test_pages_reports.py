@@ -11,6 +11,7 @@ import requests
 from PySide6.QtCharts import QDateTimeAxis, QValueAxis
 from PySide6.QtCore import QDateTime, Qt, QTimer
 
+from gui.models.base import SORT_ROLE
 from gui.models.usage import group_name
 from gui.pages.logs import LogsPage
 from gui.pages.overview import OverviewPage, card_texts
@@ -302,3 +303,16 @@ def test_window_stays_responsive_while_the_server_is_slow(qtbot, ctx, cls) -> No
         assert len(ticks) >= 10
     finally:
         del ctx.api.get
+
+
+def test_logs_sort_by_a_header_click(qtbot, ctx) -> None:
+    page = make(qtbot, LogsPage, ctx)
+    loaded(qtbot, page)
+    column = page.model.column_index("latency_ms")
+    page.table.horizontalHeader().sectionClicked.emit(column)
+    proxy = page.table.proxy
+    shown = [proxy.index(r, column).data(SORT_ROLE) for r in range(proxy.rowCount())]
+    assert len(shown) > 2 and shown == sorted(shown)
+    page.table.horizontalHeader().sectionClicked.emit(column)
+    shown = [proxy.index(r, column).data(SORT_ROLE) for r in range(proxy.rowCount())]
+    assert shown == sorted(shown, reverse=True)
