@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.api import AdminAPI, APIError
+from gui.dialogs import confirm as ask
 from gui.models.base import RecordTableModel
 from gui.tasks import Tasks
 from gui.widgets import Banner, Table
@@ -69,6 +70,7 @@ class TablePage(Page):
     """A toolbar (search, buttons) over a sortable, filterable table of one resource."""
 
     resource = ""  # the admin API collection, e.g. "providers"
+    noun = ""  # how messages name one row, e.g. "Provider"
 
     def __init__(self, ctx: Context, model: RecordTableModel,
                  parent: QWidget | None = None) -> None:
@@ -135,6 +137,32 @@ class TablePage(Page):
         dialog = None if row is None or self.ctx.read_only else self.make_edit_dialog(row)
         if dialog is not None:
             show_dialog(dialog)
+
+    def label(self, row: dict[str, Any]) -> str:
+        """How messages name a row."""
+        return str(row.get("name", row.get("id")))
+
+    def delete_question(self, row: dict[str, Any]) -> str:
+        return f"Delete {self.noun.lower()} {self.label(row)}?"
+
+    def delete_selected(self, row: dict[str, Any] | None = None) -> None:
+        """Remove the selected row, once the admin has confirmed it."""
+        row = row or self.table.selected_row()
+        if row is None or not ask.confirm(self, self.delete_question(row)):
+            return
+        api, resource, label = self.ctx.api, self.resource, self.label(row)
+        self.ctx.run(lambda: api.remove(resource, row["id"]),
+                     lambda _none: self.changed(f"{self.noun} {label} deleted"))
+
+    def toggle_enabled(self, row: dict[str, Any] | None = None) -> None:
+        row = row or self.table.selected_row()
+        if row is None:
+            return
+        enabled = not row.get("enabled", True)
+        api, resource = self.ctx.api, self.resource
+        self.ctx.run(lambda: api.update(resource, row["id"], {"enabled": enabled}),
+                     lambda saved: self.changed(f"{self.noun} {self.label(saved)} "
+                                                f"{'enabled' if enabled else 'disabled'}"))
 
     def changed(self, message: str) -> None:
         """After a change went through: say so, and show the table as it is now."""

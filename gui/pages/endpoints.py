@@ -6,7 +6,6 @@ from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
-from gui.dialogs import confirm as ask
 from gui.dialogs.endpoint import EndpointDialog
 from gui.models.resources import EndpointsModel
 from gui.pages.base import Context, TablePage
@@ -22,6 +21,10 @@ def with_provider_names(endpoints: Rows, providers: Rows) -> Rows:
 class EndpointsPage(TablePage):
     title = "Endpoints"
     resource = "endpoints"
+    noun = "Endpoint"
+
+    def delete_question(self, row: dict[str, Any]) -> str:
+        return f"Delete endpoint {row['name']} ({row['path']})? Clients calling it will get 404."
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, EndpointsModel(), parent)
@@ -55,27 +58,3 @@ class EndpointsPage(TablePage):
         dialog = EndpointDialog(self.ctx, self.providers, row, self)
         dialog.saved.connect(lambda row: self.changed(f"Endpoint {row['name']} saved"))
         return dialog
-
-
-    # --- actions -----------------------------------------------------------------------------
-
-    def toggle_enabled(self, row: dict[str, Any] | None = None) -> None:
-        row = row or self.table.selected_row()
-        if row is None:
-            return
-        enabled = not row.get("enabled", True)
-        api = self.ctx.api
-        self.ctx.run(lambda: api.update("endpoints", row["id"], {"enabled": enabled}),
-                     lambda saved: self.changed(
-                         f"Endpoint {saved['name']} {'enabled' if enabled else 'disabled'}"))
-
-    def delete_selected(self, row: dict[str, Any] | None = None) -> None:
-        row = row or self.table.selected_row()
-        if row is None or not ask.confirm(self, f"Delete endpoint {row['name']} "
-                                                f"({row['path']})? Clients calling it will "
-                                                "get 404."):
-            return
-        api = self.ctx.api
-        self.ctx.run(lambda: api.remove("endpoints", row["id"]),
-                     lambda _none: self.changed(f"Endpoint {row['name']} deleted"))
-

@@ -7,7 +7,6 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
-from gui.dialogs import confirm as ask
 from gui.dialogs.provider import ProviderDialog
 from gui.models.resources import ProvidersModel
 from gui.pages.base import Context, TablePage
@@ -27,6 +26,10 @@ def connection_text(name: str, answer: dict[str, Any]) -> tuple[str, str]:
 class ProvidersPage(TablePage):
     title = "Providers"
     resource = "providers"
+    noun = "Provider"
+
+    def delete_question(self, row: dict[str, Any]) -> str:
+        return f"Delete provider {row['name']}? Endpoints must no longer use it."
     tested = Signal(dict)  # a connection test's answer
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
@@ -57,7 +60,6 @@ class ProvidersPage(TablePage):
         dialog.saved.connect(lambda row: self.changed(f"Provider {row['name']} saved"))
         return dialog
 
-
     # --- actions -----------------------------------------------------------------------------
 
     def test_connection(self, row: dict[str, Any] | None = None) -> None:
@@ -72,23 +74,3 @@ class ProvidersPage(TablePage):
     def _tested(self, name: str, answer: dict[str, Any]) -> None:
         self.ctx.banner.show_message(*connection_text(name, answer))
         self.tested.emit(answer)
-
-    def toggle_enabled(self, row: dict[str, Any] | None = None) -> None:
-        row = row or self.table.selected_row()
-        if row is None:
-            return
-        enabled = not row.get("enabled", True)
-        api = self.ctx.api
-        self.ctx.run(lambda: api.update("providers", row["id"], {"enabled": enabled}),
-                     lambda saved: self.changed(
-                         f"Provider {saved['name']} {'enabled' if enabled else 'disabled'}"))
-
-    def delete_selected(self, row: dict[str, Any] | None = None) -> None:
-        row = row or self.table.selected_row()
-        if row is None or not ask.confirm(self, f"Delete provider {row['name']}? Endpoints "
-                                                "must no longer use it."):
-            return
-        api = self.ctx.api
-        self.ctx.run(lambda: api.remove("providers", row["id"]),
-                     lambda _none: self.changed(f"Provider {row['name']} deleted"))
-

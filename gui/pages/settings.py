@@ -7,7 +7,6 @@ from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
-from gui.dialogs import confirm as ask
 from gui.dialogs.admin import AdminDialog, SettingDialog
 from gui.models.resources import AdminsModel, SettingsModel
 from gui.pages.base import Context, TablePage
@@ -16,6 +15,13 @@ from gui.pages.base import Context, TablePage
 class AdminsPage(TablePage):
     title = "Admins"
     resource = "admins"
+    noun = "Admin"
+
+    def label(self, row: dict[str, Any]) -> str:
+        return row["username"]
+
+    def delete_question(self, row: dict[str, Any]) -> str:
+        return f"Delete admin {row['username']}? They can no longer log in."
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, AdminsModel(), parent)
@@ -34,16 +40,6 @@ class AdminsPage(TablePage):
         dialog.saved.connect(lambda row: self.changed(
             f"Admin {row['username']} saved (role {row['role']})"))
         return dialog
-
-    def delete_selected(self, row: dict[str, Any] | None = None) -> None:
-        row = row or self.table.selected_row()
-        if row is None or not ask.confirm(self, f"Delete admin {row['username']}? They can "
-                                                "no longer log in."):
-            return
-        api = self.ctx.api
-        self.ctx.run(lambda: api.remove("admins", row["id"]),
-                     lambda _none: self.changed(f"Admin {row['username']} deleted"))
-
 
 
 class SettingsPage(TablePage):
