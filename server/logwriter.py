@@ -102,6 +102,8 @@ class LogWriter:
 LOG_COLUMNS = ("time", "request_id", "token_id", "endpoint_id", "provider_id", "model",
                "status", "latency_ms", "ttfb_ms", "prompt_tokens", "completion_tokens",
                "usage_estimated", "client_ip", "stream", "error")
+LOG_DEFAULTS = {name: RequestLog._meta.fields[name].default for name in LOG_COLUMNS
+                if RequestLog._meta.fields[name].default is not None}
 ROLLUP_KEY = ("token_id", "endpoint_id", "provider_id", "model")
 ADDITIVE = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_ms_sum",
             *latency.COLUMNS)
@@ -115,7 +117,7 @@ def write_batch(db: pw.Database, batch: list[dict[str, Any]]) -> None:
     (with 100 token/endpoint groups), this way 0.045 ms — measured on this machine.
     """
     insert_rows(db, RequestLog._meta.table_name, LOG_COLUMNS,
-                [[r.get(c) for c in LOG_COLUMNS] for r in batch])
+                [[r.get(c, LOG_DEFAULTS.get(c)) for c in LOG_COLUMNS] for r in batch])
     for model, period, period_of in (
         (UsageDaily, "day", lambda t: t.date()),
         (UsageHourly, "hour", lambda t: t.replace(minute=0, second=0, microsecond=0)),

@@ -101,13 +101,15 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
 def filtered(filters: dict[str, Any]) -> pw.ModelSelect:
     """Rows matching the filters, newest first. Filters: from, to (datetimes), token_id,
     endpoint_id, provider_id, model, status ("2xx", "4xx", "5xx", "error" or a code),
-    request_id, q (text in the error)."""
+    request_id, q (text in the error), after_id (rows written after that one)."""
     R = RequestLog
     query = R.select().order_by(R.time.desc(), R.id.desc())
     if filters.get("from") is not None:
         query = query.where(R.time >= filters["from"])
     if filters.get("to") is not None:
         query = query.where(R.time < filters["to"])
+    if filters.get("after_id") is not None:  # written after that row: what a live tail wants
+        query = query.where(R.id > filters["after_id"])
     for name in ("token_id", "endpoint_id", "provider_id", "model", "request_id"):
         if filters.get(name) not in (None, ""):
             query = query.where(getattr(R, name) == filters[name])

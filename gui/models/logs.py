@@ -71,9 +71,9 @@ class LogsModel(RecordTableModel):
         self.ids.update(row["id"] for row in rows)
         super().prepend_rows(rows)
 
-    def newest_time(self) -> str | None:
-        """The time of the newest row shown (rows are kept newest first)."""
-        return max((row["time"] for row in self.rows), default=None)
+    def newest_id(self) -> int | None:
+        """The last row written among those shown (ids follow the order rows are written)."""
+        return max(self.ids) if self.ids else None
 
     def add_newer(self, rows: list[dict[str, Any]]) -> int:
         """Prepend the rows not shown yet (deduplicated by id); returns how many."""

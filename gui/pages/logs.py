@@ -42,7 +42,7 @@ def utc_iso(moment: dt.datetime) -> str:
 
 
 def fetch_newer(api: AdminAPI, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
-    """Rows matching `filters` (whose `from` is the newest time shown); False if too many."""
+    """Rows matching `filters` (`after_id`: the newest row shown); False if too many."""
     rows, cursor = api.logs_page(TAIL_LIMIT, None, **filters)
     while cursor and len(rows) < TAIL_MOST:
         more, cursor = api.logs_page(TAIL_LIMIT, cursor, **filters)
@@ -285,10 +285,12 @@ class LogsPage(Page):
     def _poll(self) -> None:
         if self._polling or self.loading:
             return
+        # By id, not time: a long request is logged when it ends, with its start time,
+        # so it can arrive behind rows already shown.
         filters = dict(self._filters)
-        newest = self.model.newest_time()
-        if newest and newest > filters.get("from", ""):
-            filters["from"] = newest
+        newest = self.model.newest_id()
+        if newest is not None:
+            filters["after_id"] = newest
         self._polling = True
         generation, api = self._generation, self.ctx.api
         self.ctx.run(lambda: (generation, fetch_newer(api, filters)), self._show_newer,

@@ -161,7 +161,8 @@ RANGE_PARAMS = [query("range", {"type": "string", "enum": ["24h", "7d", "30d", "
                 query("from", TIME), query("to", TIME)]
 LOG_PARAMS = [query("from", TIME), query("to", TIME), query("token_id", INT),
               query("endpoint_id", INT), query("provider_id", INT), query("model", STR),
-              query("status", STR), query("request_id", STR), query("q", STR)]
+              query("status", STR), query("request_id", STR), query("q", STR),
+              query("after_id", INT)]
 
 
 def _client_paths() -> dict[str, Any]:

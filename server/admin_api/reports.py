@@ -55,7 +55,7 @@ def _log_filters() -> dict[str, Any]:
             "token_id": int_arg("token_id"), "endpoint_id": int_arg("endpoint_id"),
             "provider_id": int_arg("provider_id"), "model": request.args.get("model"),
             "status": request.args.get("status"), "request_id": request.args.get("request_id"),
-            "q": request.args.get("q")}
+            "q": request.args.get("q"), "after_id": int_arg("after_id")}
 
 
 @bp.get("/logs")

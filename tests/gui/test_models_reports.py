@@ -49,7 +49,7 @@ def test_logs_model_columns_show_each_field(qtmodeltester) -> None:
 def test_logs_model_adds_only_rows_it_does_not_show() -> None:
     model = LogsModel()
     model.set_rows([log_row(2, "2026-03-01T10:00:05Z"), log_row(1, "2026-03-01T10:00:00Z")])
-    assert model.newest_time() == "2026-03-01T10:00:05Z"
+    assert model.newest_id() == max(row["id"] for row in model.rows)
     added = model.add_newer([log_row(4, "2026-03-01T10:00:06Z"),
                              log_row(3, "2026-03-01T10:00:05Z"),
                              log_row(2, "2026-03-01T10:00:05Z")])
@@ -58,7 +58,7 @@ def test_logs_model_adds_only_rows_it_does_not_show() -> None:
     assert model.add_older([log_row(1, "2026-03-01T10:00:00Z"),
                             log_row(0, "2026-03-01T09:59:00Z")]) == 1
     assert [r["id"] for r in model.rows] == [4, 3, 2, 1, 0]
-    assert LogsModel().newest_time() is None
+    assert LogsModel().newest_id() is None
 
 
 USAGE = {"bucket": "hour", "group_by": "token",

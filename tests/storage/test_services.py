@@ -199,3 +199,29 @@ def test_audit_never_holds_a_provider_key(db, actor) -> None:
     changes = [a.changes for a in AuditEntry.select()]
     assert changes[0]["api_key"] == "(changed)"
     assert "topsecret" not in str(changes)
+
+
+def test_request_log_after_id_finds_rows_written_late_with_early_times(db) -> None:
+    """A live tail asks for rows written after the last one it shows: a long request is
+    written when it ends, carrying its (earlier) start time, and must not be missed."""
+    import datetime as dt
+
+    from app.services import request_logs
+    from server.logwriter import write_batch
+
+    now = dt.datetime(2026, 11, 29, 12, 0, 0)
+
+    def row(seconds_ago: int, request_id: str) -> dict:
+        return {"time": now - dt.timedelta(seconds=seconds_ago), "request_id": request_id,
+                "status": 200, "latency_ms": 5.0}
+
+    with db.atomic():
+        write_batch(db, [row(1, "short-1"), row(0, "short-2")])
+    shown = [r["request_id"] for r in request_logs.page({})[0]]
+    assert shown == ["short-2", "short-1"]
+    newest_id = request_logs.page({})[0][0]["id"]
+    with db.atomic():
+        write_batch(db, [row(300, "long-stream")])  # started 5 minutes ago, ended now
+    tail = request_logs.page({"after_id": newest_id})[0]
+    assert [r["request_id"] for r in tail] == ["long-stream"]
+    assert request_logs.page({"from": now})[0][0]["request_id"] == "short-2"  # time would miss it
