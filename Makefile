@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 SDK_TS := sdks/typescript
 
-.PHONY: run test lint bench install clean qt-deps screenshots sdk-ts
+.PHONY: run test lint bench install clean qt-deps screenshots sdk-ts package
 
 run: $(STAMP)
 	$(BIN)/modelproxy serve
@@ -23,7 +23,7 @@ qt-deps:
 	bash .ci/qt-deps
 
 lint: $(STAMP)
-	$(BIN)/ruff check app server gui tests sdks/python
+	$(BIN)/ruff check app server gui tests sdks/python packaging
 
 install: $(STAMP)
 
@@ -42,5 +42,11 @@ bench: $(STAMP)
 screenshots: $(STAMP) qt-deps
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tests/screenshots.py
 
+# The one-file binary in dist/modelproxy, then a smoke test of it as a user would run it.
+package: $(STAMP) qt-deps
+	$(BIN)/python -m pip install --quiet -e '.[package]'
+	$(BIN)/python packaging/build.py
+	$(BIN)/python packaging/smoke.py dist/modelproxy
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -7,6 +7,7 @@ started it. Qt and gevent never share a process.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -29,6 +30,18 @@ def serve_command(port: int, data_dir: Path | None = None) -> list[str]:
     return command
 
 
+# Looked up before any fork: the child, between fork and exec, must only call it.
+_PRCTL = ctypes.CDLL("libc.so.6").prctl if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """On Linux, the server gets SIGTERM if the window's process dies without closing it
+    (killed, crashed): a server the window started never outlives it."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def answers(url: str, timeout: float = 1.0) -> bool:
     """True when a ModelProxy server answers its health check at `url`."""
     try:
@@ -49,7 +62,7 @@ class LocalServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             serve_command(self.port, self.data_dir), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
             env={**os.environ, "MODELPROXY_LOG_LEVEL": os.environ.get(
                 "MODELPROXY_LOG_LEVEL", "WARNING")},
         )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QDialog
@@ -154,3 +157,24 @@ def test_desktop_mode_end_to_end(qtbot, tmp_path) -> None:
         timer.stop()
     assert seen == ["login", "window"]
     assert not answers(f"http://127.0.0.1:{settings.port}")  # the server it started is gone
+
+
+def test_the_window_server_ends_if_the_window_process_is_killed(tmp_path) -> None:
+    """A process that started a LocalServer and is then killed takes the server with it."""
+    port = free_port()
+    script = (f"import sys; sys.path.insert(0, {str(Path.cwd())!r})\n"
+              "from gui.server_process import LocalServer\n"
+              f"s = LocalServer({port}, __import__('pathlib').Path({str(tmp_path)!r}))\n"
+              "s.start(); s.wait_healthy(); print('up', flush=True)\n"
+              "import time; time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "up"
+        assert answers(f"http://127.0.0.1:{port}")
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and answers(f"http://127.0.0.1:{port}"):
+        time.sleep(0.2)
+    assert not answers(f"http://127.0.0.1:{port}")

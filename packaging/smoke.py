@@ -1,0 +1,103 @@
+"""Check a built binary as a user would: `python packaging/smoke.py dist/modelproxy`.
+
+--version; set up an echo provider, endpoint and token with the binary's commands;
+`serve` answers health, a chat and a stream; the desktop window's own server starts
+from the binary too (offscreen). Exits non-zero on the first failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(binary: Path, *args: str, env: dict[str, str]) -> str:
+    done = subprocess.run([str(binary), *args], env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    return done.stdout
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url + "/api/health", timeout=1).ok
+    except requests.RequestException:
+        return False
+
+
+def wait_health(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/api/health", timeout=1).json()["status"] == "ok":
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"no health answer from {url}")
+
+
+def check_serve(binary: Path, data_dir: Path, env: dict[str, str]) -> None:
+    run(binary, "provider", "add", "--name", "echo", "--type", "echo", env=env)
+    run(binary, "endpoint", "add", "--name", "chat", "--path", "/api/chat", "--kind", "chat",
+        "--model", "echo-1", "--provider", "echo", env=env)
+    token = run(binary, "token", "create", "--name", "smoke", env=env).strip().splitlines()[-1]
+    port = free_port()
+    server = subprocess.Popen([str(binary), "serve", "--port", str(port)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_health(url)
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"messages": [{"role": "user", "content": "packaged"}]}
+        answer = requests.post(url + "/api/chat", json=body, headers=headers, timeout=10).json()
+        assert answer["choices"][0]["message"]["content"] == "echo: packaged", answer
+        stream = requests.post(url + "/v1/chat/completions", headers=headers, timeout=10,
+                               json={**body, "model": "chat", "stream": True}).text
+        assert stream.rstrip().endswith("data: [DONE]"), stream[-200:]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(20) == 0, "serve did not stop cleanly"
+    print("serve: health, chat and stream ok; graceful stop ok")
+
+
+def check_desktop_server(binary: Path, data_dir: Path, env: dict[str, str]) -> None:
+    port = free_port()
+    window = subprocess.Popen([str(binary), "desktop", "--port", str(port)],
+                              env={**env, "QT_QPA_PLATFORM": "offscreen"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_health(url)  # the window started a server from the binary
+    finally:
+        window.send_signal(signal.SIGTERM)
+        window.wait(20)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and answers(url):
+        time.sleep(0.2)
+    assert not answers(url), "the window's server outlived the window"
+    print("desktop: its own server started from the binary, and ended with the window")
+
+
+def main() -> None:
+    binary = Path(sys.argv[1] if len(sys.argv) > 1 else "dist/modelproxy").resolve()
+    print(run(binary, "--version", env=dict(os.environ)).strip())
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MODELPROXY_DATA_DIR": tmp, "MODELPROXY_BCRYPT_ROUNDS": "4"}
+        check_serve(binary, Path(tmp), env)
+        check_desktop_server(binary, Path(tmp), env)
+    print("smoke test passed")
+
+
+if __name__ == "__main__":
+    main()
