@@ -82,7 +82,7 @@ def seed(data_dir: Path, upstream: str) -> None:
             ("data-team", ["all"], None, None, 50_000_000),
             ("old-prototype", ["chat"], 10, 100, None),
         ]:
-            tokens.create(actor, rounds=4, name=name, scopes=scopes, rpm=rpm,
+            tokens.create(actor, 4, name=name, scopes=scopes, rpm=rpm,
                           monthly_requests=month_requests, monthly_tokens=month_tokens)
         tokens.revoke(actor, Token.get(Token.name == "old-prototype").id)
         token_ids = [t.id for t in Token.select()]

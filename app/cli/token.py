@@ -32,7 +32,7 @@ def group() -> None:
 def create(app: Appliance, as_json: bool, allowed_ips, allowed_endpoints, **fields) -> None:
     """Create a token. Its plaintext is printed this once and never again."""
     token, plaintext = tokens.create(
-        app.actor, rounds=app.settings.bcrypt_rounds, allowed_ips=list(allowed_ips),
+        app.actor, app.settings.bcrypt_rounds, allowed_ips=list(allowed_ips),
         allowed_endpoints=[int(r) if r.isdigit() else r for r in allowed_endpoints], **fields,
     )
     if as_json:

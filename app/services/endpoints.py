@@ -22,7 +22,7 @@ FIELDS = {"name", "path", "kind", "model", "provider", "provider_id", "enabled",
            "price_input_per_m", "price_output_per_m"}
 
 
-def create(actor: Actor, **fields: Any) -> Endpoint:
+def create(actor: Actor, /, **fields: Any) -> Endpoint:
     """Add an endpoint. Fields: name, path, kind, model, provider (id or name), enabled, prices."""
     clean = _clean(fields, creating=True)
     _check_unique(clean)
@@ -32,7 +32,7 @@ def create(actor: Actor, **fields: Any) -> Endpoint:
     return endpoint
 
 
-def update(actor: Actor, endpoint_id: int, **fields: Any) -> Endpoint:
+def update(actor: Actor, endpoint_id: int, /, **fields: Any) -> Endpoint:
     endpoint = get(endpoint_id)
     clean = _clean(fields, creating=False)
     _check_unique(clean, exclude_id=endpoint.id)

@@ -17,7 +17,7 @@ MAX_TIMEOUT_S = 3600.0
 FIELDS = frozenset({"name", "type", "base_url", "api_key", "headers", "timeout_s", "enabled"})
 
 
-def create(box: SecretBox, actor: Actor, **fields: Any) -> Provider:
+def create(box: SecretBox, actor: Actor, /, **fields: Any) -> Provider:
     """Add a provider. Fields: name, type, base_url, api_key, headers, timeout_s, enabled."""
     clean = _clean(fields, creating=True)
     _check_unique_name(clean["name"])
@@ -27,7 +27,7 @@ def create(box: SecretBox, actor: Actor, **fields: Any) -> Provider:
     return provider
 
 
-def update(box: SecretBox, actor: Actor, provider_id: int, **fields: Any) -> Provider:
+def update(box: SecretBox, actor: Actor, provider_id: int, /, **fields: Any) -> Provider:
     """Change some fields of a provider; `api_key=""` removes the stored key."""
     provider = get(provider_id)
     clean = _clean({"type": provider.type, **fields}, creating=False)

@@ -16,7 +16,7 @@ FIELDS = {"name", "scopes", "rpm", "monthly_requests", "monthly_tokens", "allowe
            "allowed_endpoints", "expires_at"}
 
 
-def create(actor: Actor, rounds: int = 12, **fields: Any) -> tuple[Token, str]:
+def create(actor: Actor, rounds: int = 12, /, **fields: Any) -> tuple[Token, str]:
     """Issue a token; returns the row and the plaintext, which is never available again."""
     clean = _clean(fields, creating=True)
     plaintext, prefix = _unused_token()
@@ -26,7 +26,7 @@ def create(actor: Actor, rounds: int = 12, **fields: Any) -> tuple[Token, str]:
     return token, plaintext
 
 
-def update(actor: Actor, token_id: int, **fields: Any) -> Token:
+def update(actor: Actor, token_id: int, /, **fields: Any) -> Token:
     token = get(token_id)
     clean = _clean(fields, creating=False)
     with database_proxy.atomic():

@@ -12,7 +12,7 @@ from app.models import Provider
 from app.services import admins, endpoints, providers, sessions, tokens
 from app.services import usage as usage_service
 from server.admin_api.auth import admin_role_only, bp
-from server.admin_api.common import actor, body_fields, items, state
+from server.admin_api.common import actor, body_fields, items, json_body, state
 
 
 def _changed() -> None:
@@ -29,7 +29,7 @@ def list_providers() -> ResponseReturnValue:
 
 @bp.post("/providers")
 def create_provider() -> ResponseReturnValue:
-    provider = providers.create(state().box, actor(), **body_fields(providers.FIELDS))
+    provider = providers.create(state().box, actor(), **json_body())
     _changed()
     return jsonify(providers.to_dict(provider)), 201
 
@@ -42,7 +42,7 @@ def get_provider(provider_id: int) -> ResponseReturnValue:
 @bp.route("/providers/<int:provider_id>", methods=["PATCH", "PUT"])
 def update_provider(provider_id: int) -> ResponseReturnValue:
     provider = providers.update(state().box, actor(), provider_id,
-                                **body_fields(providers.FIELDS))
+                                **json_body())
     _changed()
     return jsonify(providers.to_dict(provider))
 
@@ -71,7 +71,7 @@ def list_endpoints() -> ResponseReturnValue:
 
 @bp.post("/endpoints")
 def create_endpoint() -> ResponseReturnValue:
-    endpoint = endpoints.create(actor(), **body_fields(endpoints.FIELDS))
+    endpoint = endpoints.create(actor(), **json_body())
     _changed()
     return jsonify(endpoints.to_dict(endpoint)), 201
 
@@ -83,7 +83,7 @@ def get_endpoint(endpoint_id: int) -> ResponseReturnValue:
 
 @bp.route("/endpoints/<int:endpoint_id>", methods=["PATCH", "PUT"])
 def update_endpoint(endpoint_id: int) -> ResponseReturnValue:
-    endpoint = endpoints.update(actor(), endpoint_id, **body_fields(endpoints.FIELDS))
+    endpoint = endpoints.update(actor(), endpoint_id, **json_body())
     _changed()
     return jsonify(endpoints.to_dict(endpoint))
 
@@ -112,8 +112,8 @@ def list_tokens() -> ResponseReturnValue:
 
 @bp.post("/tokens")
 def create_token() -> ResponseReturnValue:
-    token, plaintext = tokens.create(actor(), rounds=state().settings.bcrypt_rounds,
-                                     **body_fields(tokens.FIELDS))
+    token, plaintext = tokens.create(actor(), state().settings.bcrypt_rounds,
+                                     **json_body())
     _changed()
     return jsonify({**_token_dict(token, {}), "token": plaintext}), 201
 
@@ -125,7 +125,7 @@ def get_token(token_id: int) -> ResponseReturnValue:
 
 @bp.route("/tokens/<int:token_id>", methods=["PATCH", "PUT"])
 def update_token(token_id: int) -> ResponseReturnValue:
-    token = tokens.update(actor(), token_id, **body_fields(tokens.FIELDS))
+    token = tokens.update(actor(), token_id, **json_body())
     _changed()
     return jsonify(_token_dict(token, usage_service.month_by_token()))
 

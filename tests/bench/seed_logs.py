@@ -46,7 +46,7 @@ def seed_config(box, n_tokens: int) -> tuple[list[Token], list[Endpoint]]:
                          provider=provider, price_input_per_m=price_in,
                          price_output_per_m=price_out)
     for i in range(n_tokens):
-        tokens.create(ACTOR, rounds=4, name=f"user-{i:02d}", rpm=600)
+        tokens.create(ACTOR, 4, name=f"user-{i:02d}", rpm=600)
     return list(Token.select()), list(Endpoint.select())
 
 

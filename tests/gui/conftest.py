@@ -41,7 +41,7 @@ def seed(data_dir: Path) -> str:
                          provider="echo", price_input_per_m=1, price_output_per_m=2)
         endpoints.create(actor, name="embed", path="/api/embeddings", kind="embeddings",
                          model="echo-e", provider="echo")
-        _token, plaintext = tokens.create(actor, rounds=4, name="laptop", rpm=600,
+        _token, plaintext = tokens.create(actor, 4, name="laptop", rpm=600,
                                           monthly_requests=1000)
     db.close_all()
     return plaintext

@@ -92,7 +92,7 @@ class Appliance:
 
     def token(self, name: str, scopes: list[str] | None = None, **fields: Any) -> IssuedToken:
         with self.session():
-            row, plaintext = tokens.create(ACTOR, rounds=4, name=name,
+            row, plaintext = tokens.create(ACTOR, 4, name=name,
                                            scopes=scopes or ["all"], **fields)
         return IssuedToken(row.id, plaintext)
 

@@ -117,7 +117,7 @@ def test_endpoint_duplicate_path_is_a_conflict(db, actor, echo) -> None:
 
 
 def test_token_is_stored_as_prefix_and_hash(db, actor) -> None:
-    token, plaintext = tokens.create(actor, rounds=4, name="ci", scopes="chat,models", rpm=60,
+    token, plaintext = tokens.create(actor, 4, name="ci", scopes="chat,models", rpm=60,
                                      allowed_ips=["10.1.2.3", "fd00::/8"])
     assert plaintext.startswith("mpx_") and len(plaintext) == 47
     row = Token.get_by_id(token.id)
@@ -140,13 +140,13 @@ def test_token_is_stored_as_prefix_and_hash(db, actor) -> None:
 )
 def test_token_validation(db, actor, fields, field, message) -> None:
     with pytest.raises(ValidationError, match=message) as info:
-        tokens.create(actor, rounds=4, name="t", **fields)
+        tokens.create(actor, 4, name="t", **fields)
     assert info.value.field == field
     assert Token.select().count() == 0
 
 
 def test_token_revoke_is_idempotent_and_audited_without_secrets(db, actor) -> None:
-    token, plaintext = tokens.create(actor, rounds=4, name="t")
+    token, plaintext = tokens.create(actor, 4, name="t")
     tokens.revoke(actor, token.id)
     tokens.revoke(actor, token.id)
     assert Token.get_by_id(token.id).revoked is True
