@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QProgressDialo
 
 from app import __version__
 from app.settings import Settings
+from gui import collector
 from gui.api import AdminAPI, APIError
 from gui.dialogs.connect import LoginDialog, SetupDialog
 from gui.pages.base import Context
@@ -26,6 +27,7 @@ def application() -> QApplication:
     app.setApplicationName("ModelProxy")
     app.setOrganizationName("ModelProxy")
     app.setApplicationVersion(__version__)
+    collector.install(app)
     return app
 
 

@@ -16,6 +16,7 @@ from app.db import open_database
 from app.services import admins, endpoints, providers, secret_key, tokens
 from app.services.audit import Actor
 from app.settings import load_settings
+from gui import collector
 from gui.api import AdminAPI
 from gui.pages.base import Context
 from gui.tasks import Tasks
@@ -45,6 +46,15 @@ def seed(data_dir: Path) -> str:
                                           monthly_requests=1000)
     db.close_all()
     return plaintext
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _collect_on_the_gui_thread(qapp) -> Iterator[None]:
+    """As the application does (gui.main.application): never collect Qt objects in a
+    worker thread. The rest of the suite gets Python's own collection back."""
+    collector.install(qapp)
+    yield
+    collector.uninstall()
 
 
 @pytest.fixture(scope="session")
