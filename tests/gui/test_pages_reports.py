@@ -193,7 +193,10 @@ def test_logs_text_and_token_filters(qtbot, ctx, api) -> None:
     assert page.model.rowCount() == 0
 
 
-def test_logs_infinite_scroll_fetches_the_next_page(qtbot, ctx) -> None:
+def test_logs_infinite_scroll_fetches_the_next_page(qtbot, ctx, api, gui_server) -> None:
+    for i in range(30):  # enough rows that pages remain after the table is filled
+        chat(gui_server, f"scroll {i}")
+    qtbot.waitUntil(lambda: len(api.logs_page(60)[0]) >= 40, timeout=WAIT)
     page = make(qtbot, LogsPage, ctx, page_size=5)
     page.resize(1100, 260)  # room for fewer than five rows: there is something to scroll
     page.show()
