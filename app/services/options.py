@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import ValidationError
-from app.models import Setting, database_proxy, utcnow
-from app.services import audit
+from app.models import Setting, database_proxy
+from app.services import audit, stored_settings
 from app.services.audit import Actor
 from app.settings import Settings, parse_origins
 
@@ -84,8 +84,6 @@ def update(settings: Settings, actor: Actor, changes: dict[str, Any]) -> dict[st
             if value is None:
                 Setting.delete().where(Setting.key == name).execute()
             else:
-                Setting.insert(key=name, value=value, updated_at=utcnow()).on_conflict(
-                    conflict_target=[Setting.key],
-                    update={Setting.value: value, Setting.updated_at: utcnow()}).execute()
+                stored_settings.set_value(name, value)
         audit.record(actor, "settings.update", "settings", None, clean)
     return effective(settings)

@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.services.usage import month_start
+
 WINDOW_S = 60.0
 
 
@@ -58,11 +60,6 @@ class _Month:
 
 # (token id, month start) -> (requests, tokens) already used, from the database.
 UsageLoader = Callable[[int, dt.date], tuple[int, int]]
-
-
-def month_start(now: dt.datetime | None = None) -> dt.date:
-    now = now or dt.datetime.now(dt.UTC)
-    return dt.date(now.year, now.month, 1)
 
 
 class QuotaBook:
