@@ -74,6 +74,14 @@ class RecordTableModel(QAbstractTableModel):
     def column_index(self, key: str) -> int:
         return next(i for i, c in enumerate(self.COLUMNS) if c.key == key)
 
+    def cell(self, row: int, key: str, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """What the view gets for a row and a named column."""
+        return self.data(self.index(row, self.column_index(key)), role)
+
+    def headers(self) -> list[str]:
+        """The column headers, as the view reads them."""
+        return [self.headerData(i, Qt.Orientation.Horizontal) for i in range(self.columnCount())]
+
     # --- QAbstractTableModel ----------------------------------------------------------
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008

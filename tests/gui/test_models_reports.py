@@ -19,30 +19,27 @@ def log_row(row_id: int, time: str, status: int = 200, **extra: object) -> dict:
             "client_ip": "127.0.0.1", "stream": False, "error": None, **extra}
 
 
-def cell(model, row: int, key: str, role: int = DISPLAY):
-    return model.data(model.index(row, model.column_index(key)), role)
-
 
 def test_logs_model_columns_show_each_field(qtmodeltester) -> None:
     model = LogsModel()
     model.set_rows([log_row(2, "2026-03-01T10:00:05Z"),
                     log_row(1, "2026-03-01T10:00:00Z", 401, token=None, error="unknown token")])
-    headers = [model.headerData(i, Qt.Orientation.Horizontal) for i in range(12)]
+    headers = model.headers()
     assert headers == ["Time", "Status", "Token", "Endpoint", "Model", "Latency", "Prompt",
                        "Completion", "Estimated", "Client IP", "Request ID", "Error"]
-    assert cell(model, 0, "time") == local_time("2026-03-01T10:00:05Z")
-    assert cell(model, 0, "latency_ms") == "12 ms"
+    assert model.cell(0, "time") == local_time("2026-03-01T10:00:05Z")
+    assert model.cell(0, "latency_ms") == "12 ms"
     assert model.COLUMNS[model.column_index("latency_ms")].show({"latency_ms": 0.136}) == "0.1 ms"
-    assert cell(model, 0, "prompt_tokens") == "1,200"
-    assert cell(model, 0, "usage_estimated") == "no"
-    assert cell(model, 0, "request_id") == "req-2"
-    assert cell(model, 1, "token") == "—"
-    assert cell(model, 1, "error") == "unknown token"
-    assert cell(model, 1, "status") == "401"
-    assert cell(model, 1, "status", Qt.ItemDataRole.ForegroundRole) is not None
-    assert cell(model, 0, "latency_ms", SORT_ROLE) == 12.4
-    assert cell(model, 0, "time", SORT_ROLE) == "2026-03-01T10:00:05Z"
-    assert cell(model, 1, "time", ROW_ROLE)["id"] == 1
+    assert model.cell(0, "prompt_tokens") == "1,200"
+    assert model.cell(0, "usage_estimated") == "no"
+    assert model.cell(0, "request_id") == "req-2"
+    assert model.cell(1, "token") == "—"
+    assert model.cell(1, "error") == "unknown token"
+    assert model.cell(1, "status") == "401"
+    assert model.cell(1, "status", Qt.ItemDataRole.ForegroundRole) is not None
+    assert model.cell(0, "latency_ms", SORT_ROLE) == 12.4
+    assert model.cell(0, "time", SORT_ROLE) == "2026-03-01T10:00:05Z"
+    assert model.cell(1, "time", ROW_ROLE)["id"] == 1
     qtmodeltester.check(model)
 
 
@@ -79,18 +76,18 @@ def test_usage_breakdown_model_rows_and_sorting(qtmodeltester) -> None:
     model = UsageBreakdownModel()
     model.set_usage(USAGE)
     assert model.rowCount() == 2 and model.columnCount() == 8
-    headers = [model.headerData(i, Qt.Orientation.Horizontal) for i in range(8)]
+    headers = model.headers()
     assert headers == ["Group", "Requests", "Errors", "Prompt tokens", "Completion tokens",
                        "Cost", "p50", "p95"]
-    assert cell(model, 0, "name") == "laptop"
-    assert cell(model, 1, "name") == "(none)"
-    assert cell(model, 0, "requests") == "4"
-    assert cell(model, 0, "cost") == "0.000048"
-    assert cell(model, 1, "cost") == "0.0000"
-    assert cell(model, 0, "p95_ms") == "25 ms"
-    assert cell(model, 1, "p50_ms") == "—"
-    assert cell(model, 0, "cost", SORT_ROLE) == 0.000048
-    assert cell(model, 1, "requests", SORT_ROLE) == 1
+    assert model.cell(0, "name") == "laptop"
+    assert model.cell(1, "name") == "(none)"
+    assert model.cell(0, "requests") == "4"
+    assert model.cell(0, "cost") == "0.000048"
+    assert model.cell(1, "cost") == "0.0000"
+    assert model.cell(0, "p95_ms") == "25 ms"
+    assert model.cell(1, "p50_ms") == "—"
+    assert model.cell(0, "cost", SORT_ROLE) == 0.000048
+    assert model.cell(1, "requests", SORT_ROLE) == 1
     assert model.csv_rows()[0][0] == "Group"
     assert model.csv_rows()[1][:3] == ["laptop", 4, 0]
     qtmodeltester.check(model)

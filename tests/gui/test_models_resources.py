@@ -24,12 +24,6 @@ DISPLAY = Qt.ItemDataRole.DisplayRole
 FOREGROUND = Qt.ItemDataRole.ForegroundRole
 
 
-def cell(model, row: int, key: str, role: int = DISPLAY):
-    return model.data(model.index(row, model.column_index(key)), role)
-
-
-def headers(model) -> list[str]:
-    return [model.headerData(i, Qt.Orientation.Horizontal) for i in range(model.columnCount())]
 
 
 def provider(pid: int, name: str, **extra: object) -> dict:
@@ -52,20 +46,20 @@ def test_providers_model(qtmodeltester) -> None:
     model.set_rows([provider(1, "openai"),
                     provider(2, "local", type="echo", base_url="", api_key_set=False,
                              api_key_hint=None, headers={}, enabled=False, timeout_s=7.5)])
-    assert headers(model) == ["Name", "Type", "Base URL", "API key", "Timeout (s)",
+    assert model.headers() == ["Name", "Type", "Base URL", "API key", "Timeout (s)",
                               "Extra headers", "Enabled", "Created"]
-    assert cell(model, 0, "api_key") == "set …a1b2"
-    assert cell(model, 1, "api_key") == "not set"
-    assert cell(model, 0, "headers") == "X-Title"
-    assert cell(model, 1, "headers") == "—"
-    assert cell(model, 1, "base_url") == "—"
-    assert cell(model, 1, "timeout_s") == "7.5"
-    assert cell(model, 1, "timeout_s", SORT_ROLE) == 7.5
-    assert cell(model, 0, "enabled") == "yes" and cell(model, 1, "enabled") == "no"
-    assert cell(model, 0, "created_at") == local_time("2026-03-01T10:00:00Z")
-    assert cell(model, 1, "name", FOREGROUND) is not None  # disabled rows are greyed
-    assert cell(model, 0, "name", FOREGROUND) is None
-    assert cell(model, 1, "name", ROW_ROLE)["id"] == 2
+    assert model.cell(0, "api_key") == "set …a1b2"
+    assert model.cell(1, "api_key") == "not set"
+    assert model.cell(0, "headers") == "X-Title"
+    assert model.cell(1, "headers") == "—"
+    assert model.cell(1, "base_url") == "—"
+    assert model.cell(1, "timeout_s") == "7.5"
+    assert model.cell(1, "timeout_s", SORT_ROLE) == 7.5
+    assert model.cell(0, "enabled") == "yes" and model.cell(1, "enabled") == "no"
+    assert model.cell(0, "created_at") == local_time("2026-03-01T10:00:00Z")
+    assert model.cell(1, "name", FOREGROUND) is not None  # disabled rows are greyed
+    assert model.cell(0, "name", FOREGROUND) is None
+    assert model.cell(1, "name", ROW_ROLE)["id"] == 2
     qtmodeltester.check(model)
 
 
@@ -78,14 +72,14 @@ def test_endpoints_model(qtmodeltester) -> None:
         {"id": 2, "name": "embed", "path": "/api/embed", "kind": "embeddings", "model": "e",
          "provider_id": 9, "enabled": False, "price_input_per_m": None,
          "price_output_per_m": None}])
-    assert headers(model) == ["Name", "Path", "Kind", "Model", "Provider", "Input $/M",
+    assert model.headers() == ["Name", "Path", "Kind", "Model", "Provider", "Input $/M",
                               "Output $/M", "Enabled"]
-    assert cell(model, 0, "provider") == "openai"
-    assert cell(model, 1, "provider") == "#9"  # the page adds names; an unknown id still reads
-    assert cell(model, 0, "price_input_per_m") == "0.15"
-    assert cell(model, 0, "price_output_per_m", SORT_ROLE) == 0.6
-    assert cell(model, 1, "price_input_per_m") == "—"
-    assert cell(model, 0, "price_input_per_m", Qt.ItemDataRole.TextAlignmentRole) is not None
+    assert model.cell(0, "provider") == "openai"
+    assert model.cell(1, "provider") == "#9"  # the page adds names; an unknown id still reads
+    assert model.cell(0, "price_input_per_m") == "0.15"
+    assert model.cell(0, "price_output_per_m", SORT_ROLE) == 0.6
+    assert model.cell(1, "price_input_per_m") == "—"
+    assert model.cell(0, "price_input_per_m", Qt.ItemDataRole.TextAlignmentRole) is not None
     qtmodeltester.check(model)
 
 
@@ -96,25 +90,25 @@ def test_tokens_model_shows_usage_against_quotas(qtmodeltester) -> None:
                     token(2, "old", revoked=True, rpm=None, scopes=["all"], allowed_ips=[],
                           usage_month={"requests": 2000, "tokens": 0}, monthly_tokens=10),
                     token(3, "temp", expires_at=past, last_used_at="2026-03-02T08:00:00Z")])
-    assert headers(model) == ["Name", "Prefix", "Scopes", "RPM", "Requests this month",
+    assert model.headers() == ["Name", "Prefix", "Scopes", "RPM", "Requests this month",
                               "Tokens this month", "Allowed IPs", "Expires", "Last used",
                               "Status"]
-    assert cell(model, 0, "scopes") == "chat, models"
-    assert cell(model, 0, "rpm") == "60" and cell(model, 1, "rpm") == "unlimited"
-    assert cell(model, 0, "requests_month") == "123 / 1,000"
-    assert cell(model, 0, "tokens_month") == "4,567 / unlimited"
-    assert cell(model, 0, "requests_month", SORT_ROLE) == 123
-    assert cell(model, 0, "requests_month", QUOTA_ROLE) == 0.123
-    assert cell(model, 0, "tokens_month", QUOTA_ROLE) is None  # no quota, no bar
-    assert cell(model, 1, "requests_month", QUOTA_ROLE) == 1.0  # capped
-    assert cell(model, 1, "tokens_month", QUOTA_ROLE) == 0.0
-    assert cell(model, 0, "allowed_ips") == "10.0.0.0/8"
-    assert cell(model, 1, "allowed_ips") == "any"
-    assert cell(model, 0, "expires_at") == "never" and cell(model, 0, "last_used_at") == "never"
-    assert cell(model, 2, "last_used_at") == local_time("2026-03-02T08:00:00Z")
-    assert [cell(model, i, "status") for i in range(3)] == ["active", "revoked", "expired"]
-    assert cell(model, 0, "status", FOREGROUND) is None
-    assert cell(model, 1, "status", FOREGROUND) is not None
+    assert model.cell(0, "scopes") == "chat, models"
+    assert model.cell(0, "rpm") == "60" and model.cell(1, "rpm") == "unlimited"
+    assert model.cell(0, "requests_month") == "123 / 1,000"
+    assert model.cell(0, "tokens_month") == "4,567 / unlimited"
+    assert model.cell(0, "requests_month", SORT_ROLE) == 123
+    assert model.cell(0, "requests_month", QUOTA_ROLE) == 0.123
+    assert model.cell(0, "tokens_month", QUOTA_ROLE) is None  # no quota, no bar
+    assert model.cell(1, "requests_month", QUOTA_ROLE) == 1.0  # capped
+    assert model.cell(1, "tokens_month", QUOTA_ROLE) == 0.0
+    assert model.cell(0, "allowed_ips") == "10.0.0.0/8"
+    assert model.cell(1, "allowed_ips") == "any"
+    assert model.cell(0, "expires_at") == "never" and model.cell(0, "last_used_at") == "never"
+    assert model.cell(2, "last_used_at") == local_time("2026-03-02T08:00:00Z")
+    assert [model.cell(i, "status") for i in range(3)] == ["active", "revoked", "expired"]
+    assert model.cell(0, "status", FOREGROUND) is None
+    assert model.cell(1, "status", FOREGROUND) is not None
     qtmodeltester.check(model)
 
 
@@ -130,10 +124,10 @@ def test_admins_model(qtmodeltester) -> None:
     model.set_rows([{"id": 1, "username": "admin", "role": "admin",
                      "created_at": "2026-03-01T10:00:00Z"},
                     {"id": 2, "username": "viewer", "role": "viewer", "created_at": None}])
-    assert headers(model) == ["Username", "Role", "Created"]
-    assert cell(model, 1, "role") == "viewer"
-    assert cell(model, 1, "created_at") == "—"
-    assert cell(model, 0, "username", SORT_ROLE) == "admin"
+    assert model.headers() == ["Username", "Role", "Created"]
+    assert model.cell(1, "role") == "viewer"
+    assert model.cell(1, "created_at") == "—"
+    assert model.cell(0, "username", SORT_ROLE) == "admin"
     qtmodeltester.check(model)
 
 
@@ -146,12 +140,12 @@ def test_settings_model(qtmodeltester) -> None:
          "description": "Browser origins."},
         {"name": "x", "value": ["https://a.example", "https://b.example"], "default": [],
          "source": "admin", "description": ""}])
-    assert headers(model) == ["Setting", "Value", "Default", "Source", "Description"]
-    assert cell(model, 0, "value") == "30" and cell(model, 0, "default") == "90"
-    assert cell(model, 1, "value") == "—"
-    assert cell(model, 2, "value") == '["https://a.example","https://b.example"]'
-    assert cell(model, 0, "value", Qt.ItemDataRole.FontRole).bold()
-    assert cell(model, 1, "value", Qt.ItemDataRole.FontRole) is None
+    assert model.headers() == ["Setting", "Value", "Default", "Source", "Description"]
+    assert model.cell(0, "value") == "30" and model.cell(0, "default") == "90"
+    assert model.cell(1, "value") == "—"
+    assert model.cell(2, "value") == '["https://a.example","https://b.example"]'
+    assert model.cell(0, "value", Qt.ItemDataRole.FontRole).bold()
+    assert model.cell(1, "value", Qt.ItemDataRole.FontRole) is None
     qtmodeltester.check(model)
 
 
@@ -167,13 +161,13 @@ def test_audit_model(qtmodeltester) -> None:
     model.append_rows([{"id": 5, "time": "2026-03-01T09:00:00Z", "actor": "cli",
                         "source": "cli", "action": "token.create", "target_type": "token",
                         "target_id": 1, "changes": {"name": "laptop"}}])
-    assert headers(model) == ["Time", "Actor", "Source", "Action", "Target", "Changes"]
+    assert model.headers() == ["Time", "Actor", "Source", "Action", "Target", "Changes"]
     assert model.rowCount() == 3
-    assert cell(model, 0, "target") == "provider #3"
-    assert cell(model, 1, "target") == "settings"
-    assert cell(model, 0, "changes") == '{"enabled":false,"name":"ü"}'
-    assert cell(model, 1, "changes") == "—"
-    assert cell(model, 1, "source") == "—"
-    assert cell(model, 0, "time", SORT_ROLE) == "2026-03-01T10:00:05Z"
+    assert model.cell(0, "target") == "provider #3"
+    assert model.cell(1, "target") == "settings"
+    assert model.cell(0, "changes") == '{"enabled":false,"name":"ü"}'
+    assert model.cell(1, "changes") == "—"
+    assert model.cell(1, "source") == "—"
+    assert model.cell(0, "time", SORT_ROLE) == "2026-03-01T10:00:05Z"
     assert compact_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
     qtmodeltester.check(model)
