@@ -29,7 +29,7 @@ import requests
 
 from app.services import admins
 from tests.fakes.upstream import FakeUpstream
-from tests.server.client_fixtures import ACTOR, Appliance, wait_for
+from tests.server.client_fixtures import ACTOR, Appliance, fresh, shared_server, wait_for
 
 ADMIN_USER, ADMIN_PASSWORD = "root", "root-password-4821"
 VIEWER_USER, VIEWER_PASSWORD = "viewer", "viewer-password-7730"
@@ -249,20 +249,12 @@ def build_admin_appliance(data_dir: Path, fake: FakeUpstream | None = None,
 
 @pytest.fixture(scope="session")
 def _admin_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminAppliance]:
-    with FakeUpstream() as fake:
-        env = build_admin_appliance(tmp_path_factory.mktemp("admin-env"), fake)
-        try:
-            yield env
-        finally:
-            env.appliance.close()
+    yield from shared_server(tmp_path_factory, "admin-env", build_admin_appliance)
 
 
 @pytest.fixture
 def admin_env(_admin_env: AdminAppliance) -> AdminAppliance:
-    assert _admin_env.fake is not None
-    _admin_env.fake.reset()
-    _admin_env.fake.clear()
-    return _admin_env
+    return fresh(_admin_env)
 
 
 @pytest.fixture

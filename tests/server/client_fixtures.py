@@ -287,21 +287,32 @@ def build_edge_gateway(data_dir: Path) -> EdgeGateway:
     return EdgeGateway(app, issued)
 
 
+def shared_server(tmp_path_factory: pytest.TempPathFactory, name: str,
+                  build: Callable[[Path, FakeUpstream], Any]) -> Iterator[Any]:
+    """A session-wide server built by `build` on its own fake upstream; closed at the end."""
+    with FakeUpstream() as fake:
+        built = build(tmp_path_factory.mktemp(name), fake)
+        try:
+            yield built
+        finally:
+            built.appliance.close()
+
+
+def fresh(shared: Any) -> Any:
+    """The shared server, its fake upstream back to normal and forgetful, for one test."""
+    shared.fake.reset()
+    shared.fake.clear()
+    return shared
+
+
 @pytest.fixture(scope="session")
 def _main_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MainGateway]:
-    with FakeUpstream() as fake:
-        gw = build_main_gateway(tmp_path_factory.mktemp("main-gateway"), fake)
-        try:
-            yield gw
-        finally:
-            gw.appliance.close()
+    yield from shared_server(tmp_path_factory, "main-gateway", build_main_gateway)
 
 
 @pytest.fixture
 def gateway(_main_gateway: MainGateway) -> MainGateway:
-    _main_gateway.fake.reset()
-    _main_gateway.fake.clear()
-    return _main_gateway
+    return fresh(_main_gateway)
 
 
 @pytest.fixture(scope="session")
