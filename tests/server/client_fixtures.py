@@ -29,7 +29,7 @@ import pytest
 import requests
 
 from app.db import open_database
-from app.models import RequestLog, database_proxy
+from app.models import ProviderHealth, RequestLog, database_proxy
 from app.services import endpoints, providers, secret_key, tokens
 from app.services.audit import Actor
 from app.settings import load_settings
@@ -123,6 +123,14 @@ class Appliance:
         if self.live is not None and self.live.process and self.live.process.poll() is None:
             self.live.stop()
         self.db.close_all()
+
+    def wait_for_provider_checks(self, providers: int, timeout: float = 10.0) -> None:
+        """Until the server's start-up health check has recorded every provider."""
+        def probe() -> bool:
+            with self.session():
+                return ProviderHealth.select().count() >= providers
+
+        assert wait_for(probe, timeout), "the start-up provider check did not finish"
 
     # the request log
 
@@ -249,6 +257,7 @@ def build_main_gateway(data_dir: Path, fake: FakeUpstream) -> MainGateway:
     }
     app.revoke(issued["revoked"])
     app.serve()
+    app.wait_for_provider_checks(3)  # the start-up check calls the fake; not the tests' calls
     return MainGateway(app, fake, issued, ids)
 
 
