@@ -1,5 +1,5 @@
 """The provider adapter interface. Adapters build upstream requests and parse answers;
-each provider gets one adapter with one pooled `requests.Session` doing the I/O."""
+each provider gets one adapter with one pool of connections (providers/transport.py)."""
 
 from __future__ import annotations
 

@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
-import requests
 import urllib3
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError, NameResolutionError, NewConnectionError
 
 from server.providers.base import Adapter, ProviderConfig, Stream, UpstreamError, UpstreamTimeout
+from server.providers.transport import Response, Transport
 
 CONNECT_TIMEOUT_S = 10.0
-POOL_SIZE = 256  # connections kept per provider; the proxy holds many streams at once
+JSON_BODY = {"Content-Type": "application/json"}
 
 
 class HTTPStream(Stream):
     """SSE events read from an upstream response as they arrive, one event per item."""
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: Response) -> None:
         self._response = response
 
     def __iter__(self) -> Iterator[bytes]:
         buffer = b""
-        raw = self._response.raw
         try:
             while True:
-                data = raw.read1(65536)  # whatever has arrived; never waits for more
+                data = self._response.read1(65536)  # whatever has arrived; never waits for more
                 if not data:
                     break
                 buffer += data.replace(b"\r\n", b"\n")
@@ -37,10 +37,10 @@ class HTTPStream(Stream):
                         yield event + b"\n\n"
         except urllib3.exceptions.ReadTimeoutError:
             raise UpstreamTimeout("the provider stopped sending within its timeout") from None
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError,
-                AttributeError, ValueError) as exc:
+        except (HTTPError, OSError, AttributeError, ValueError) as exc:
             # AttributeError/ValueError: the response was closed under us (the client left).
             raise UpstreamError(f"the upstream stream broke ({type(exc).__name__})") from None
+        self._response.release_conn()  # read to the end: the connection can serve again
         if buffer.strip():
             yield buffer + b"\n\n"
 
@@ -53,18 +53,12 @@ class OpenAICompatibleAdapter(Adapter):
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
-        self.session = requests.Session()
-        pool = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
-        self.session.mount("http://", pool)
-        self.session.mount("https://", pool)
-        # Read HTTP(S)_PROXY/NO_PROXY once, not on every call: requests' per-request look
-        # at the environment (proxies, .netrc) was ~12% of the proxy's CPU under load.
-        self.session.proxies = requests.utils.get_environ_proxies(config.base_url or "http://x")
-        self.session.trust_env = False
-        self.session.headers.update(self.default_headers())
-        self.session.headers.update(config.headers)
+        headers = {**self.default_headers(), **config.headers}
         if config.api_key:
-            self.session.headers["Authorization"] = f"Bearer {config.api_key}"
+            headers["Authorization"] = f"Bearer {config.api_key}"
+        self.transport = Transport(config.base_url, headers)
+        self.timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, config.timeout_s),
+                                       read=config.timeout_s)
 
     def default_headers(self) -> dict[str, str]:
         """Headers every request to this type of provider carries (before the admin's)."""
@@ -85,7 +79,7 @@ class OpenAICompatibleAdapter(Adapter):
         return answer.get("data", []) if isinstance(answer, dict) else []
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def _post_json(self, path: str, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         answer = _json(self._send("POST", path, body, request_id))
@@ -94,58 +88,58 @@ class OpenAICompatibleAdapter(Adapter):
         return answer
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None,
-              request_id: str | None, stream: bool = False) -> requests.Response:
-        headers = {"X-Request-ID": request_id} if request_id else None
-        timeout = (min(CONNECT_TIMEOUT_S, self.config.timeout_s), self.config.timeout_s)
+              request_id: str | None, stream: bool = False) -> Response:
+        headers = dict(JSON_BODY) if body is not None else {}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        data = json.dumps(body).encode() if body is not None else None
         try:
-            response = self.session.request(
-                method, self.config.base_url + path, json=body, headers=headers,
-                timeout=timeout, stream=stream,
-            )
-        except requests.Timeout:
-            raise UpstreamTimeout(
-                f"provider {self.config.name} did not answer within {self.config.timeout_s:g} s"
-            ) from None
-        except requests.RequestException as exc:
+            response = self.transport.send(method, path, data, headers, self.timeout, stream)
+        except NewConnectionError as exc:  # before timeouts: urllib3 files it under them
             raise UpstreamError(
                 f"cannot reach provider {self.config.name}: {_reason(exc)}"
             ) from None
-        if response.status_code >= 400:
+        except urllib3.exceptions.TimeoutError:
+            raise UpstreamTimeout(
+                f"provider {self.config.name} did not answer within {self.config.timeout_s:g} s"
+            ) from None
+        except (HTTPError, OSError) as exc:
+            raise UpstreamError(
+                f"cannot reach provider {self.config.name}: {_reason(exc)}"
+            ) from None
+        if response.status >= 400:
             message = _scrub(_error_message(response), self.config.api_key)
             response.close()
             raise UpstreamError(
-                f"provider {self.config.name} answered {response.status_code}: {message}",
-                response.status_code,
+                f"provider {self.config.name} answered {response.status}: {message}",
+                response.status,
             )
         return response
 
 
-def _json(response: requests.Response) -> Any:
+def _json(response: Response) -> Any:
     try:
-        return response.json()
-    except (ValueError, requests.RequestException):
-        status = response.status_code
-        raise UpstreamError("the upstream answer was not valid JSON", status) from None
+        return json.loads(response.data)
+    except (ValueError, HTTPError, OSError):
+        raise UpstreamError("the upstream answer was not valid JSON", response.status) from None
 
 
-def _error_message(response: requests.Response) -> str:
+def _error_message(response: Response) -> str:
     """The provider's own error message, trimmed; never echoes request headers."""
     try:
-        error = response.json().get("error")
+        error = json.loads(response.data).get("error")
         message = error.get("message") if isinstance(error, dict) else error
-    except (ValueError, AttributeError, requests.RequestException):
+    except (ValueError, AttributeError, HTTPError, OSError):
         message = None
     return str(message or response.reason or "error")[:500]
 
 
-def _reason(exc: requests.RequestException) -> str:
-    text = str(exc)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "nodename nor servname" in text:
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, NameResolutionError):
         return "unknown host"
+    if "Connection refused" in str(exc):
+        return "connection refused"
     return type(exc).__name__
-
 
 
 _KEY_LIKE = re.compile(r"\b(sk|mpx)[-_][A-Za-z0-9_*.-]{6,}")
