@@ -2,10 +2,10 @@
 
     python tests/bench/forwarder.py --port 9002 --upstream http://127.0.0.1:9001/v1
 
-The same parts ModelProxy is built from (Flask, gevent pywsgi with TCP_NODELAY on accepted
-sockets, one pooled requests.Session that ignores the environment) and nothing else: no auth, limits, logging or
-policy. POST /v1/chat/completions is parsed, forwarded upstream, and the answer parsed
-and re-serialized (or, for `"stream": true`, passed through as it arrives).
+Flask, gevent pywsgi with TCP_NODELAY on accepted sockets, one pooled requests.Session that
+ignores the environment, and nothing else: no auth, limits, logging or policy. POST
+/v1/chat/completions is parsed, forwarded upstream, and the answer parsed and re-serialized
+(or, for `"stream": true`, passed through as it arrives).
 """
 
 from gevent import monkey

@@ -19,6 +19,7 @@ from seed import Seeded
 HERE = Path(__file__).resolve().parent
 CHAT = "/v1/chat/completions"
 NAMES = ["upstream", "forwarder", "modelproxy"]
+LATENCY_NAMES = ["upstream", "lean", "forwarder", "modelproxy"]  # + the lean relay
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Targets:
     upstream: str
     forwarder: str
     modelproxy: str
+    lean: str
     modelproxy_pid: int
     forwarder_pid: int
     tokens: Seeded
@@ -64,7 +66,7 @@ def latency(wrk: str, targets: Targets, scripts: dict[str, Path], rounds: int,
             seconds: int) -> dict[str, Series]:
     """One connection at a time: wrk -t1 -c1 --latency, interleaved rounds."""
     run = wrk_runner(wrk, targets, scripts, connections=1, threads=1)
-    series = interleaved(run, NAMES, rounds, seconds, warmup_s=1)
+    series = interleaved(run, LATENCY_NAMES, rounds, seconds, warmup_s=1)
     for name, s in series.items():
         say(f"latency    {name:<10} p50 {s.p50_ms:.3f} ms  p99 {s.p99_ms:.3f} ms")
     return series
