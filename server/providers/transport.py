@@ -4,11 +4,14 @@ per provider, on urllib3 (the library under requests).
 Why not a `requests.Session`: its own layers (preparing the request, hooks, cookie jars,
 building the response) cost ~0.7 ms of CPU a call on the 2-core benchmark machine, most of
 the 1 ms the proxy may add to a request; urllib3 alone does the same I/O over the same
-pool. Outbound proxies come from HTTP(S)_PROXY/NO_PROXY, read once per provider.
+pool. Outbound proxies come from HTTP(S)_PROXY/NO_PROXY, and the CA bundle that checks
+providers' certificates from SSL_CERT_FILE or REQUESTS_CA_BUNDLE (else certifi's), read
+once per provider.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import certifi
@@ -29,7 +32,7 @@ class Transport:
         self.base_url = base_url
         self.headers = headers
         self.proxy = get_environ_proxies(base_url).get(urllib3.util.parse_url(base_url).scheme)
-        options: dict[str, Any] = {"maxsize": pool_size, "ca_certs": certifi.where()}
+        options: dict[str, Any] = {"maxsize": pool_size, "ca_certs": ca_bundle()}
         if self.proxy:
             self._manager: urllib3.PoolManager = urllib3.ProxyManager(self.proxy, **options)
             self._pool = None
@@ -55,3 +58,10 @@ class Transport:
 
     def close(self) -> None:
         self._manager.clear()
+
+
+def ca_bundle() -> str:
+    """The CA certificates providers' TLS certificates are checked against: a bundle named
+    by the environment (a LAN server with the office's own CA), else certifi's."""
+    return os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE") \
+        or certifi.where()
