@@ -84,6 +84,7 @@ class Catalog:
         self.providers: dict[int, ProviderEntry] = {}
         self.options: dict[str, object] = {}
         self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     # --- reads on the hot path ---------------------------------------------------------
 
@@ -135,11 +136,15 @@ class Catalog:
 
     def start_watching(self, interval: float = REFRESH_S) -> None:
         """Check for outside changes every `interval` seconds (a greenlet under serve)."""
-        threading.Thread(target=self._watch, args=(interval,), daemon=True,
-                         name="catalog-refresh").start()
+        self._watcher = threading.Thread(target=self._watch, args=(interval,), daemon=True,
+                                         name="catalog-refresh")
+        self._watcher.start()
 
     def stop(self) -> None:
+        """Stop watching (waiting out a refresh under way: the database closes next)."""
         self._stop.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(timeout=10)
         for entry in self.providers.values():
             if entry.adapter:
                 entry.adapter.close()
