@@ -54,9 +54,11 @@ def create_app(settings: Settings) -> Flask:
         box = secret_key.load_box(settings)
     catalog = Catalog(settings, box, db)
     catalog.reload()
-    log_writer = LogWriter(db)
+    run_blocking = _run_blocking()
+    # SQLite writes block the caller (PostgreSQL's wait on sockets, which gevent shares).
+    log_writer = LogWriter(db, offload=run_blocking if settings.is_sqlite else None)
     metrics = Metrics()
-    gateway = Gateway(settings, catalog, log_writer, metrics, _run_blocking())
+    gateway = Gateway(settings, catalog, log_writer, metrics, run_blocking)
     app = Flask("modelproxy")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False
@@ -79,7 +81,8 @@ def create_app(settings: Settings) -> Flask:
 
 
 def _run_blocking() -> Callable[..., Any]:
-    """How to run CPU-heavy calls (bcrypt): gevent's thread pool under serve, else inline."""
+    """How to run blocking calls (bcrypt, SQLite writes): in gevent's thread pool under
+    serve, else inline."""
     from gevent import monkey
 
     if monkey.is_module_patched("socket"):
