@@ -95,15 +95,12 @@ class OpenAICompatibleAdapter(Adapter):
         data = json.dumps(body).encode() if body is not None else None
         try:
             response = self.transport.send(method, path, data, headers, self.timeout, stream)
-        except NewConnectionError as exc:  # before timeouts: urllib3 files it under them
-            raise UpstreamError(
-                f"cannot reach provider {self.config.name}: {_reason(exc)}"
-            ) from None
-        except urllib3.exceptions.TimeoutError:
-            raise UpstreamTimeout(
-                f"provider {self.config.name} did not answer within {self.config.timeout_s:g} s"
-            ) from None
         except (HTTPError, OSError) as exc:
+            # urllib3 files a refused connection (NewConnectionError) under its timeouts.
+            if isinstance(exc, urllib3.exceptions.TimeoutError) \
+                    and not isinstance(exc, NewConnectionError):
+                raise UpstreamTimeout(f"provider {self.config.name} did not answer within "
+                                      f"{self.config.timeout_s:g} s") from None
             raise UpstreamError(
                 f"cannot reach provider {self.config.name}: {_reason(exc)}"
             ) from None

@@ -31,7 +31,8 @@ class Transport:
                  ) -> None:
         self.base_url = base_url
         self.headers = headers
-        self.proxy = get_environ_proxies(base_url).get(urllib3.util.parse_url(base_url).scheme)
+        url = urllib3.util.parse_url(base_url)
+        self.proxy = get_environ_proxies(base_url).get(url.scheme)
         options: dict[str, Any] = {"maxsize": pool_size, "ca_certs": ca_bundle()}
         if self.proxy:
             self._manager: urllib3.PoolManager = urllib3.ProxyManager(self.proxy, **options)
@@ -40,7 +41,7 @@ class Transport:
             self._manager = urllib3.PoolManager(**options)
             # Held, so a call skips the manager's URL parsing and pool lookup (~0.1 ms).
             self._pool = self._manager.connection_from_url(base_url)
-            self._prefix = urllib3.util.parse_url(base_url).path or ""
+            self._prefix = url.path or ""
 
     def send(self, method: str, path: str, body: bytes | None, headers: dict[str, str],
              timeout: urllib3.Timeout, stream: bool = False) -> Response:

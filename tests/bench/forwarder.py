@@ -16,7 +16,7 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
 import socket  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import requests  # noqa: E402
@@ -77,12 +77,13 @@ def create_app(upstream: str) -> Flask:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(create: Callable[[str], Any] = create_app, description: str | None = __doc__) -> None:
+    """Serve `create(upstream)` on 127.0.0.1:--port (the lean relay serves its app this way)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="base URL, e.g. http://127.0.0.1:P/v1")
     args = parser.parse_args()
-    server = WSGIServer(("127.0.0.1", args.port), create_app(args.upstream), log=None,
+    server = WSGIServer(("127.0.0.1", args.port), create(args.upstream), log=None,
                         handler_class=Handler, spawn=Pool())
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -13,16 +13,12 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
 import json  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from typing import Any  # noqa: E402
 
+import forwarder  # noqa: E402
 import urllib3  # noqa: E402
-from forwarder import Handler  # noqa: E402
-from gevent.pool import Pool  # noqa: E402
-from gevent.pywsgi import WSGIServer  # noqa: E402
 
 HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
 TIMEOUT = urllib3.Timeout(connect=10.0, read=600.0)
@@ -50,16 +46,5 @@ def create_app(upstream: str) -> Callable[..., Iterable[bytes]]:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True, help="base URL, e.g. http://127.0.0.1:P/v1")
-    args = parser.parse_args()
-    server = WSGIServer(("127.0.0.1", args.port), create_app(args.upstream), log=None,
-                        handler_class=Handler, spawn=Pool())
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    forwarder.main(create_app, __doc__)
