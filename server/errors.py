@@ -6,9 +6,10 @@ here and answered with a plain 500.
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from app.errors import (
@@ -21,6 +22,8 @@ from app.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "internal error; the server log has the details"
 
 TYPES = {
     400: "invalid_request_error",
@@ -44,21 +47,24 @@ STATUS_OF = [(ConflictError, 409), (ValidationError, 400), (ForbiddenError, 403)
 
 def error_response(status: int, message: str, code: str | None = None,
                    param: str | None = None) -> Response:
+    """The error in the OpenAI shape (needs no Flask context: the client API has none)."""
     body = {"message": message, "type": TYPES.get(status, "server_error"), "code": code}
     if param:
         body["param"] = param
-    response = jsonify({"error": body})
-    response.status_code = status
+    return Response(json.dumps({"error": body}, ensure_ascii=False), status,
+                    mimetype="application/json")
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    """A routing or protocol error (404, 405, 413 ...) in the OpenAI shape."""
+    response = error_response(exc.code or 500, exc.description or exc.name)
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        response = error_response(exc.code or 500, exc.description or exc.name)
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
+    app.register_error_handler(HTTPException, http_error_response)
 
     @app.errorhandler(ModelProxyError)
     def appliance_error(exc: ModelProxyError) -> Response:
@@ -71,4 +77,4 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response(500, "internal error; the server log has the details")
+        return error_response(500, INTERNAL_ERROR)

@@ -14,7 +14,7 @@ from app.crypto import SecretBox
 from app.db import open_database
 from app.services import secret_key
 from app.settings import Settings
-from server import admin_api, client_api, errors, health
+from server import admin_api, client_api, errors
 from server import metrics as metrics_routes
 from server.admin_api.guard import LoginGuard
 from server.catalog import Catalog
@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> Flask:
     # SQLite writes block the caller (PostgreSQL's wait on sockets, which gevent shares).
     log_writer = LogWriter(db, offload=run_blocking if settings.is_sqlite else None)
     metrics = Metrics()
-    gateway = Gateway(settings, catalog, log_writer, metrics, run_blocking)
+    gateway = Gateway(settings, db, catalog, log_writer, metrics, run_blocking)
     app = Flask("modelproxy")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False
@@ -71,7 +71,6 @@ def create_app(settings: Settings) -> Flask:
             db.close()  # back to the pool
 
     errors.init_app(app)
-    app.register_blueprint(health.bp)
     client_api.init_app(app)
     admin_api.init_app(app)
     app.register_blueprint(metrics_routes.bp)

@@ -39,28 +39,27 @@ class Metrics:
                                        registry=self.registry)
         self.open_streams = Gauge("modelproxy_open_streams", "Streams being relayed now.",
                                   registry=self.registry)
-        self._requests: dict[tuple[str, int], Any] = {}
-        self._latency: dict[str, Any] = {}
         self.model_tokens = Counter("modelproxy_model_tokens", "Model tokens counted.",
                                     ["endpoint", "kind"], registry=self.registry)
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def observe(self, call: Call, endpoint: str, provider: str) -> None:
         """Count one finished client request."""
-        key = (endpoint, call.status)
-        counter = self._requests.get(key)
-        if counter is None:  # labels() takes a lock and builds a key on every call
-            counter = self._requests[key] = self.requests.labels(endpoint, str(call.status))
-        counter.inc()
-        histogram = self._latency.get(endpoint)
-        if histogram is None:
-            histogram = self._latency[endpoint] = self.latency.labels(endpoint)
-        histogram.observe(call.elapsed_s())
+        self._child(self.requests, endpoint, str(call.status)).inc()
+        self._child(self.latency, endpoint).observe(call.elapsed_s())
         if call.status in (502, 504):
-            self.upstream_errors.labels(provider).inc()
+            self._child(self.upstream_errors, provider).inc()
         if call.prompt_tokens:
-            self.model_tokens.labels(endpoint, "prompt").inc(call.prompt_tokens)
+            self._child(self.model_tokens, endpoint, "prompt").inc(call.prompt_tokens)
         if call.completion_tokens:
-            self.model_tokens.labels(endpoint, "completion").inc(call.completion_tokens)
+            self._child(self.model_tokens, endpoint, "completion").inc(call.completion_tokens)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, kept: labels() takes a lock and builds a key each call."""
+        child = self._children.get((metric, labels))
+        if child is None:
+            child = self._children[metric, labels] = metric.labels(*labels)
+        return child
 
 
 @bp.get("/metrics")

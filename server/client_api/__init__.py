@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from server.client_api import cors, routes
+from server.client_api.wsgi import ClientAPI
 
-__all__ = ["init_app"]
+__all__ = ["ClientAPI", "init_app"]
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(routes.bp)
-    app.after_request(routes.stamp)
-    cors.init_app(app)
+    """Put the client API in front of the Flask app (see wsgi.py for why not a blueprint)."""
+    app.wsgi_app = ClientAPI(app.extensions["modelproxy"].gateway, app.wsgi_app)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Request
+from werkzeug import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.client_api.call import ClientError

@@ -23,9 +23,11 @@ from server.metrics import Metrics
 
 
 class Gateway:
-    def __init__(self, settings: Settings, catalog: Catalog, log_writer: LogWriter,
-                 metrics: Metrics, run_blocking: Callable[..., Any]) -> None:
+    def __init__(self, settings: Settings, db: pw.Database, catalog: Catalog,
+                 log_writer: LogWriter, metrics: Metrics,
+                 run_blocking: Callable[..., Any]) -> None:
         self.settings = settings
+        self.db = db
         self.metrics = metrics
         self.catalog = catalog
         self.log_writer = log_writer

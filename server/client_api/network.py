@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ def parse_networks(texts: Sequence[str]) -> list[Network]:
     return [ipaddress.ip_network(t, strict=False) for t in texts]
 
 
+@functools.lru_cache(maxsize=4096)  # LAN clients repeat; parsing is ~1% of a request
 def parse_address(text: str | None) -> Address | None:
     if not text:
         return None

@@ -1,18 +1,23 @@
 """The client API routes: the seed surface (/api/...) and the OpenAI surface (/v1/...).
 
 Each view is thin: it names the scope and how the endpoint is found; `handle` runs the
-policy in order, forwards, and makes sure every request leaves one log row.
+policy in order, forwards, and makes sure every request leaves one log row. Views take
+the gateway and a Werkzeug request (wsgi.py serves them, without Flask).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from werkzeug import Request, Response
+from werkzeug.routing import Map, Rule
 
+from app import __version__
+from app.db import ping
 from server.catalog import EndpointRecord, ProviderEntry, TokenRecord
 from server.client_api import body as bodies
 from server.client_api.call import Call, ClientError, request_id_from
@@ -24,57 +29,68 @@ from server.client_api.relay import (
     open_stream,
     upstream_body,
 )
-from server.errors import error_response
+from server.errors import INTERNAL_ERROR, error_response
 
-bp = Blueprint("client_api", __name__)
+log = logging.getLogger(__name__)
 Resolve = Callable[[Gateway, Call, TokenRecord, dict[str, Any]],
                    tuple[EndpointRecord, ProviderEntry]]
-
-
-def gateway() -> Gateway:
-    return current_app.extensions["modelproxy"].gateway
+View = Callable[..., Response]
 
 
 # --- the views ---------------------------------------------------------------------------
 
 
-@bp.post("/api/chat")
-def seed_chat() -> Response:
-    return handle("chat", _by_body_or_path("chat"))
+def seed_chat(gw: Gateway, request: Request) -> Response:
+    return handle(gw, request, "chat", _by_body_or_path("chat", request.path))
 
 
-@bp.post("/api/embeddings")
-def seed_embeddings() -> Response:
-    return handle("embeddings", _by_body_or_path("embeddings"))
+def seed_embeddings(gw: Gateway, request: Request) -> Response:
+    return handle(gw, request, "embeddings", _by_body_or_path("embeddings", request.path))
 
 
-@bp.post("/api/<path:path>")
-def seed_any(path: str) -> Response:
-    return handle(None, _by_body_or_path(None))
+def seed_any(gw: Gateway, request: Request, path: str) -> Response:
+    return handle(gw, request, None, _by_body_or_path(None, request.path))
 
 
-@bp.post("/v1/chat/completions")
-def v1_chat() -> Response:
-    return handle("chat", _by_model("chat"))
+def v1_chat(gw: Gateway, request: Request) -> Response:
+    return handle(gw, request, "chat", _by_model("chat"))
 
 
-@bp.post("/v1/embeddings")
-def v1_embeddings() -> Response:
-    return handle("embeddings", _by_model("embeddings"))
+def v1_embeddings(gw: Gateway, request: Request) -> Response:
+    return handle(gw, request, "embeddings", _by_model("embeddings"))
 
 
-@bp.get("/api/models")
-@bp.get("/v1/models")
-def models() -> Response:
-    return handle_models(request.args.get("provider"))
+def models(gw: Gateway, request: Request) -> Response:
+    return handle_models(gw, request, request.args.get("provider"))
+
+
+def health(gw: Gateway, request: Request) -> Response:
+    """No auth: whether the server and its database answer."""
+    ok = ping(gw.db)
+    body = {"status": "ok" if ok else "error", "version": __version__,
+            "database": "ok" if ok else "error"}
+    return json_response(body, 200 if ok else 503)
+
+
+# Lenient about slashes: a client's stray "/" gets its answer, not a redirect.
+url_map = Map(strict_slashes=False, merge_slashes=False, rules=[
+    Rule("/api/health", methods=["GET"], endpoint=health),
+    Rule("/api/chat", methods=["POST"], endpoint=seed_chat),
+    Rule("/api/embeddings", methods=["POST"], endpoint=seed_embeddings),
+    Rule("/api/<path:path>", methods=["POST"], endpoint=seed_any),
+    Rule("/api/models", methods=["GET"], endpoint=models),
+    Rule("/v1/chat/completions", methods=["POST"], endpoint=v1_chat),
+    Rule("/v1/embeddings", methods=["POST"], endpoint=v1_embeddings),
+    Rule("/v1/models", methods=["GET"], endpoint=models),
+])
 
 
 # --- endpoint resolution -------------------------------------------------------------------
 
 
-def _by_body_or_path(kind: str | None) -> Resolve:
+def _by_body_or_path(kind: str | None, request_path: str) -> Resolve:
     def resolve(gw: Gateway, call: Call, token: TokenRecord, body: dict[str, Any]):
-        path = body.get("endpoint", request.path)
+        path = body.get("endpoint", request_path)
         if not isinstance(path, str):
             raise ClientError(400, "endpoint must be an endpoint path such as /api/chat",
                               "invalid_request", param="endpoint")
@@ -93,17 +109,14 @@ def _by_model(kind: str) -> Resolve:
 # --- the pipeline --------------------------------------------------------------------------
 
 
-def start_call(gw: Gateway) -> Call:
-    call = Call(request_id=request_id_from(request.headers.get("X-Request-ID")),
+def start_call(gw: Gateway, request: Request) -> Call:
+    return Call(request_id=request_id_from(request.headers.get("X-Request-ID")),
                 client_ip=gw.client_ip(request.remote_addr,
                                        request.headers.get("X-Forwarded-For")))
-    g.call = call
-    return call
 
 
-def handle(kind: str | None, resolve: Resolve) -> Response:
-    gw = gateway()
-    call = start_call(gw)
+def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve) -> Response:
+    call = start_call(gw, request)
     try:
         token = gw.authenticate(call, request.headers.get("Authorization"))
         if kind is not None:
@@ -118,22 +131,24 @@ def handle(kind: str | None, resolve: Resolve) -> Response:
         if call.stream:
             stream = open_stream(call, provider.adapter, forwarded, client)
             relay = StreamRelay(call, stream, body, gw.finish, client, gw.metrics.open_streams)
-            return Response(relay, mimetype="text/event-stream",
-                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return stamp(call, Response(relay, mimetype="text/event-stream", headers={
+                "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
         answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded)
         gw.finish(call)
-        return json_response(answer)
+        return stamp(call, json_response(answer))
     except ClientError as exc:
         return refuse(gw, call, exc)
     except ClientGone:
         call.fail(499, "the client disconnected")
         gw.finish(call)
-        return Response(status=499)
+        return stamp(call, Response(status=499))
+    except Exception:  # a bug: still one log row, and no quota held for ever
+        log.exception("unhandled error in the client API")
+        return refuse(gw, call, ClientError(500, INTERNAL_ERROR, "internal_error"))
 
 
-def handle_models(provider_name: str | None) -> Response:
-    gw = gateway()
-    call = start_call(gw)
+def handle_models(gw: Gateway, request: Request, provider_name: str | None) -> Response:
+    call = start_call(gw, request)
     try:
         token = gw.authenticate(call, request.headers.get("Authorization"))
         gw.require_scope(token, "models")
@@ -141,7 +156,7 @@ def handle_models(provider_name: str | None) -> Response:
         data = [_model_object(gw, e) for e in gw.catalog.endpoints_by_path.values()
                 if _listed(gw, token, e, provider_name)]
         gw.finish(call)
-        return json_response({"object": "list", "data": data})
+        return stamp(call, json_response({"object": "list", "data": data}))
     except ClientError as exc:
         return refuse(gw, call, exc)
 
@@ -151,11 +166,19 @@ def refuse(gw: Gateway, call: Call, exc: ClientError) -> Response:
     gw.finish(call)
     response = error_response(exc.status, exc.message, exc.code, exc.param)
     response.headers.update(exc.headers)
+    return stamp(call, response)
+
+
+def stamp(call: Call, response: Response) -> Response:
+    """The call's request id and, where the token has a rate limit, where it stands."""
+    response.headers["X-Request-ID"] = call.request_id
+    response.headers.update(call.rate_headers)
     return response
 
 
-def json_response(payload: dict[str, Any]) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), mimetype="application/json")
+def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status,
+                    mimetype="application/json")
 
 
 def _listed(gw: Gateway, token: TokenRecord, endpoint: EndpointRecord,
@@ -175,17 +198,3 @@ def _model_object(gw: Gateway, endpoint: EndpointRecord) -> dict[str, Any]:
     return {"id": endpoint.name, "object": "model", "created": int(time.time()),
             "owned_by": provider.config.name, "endpoint": endpoint.path,
             "kind": endpoint.kind, "model": endpoint.model}
-
-
-def stamp(response: Response) -> Response:
-    """Every client API response names its request id (also health checks and routing
-    errors) and, where the token has a rate limit, where it stands."""
-    if not request.path.startswith(("/api/", "/v1/")):
-        return response
-    call: Call | None = g.get("call")
-    if call is None:
-        response.headers["X-Request-ID"] = request_id_from(request.headers.get("X-Request-ID"))
-        return response
-    response.headers["X-Request-ID"] = call.request_id
-    response.headers.update(call.rate_headers)
-    return response

@@ -46,7 +46,8 @@ def _app_routes(tmp_path: Path) -> set[tuple[str, str]]:
     app = create_app(settings)
     try:
         routes = set()
-        for rule in app.url_map.iter_rules():
+        rules = [*app.url_map.iter_rules(), *app.wsgi_app.url_map.iter_rules()]  # + ClientAPI
+        for rule in rules:
             if rule.endpoint == "static":
                 continue
             path = re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)

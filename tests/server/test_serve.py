@@ -85,11 +85,12 @@ def test_health_is_503_when_the_database_stops_answering(tmp_path) -> None:
                              env_file=None)
     app = create_app(settings)
     state = app.extensions["modelproxy"]
-    real_db, state.db = state.db, connect("postgresql://nobody@127.0.0.1:1/none")  # gone
+    gateway = state.gateway
+    gateway.db = connect("postgresql://nobody@127.0.0.1:1/none")  # gone
     try:
         response = app.test_client().get("/api/health")
     finally:
-        state.db = real_db
+        gateway.db = state.db
         state.close()  # else its threads would query whatever database later tests open
     assert response.status_code == 503
     assert response.get_json() == {"status": "error", "version": response.get_json()["version"],
