@@ -30,6 +30,7 @@ from server.client_api.relay import (
     upstream_body,
 )
 from server.errors import INTERNAL_ERROR, error_response
+from server.providers import Answer
 
 log = logging.getLogger(__name__)
 Resolve = Callable[[Gateway, Call, TokenRecord, dict[str, Any]],
@@ -177,8 +178,10 @@ def stamp(call: Call, response: Response) -> Response:
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), status,
-                    mimetype="application/json")
+    """`payload` as JSON; an adapter's Answer as the provider's own bytes."""
+    body = payload.raw if isinstance(payload, Answer) else json.dumps(payload,
+                                                                       ensure_ascii=False)
+    return Response(body, status, mimetype="application/json")
 
 
 def _listed(gw: Gateway, token: TokenRecord, endpoint: EndpointRecord,

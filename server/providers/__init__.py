@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 from app.services.provider_types import ENTRY_POINT_GROUP
 from server.providers.base import (
     Adapter,
+    Answer,
     ProviderConfig,
     Stream,
     UpstreamError,
@@ -20,6 +21,7 @@ from server.providers.openrouter import OpenRouterAdapter
 
 __all__ = [
     "Adapter",
+    "Answer",
     "ProviderConfig",
     "Stream",
     "UpstreamError",

@@ -39,6 +39,16 @@ class UpstreamTimeout(UpstreamError):
     """The provider did not answer within the provider's timeout."""
 
 
+class Answer(dict):
+    """A whole answer as an adapter parsed it, with the provider's own bytes in `raw`: the
+    proxy relays those unchanged rather than encoding the dict again (which, for a batch
+    of embeddings, is mostly formatting floats). Adapters may return a plain dict."""
+
+    def __init__(self, parsed: dict[str, Any], raw: bytes) -> None:
+        super().__init__(parsed)
+        self.raw = raw
+
+
 class Stream(ABC):
     """An open streamed answer: iterate for SSE events (`bytes`, each ending in a blank
     line); `close()` releases the upstream connection at once, from any greenlet."""

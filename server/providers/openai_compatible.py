@@ -10,7 +10,14 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import HTTPError, NameResolutionError, NewConnectionError
 
-from server.providers.base import Adapter, ProviderConfig, Stream, UpstreamError, UpstreamTimeout
+from server.providers.base import (
+    Adapter,
+    Answer,
+    ProviderConfig,
+    Stream,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from server.providers.transport import Response, Transport
 
 CONNECT_TIMEOUT_S = 10.0
@@ -81,11 +88,12 @@ class OpenAICompatibleAdapter(Adapter):
     def close(self) -> None:
         self.transport.close()
 
-    def _post_json(self, path: str, body: dict[str, Any], request_id: str) -> dict[str, Any]:
-        answer = _json(self._send("POST", path, body, request_id))
+    def _post_json(self, path: str, body: dict[str, Any], request_id: str) -> Answer:
+        response = self._send("POST", path, body, request_id)
+        answer = _json(response)
         if not isinstance(answer, dict):
             raise UpstreamError("the upstream answer was not a JSON object", 200)
-        return answer
+        return Answer(answer, response.data)
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None,
               request_id: str | None, stream: bool = False) -> Response:

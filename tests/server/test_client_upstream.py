@@ -38,6 +38,18 @@ def test_upstream_answer_that_is_not_json_is_502(gateway: MainGateway) -> None:
     assert_error(gateway.post("/api/chat", chat_body()), 502, "upstream_error", mentions="JSON")
 
 
+def test_whole_answers_are_relayed_byte_for_byte(gateway: MainGateway) -> None:
+    """The provider's own JSON text, not a re-encoding (its float digits, spacing, order)."""
+    answer = ('{"usage":{"prompt_tokens":3,"total_tokens":3},"object":"list",\n'
+              '"data":[{"index":0,"object":"embedding","embedding":[1.50E-3, 0.1000000000000000055,'
+              ' -7e-05]}],"model":"m","note":"caf\u00e9"}').encode()
+    gateway.fake.fail_next(200, answer, headers={"Content-Type": "application/json"})
+    response = gateway.post("/api/embeddings", {"input": "x"})
+    assert response.status_code == 200 and response.content == answer
+    assert response.headers["Content-Type"] == "application/json"
+    assert gateway.log_row(response)["prompt_tokens"] == 3
+
+
 def test_upstream_500_with_a_plain_text_body_is_502(gateway: MainGateway) -> None:
     gateway.fake.fail_next(500, "Traceback (most recent call last):\n  boom")
     response = gateway.post("/api/embeddings", {"input": "x"})
