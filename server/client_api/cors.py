@@ -9,7 +9,8 @@ from werkzeug import Request, Response
 
 ALLOW_HEADERS = "Authorization, Content-Type, X-Request-ID"
 EXPOSE_HEADERS = ("X-Request-ID, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, "
-                  "x-ratelimit-reset-requests, Retry-After")
+                  "x-ratelimit-reset-requests, x-ratelimit-limit-tokens, "
+                  "x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, Retry-After")
 
 
 def preflight(request: Request, origins: Collection[str]) -> Response:

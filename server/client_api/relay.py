@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from prometheus_client import Gauge
 
 from server.client_api.call import Call, ClientError
-from server.providers import Adapter, Stream, UpstreamError, UpstreamTimeout
+from server.providers import Adapter, Answer, Stream, UpstreamError, UpstreamTimeout
 
 T = TypeVar("T")
 
@@ -70,6 +70,8 @@ def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any]
         raise upstream_failure(exc) from None
     call.mark_first_byte()
     record_usage(call, answer, body)
+    if not call.rate_headers and isinstance(answer, Answer):  # the token has no rpm
+        call.rate_headers = answer.rate_limits
     return answer
 
 
@@ -79,9 +81,12 @@ def open_stream(call: Call, adapter: Adapter, body: dict[str, Any],
     body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                         "include_usage": True}}
     try:
-        return unless_client_leaves(client, adapter.chat_stream, body, call.request_id)
+        stream = unless_client_leaves(client, adapter.chat_stream, body, call.request_id)
     except UpstreamError as exc:
         raise upstream_failure(exc) from None
+    if not call.rate_headers:  # the token has no rpm: the provider's limits, if any
+        call.rate_headers = stream.rate_limits
+    return stream
 
 
 def error_event(message: str, code: str) -> bytes:

@@ -42,11 +42,15 @@ class UpstreamTimeout(UpstreamError):
 class Answer(dict):
     """A whole answer as an adapter parsed it, with the provider's own bytes in `raw`: the
     proxy relays those unchanged rather than encoding the dict again (which, for a batch
-    of embeddings, is mostly formatting floats). Adapters may return a plain dict."""
+    of embeddings, is mostly formatting floats). `rate_limits`: the provider's
+    x-ratelimit-* headers, passed on to clients whose token has no limit of its own.
+    Adapters may return a plain dict."""
 
-    def __init__(self, parsed: dict[str, Any], raw: bytes) -> None:
+    def __init__(self, parsed: dict[str, Any], raw: bytes,
+                 rate_limits: dict[str, str] | None = None) -> None:
         super().__init__(parsed)
         self.raw = raw
+        self.rate_limits = rate_limits or {}
 
 
 class Stream(ABC):
@@ -58,6 +62,11 @@ class Stream(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @property
+    def rate_limits(self) -> dict[str, str]:
+        """The provider's x-ratelimit-* headers, where it sent any (as Answer's)."""
+        return {}
 
 
 class Adapter(ABC):

@@ -30,6 +30,10 @@ class HTTPStream(Stream):
     def __init__(self, response: Response) -> None:
         self._response = response
 
+    @property
+    def rate_limits(self) -> dict[str, str]:
+        return rate_limits(self._response)
+
     def __iter__(self) -> Iterator[bytes]:
         buffer = b""
         try:
@@ -93,7 +97,7 @@ class OpenAICompatibleAdapter(Adapter):
         answer = _json(response)
         if not isinstance(answer, dict):
             raise UpstreamError("the upstream answer was not a JSON object", 200)
-        return Answer(answer, response.data)
+        return Answer(answer, response.data, rate_limits(response))
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None,
               request_id: str | None, stream: bool = False) -> Response:
@@ -127,6 +131,12 @@ def _json(response: Response) -> Any:
         return json.loads(response.data)
     except (ValueError, HTTPError, OSError):
         raise UpstreamError("the upstream answer was not valid JSON", response.status) from None
+
+
+def rate_limits(response: Response) -> dict[str, str]:
+    """The provider's x-ratelimit-* headers (OpenAI's, and most compatible servers')."""
+    return {name.lower(): value for name, value in response.headers.items()
+            if name.lower().startswith("x-ratelimit-")}
 
 
 def _error_message(response: Response) -> str:

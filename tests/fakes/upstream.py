@@ -208,6 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
+        for name, value in fake.rate_limits.items():
+            self.send_header(name, value)
         self.end_headers()
         fake._count(open_streams=1)
         try:
@@ -286,6 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:16])
+        if status == 200:
+            headers = {**self.server.fake.rate_limits, **(headers or {})}
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -414,6 +418,7 @@ class FakeUpstream:
         self._delay = self._stream_delay = 0.0
         self._no_usage = False
         self._api_key: str | None = None
+        self.rate_limits: dict[str, str] = {}  # headers sent with every 200, as OpenAI's
 
     def _set_fault(self, name: str, count: int | None, payload: Any) -> None:
         with self._lock:

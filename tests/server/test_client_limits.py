@@ -49,6 +49,31 @@ def test_rate_limit_headers_count_down_on_both_surfaces(gateway: MainGateway) ->
     assert all(reset.endswith("s") for _, _, reset in headers)
 
 
+PROVIDER_LIMITS = {"x-ratelimit-limit-requests": "5000",
+                   "x-ratelimit-remaining-requests": "4999",
+                   "x-ratelimit-reset-requests": "12ms", "x-ratelimit-limit-tokens": "80000"}
+
+
+def test_without_an_rpm_the_providers_rate_limit_headers_are_passed_on(
+        gateway: MainGateway) -> None:
+    gateway.fake.rate_limits = dict(PROVIDER_LIMITS)
+    whole = gateway.post("/api/chat", chat_body())
+    streamed = gateway.post("/api/chat", chat_body(stream=True))
+    embedded = gateway.post("/api/embeddings", {"input": "x"})
+    for response in (whole, streamed, embedded):
+        assert response.status_code == 200, response.text
+        assert {h: response.headers.get(h) for h in PROVIDER_LIMITS} == PROVIDER_LIMITS
+
+
+def test_a_tokens_own_rpm_comes_before_the_providers_headers(gateway: MainGateway) -> None:
+    gateway.fake.rate_limits = dict(PROVIDER_LIMITS)
+    response = gateway.post("/api/chat", chat_body(), token="rpm10")
+    assert response.status_code == 200
+    limit, remaining, _ = _rate_headers(response)
+    assert limit == "10" and remaining < 10  # rpm10 is shared with other tests
+    assert "x-ratelimit-limit-tokens" not in response.headers
+
+
 def test_monthly_request_quota_holds_under_fifty_concurrent_requests(
         gateway: MainGateway) -> None:
     start = Barrier(50)
