@@ -35,7 +35,6 @@ from server.providers import Answer
 log = logging.getLogger(__name__)
 Resolve = Callable[[Gateway, Call, TokenRecord, dict[str, Any]],
                    tuple[EndpointRecord, ProviderEntry]]
-View = Callable[..., Response]
 
 
 # --- the views ---------------------------------------------------------------------------

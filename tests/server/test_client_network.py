@@ -62,7 +62,7 @@ def _preflight(url: str, origin: str, path: str = "/v1/chat/completions") -> req
 
 def test_preflight_from_an_allowed_origin_is_answered(edge: EdgeGateway) -> None:
     response = _preflight(edge.url, CORS_ORIGIN)
-    assert response.status_code == 204
+    assert response.status_code == 204 and response.headers["X-Request-ID"]
     assert response.headers["Access-Control-Allow-Origin"] == CORS_ORIGIN
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
