@@ -20,6 +20,7 @@ import pytest
 from modelproxy._client import MAX_BACKOFF, parse_retry_after, retry_delay
 from modelproxy._sse import SSEDecoder
 
+from tests.sdks import readme
 from tests.sdks.conftest import REPO, SdkServer
 
 SDK = REPO / "sdks" / "python"
@@ -111,35 +112,14 @@ def test_pip_install_of_the_directory_works_on_its_own(tmp_path: Path) -> None:
 # --- the README ----------------------------------------------------------------------------
 
 
-def readme_blocks() -> list[str]:
-    text = (SDK / "README.md").read_text()
-    return re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
-
-
 def test_readme_examples_run_as_written_against_the_server(sdk_server: SdkServer) -> None:
     """Every python block of the README, in order, in one namespace; only the placeholder
     address and token are replaced (and each must be there to replace)."""
-    blocks = readme_blocks()
-    assert len(blocks) >= 5
-    source = "\n".join(blocks)
-    assert "client.chat_completion(endpoint='/api/chat', messages=[{\"role\": \"user\", " \
-           "\"content\": \"Hello\"}])" in source, "the seed's call, exactly as written"
-    for placeholder in ('"http://127.0.0.1:8787"', '"mpx_..."'):
-        assert source.count(placeholder) >= 2, placeholder
-    source = source.replace('"http://127.0.0.1:8787"', json.dumps(sdk_server.url))
-    source = source.replace('"mpx_..."', json.dumps(sdk_server.tokens["readme"]))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(source, "sdks/python/README.md", "exec"), {"__name__": "readme"})
-    printed = out.getvalue()
-    assert "echo: Hello\n" in printed
-    assert "echo: Tell me a story\n" in printed  # the streamed one, chunk by chunk
-    assert "2 vectors of 8" in printed
-    assert "chat /api/chat chat fake" in printed
-    assert "'status': 'ok'" in printed
-    assert "404 endpoint_not_found" in printed
-    assert printed.rstrip().endswith("ok")
-    assert len(sdk_server.calls) == 3  # chat, stream, embeddings
+        exec(compile(readme.source(sdk_server), "sdks/python/README.md", "exec"),
+             {"__name__": "readme"})
+    readme.assert_printed(out.getvalue(), sdk_server)
 
 
 # --- the pure parts ------------------------------------------------------------------------
