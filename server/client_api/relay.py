@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client import Gauge
 
 from server.client_api.call import Call, ClientError
 from server.providers import Adapter, Answer, Stream, UpstreamError, UpstreamTimeout
-
-T = TypeVar("T")
 
 # Upstream statuses that mean the client's request was wrong: passed on as 400.
 CLIENT_FAULTS = {400, 413, 422}
@@ -56,16 +55,14 @@ def record_usage(call: Call, answer: dict[str, Any], body: dict[str, Any]) -> No
     call.completion_tokens = sum(estimate_tokens(t) for t in texts if isinstance(t, str))
 
 
-def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any]
-                  ) -> dict[str, Any]:
-    """A whole (non-streamed) answer, with the call's usage recorded.
-
-    Unlike streams, it is not watched for the client leaving: the two greenlets that
-    costs were ~6% of the proxy's CPU, for answers that end within the provider timeout.
-    """
+def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any],
+                  client: socket.socket | None = None) -> dict[str, Any]:
+    """A whole (non-streamed) answer, with the call's usage recorded; given up (ClientGone)
+    if the client hangs up while a slow answer is awaited."""
     send = adapter.chat if kind == "chat" else adapter.embeddings
     try:
-        answer = send(body, call.request_id)
+        with given_up_if_client_leaves(client, after_s=WATCH_AFTER_S):
+            answer = send(body, call.request_id)
     except UpstreamError as exc:
         raise upstream_failure(exc) from None
     call.mark_first_byte()
@@ -81,7 +78,8 @@ def open_stream(call: Call, adapter: Adapter, body: dict[str, Any],
     body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                         "include_usage": True}}
     try:
-        stream = unless_client_leaves(client, adapter.chat_stream, body, call.request_id)
+        with given_up_if_client_leaves(client, after_s=0):
+            stream = adapter.chat_stream(body, call.request_id)
     except UpstreamError as exc:
         raise upstream_failure(exc) from None
     if not call.rate_headers:  # the token has no rpm: the provider's limits, if any
@@ -223,29 +221,37 @@ class ClientGone(Exception):
     """The client hung up while its request waited for the provider."""
 
 
-def unless_client_leaves(sock: socket.socket | None, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)`, abandoned (its greenlet killed, so its upstream connection closes) the
-    moment the client hangs up; then ClientGone. Plain call where there is no socket."""
+# Whole answers are watched for the client leaving only once they have been awaited this
+# long: a watcher for every request cost ~6% of the proxy's CPU, and quick answers have
+# nothing worth cancelling. A slow one (a long generation) is closed upstream, so a
+# self-hosted server such as vLLM stops generating for nobody. Streams are watched from
+# the start.
+WATCH_AFTER_S = 0.5
+
+
+@contextlib.contextmanager
+def given_up_if_client_leaves(sock: socket.socket | None, after_s: float) -> Iterator[None]:
+    """Run the block; if it is still running `after_s` seconds on and the client hangs
+    up, raise ClientGone in it where it waits (urllib3 then closes the upstream
+    connection). Plain run where there is no socket to watch."""
     if sock is None:
-        return fn(*args)
+        yield
+        return
     import gevent
 
-    def attempt() -> tuple[bool, Any]:
-        try:
-            return True, fn(*args)
-        except Exception as exc:  # handed back to the caller below, not lost
-            return False, exc
+    caller, running = gevent.getcurrent(), [True]
 
-    worker = gevent.spawn(attempt)
-    watcher = gevent.spawn(client_gone, sock)
+    def interrupt() -> None:  # in the hub: only if the block has not ended meanwhile
+        if running[0]:
+            caller.throw(ClientGone)
+
+    def watch() -> None:
+        if client_gone(sock) and running[0]:
+            gevent.get_hub().loop.run_callback(interrupt)
+
+    watcher = gevent.spawn_later(after_s, watch)
     try:
-        gevent.wait([worker, watcher], count=1)
-        if not worker.ready() and watcher.value:
-            worker.kill()
-            raise ClientGone
-        ok, value = worker.get()
+        yield
     finally:
+        running[0] = False
         watcher.kill(block=False)
-    if not ok:
-        raise value
-    return value

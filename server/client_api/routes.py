@@ -133,7 +133,7 @@ def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve) ->
             relay = StreamRelay(call, stream, body, gw.finish, client, gw.metrics.open_streams)
             return stamp(call, Response(relay, mimetype="text/event-stream", headers={
                 "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
-        answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded)
+        answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded, client)
         gw.finish(call)
         return stamp(call, json_response(answer))
     except ClientError as exc:

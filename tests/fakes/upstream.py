@@ -14,7 +14,8 @@ as ``"echo: <text>"``; embeddings come from :func:`fake_embedding`.
 Faults, set from the test: ``fail_next``/``fail_always``, ``drop_next`` and ``fail_mid_stream``
 act on the next ``count`` requests (``count=None``: until reset); ``set_delay``, ``stream_delay``,
 ``no_usage_in_stream`` and ``require_api_key`` hold until ``reset()``. Every request is recorded
-(``requests``, ``last_request``, ``clear()``); ``streams_aborted`` counts client disconnects.
+(``requests``, ``last_request``, ``clear()``); ``streams_aborted`` counts client disconnects
+mid-stream, ``requests_abandoned`` those during a ``set_delay`` wait.
 Plain threads, never gevent: it runs in any process, serving from a daemon thread.
 """
 
@@ -141,7 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake._requests.append(RecordedRequest(self.command, self.path,
                                                   Headers(self.headers.items()), body, raw))
-        if (fake._delay and not self._wait(fake._delay)) or fake._take("drop") is not None:
+        if fake._delay and not self._wait(fake._delay):
+            fake._count(requests_abandoned=1)
+            self.close_connection = True  # the client left: nobody to answer
+            return
+        if fake._take("drop") is not None:
             self.close_connection = True  # no response at all
             return
         if (fail := fake._take("fail")) is not None:
@@ -305,6 +310,7 @@ class FakeUpstream:
         self.stream_chunks = stream_chunks  # content chunks per streamed reply
         self.embedding_dim = embedding_dim
         self.streams_aborted = self.streams_completed = self.open_streams = 0
+        self.requests_abandoned = 0
         self.connections_opened = 0  # TCP connections accepted (keep-alive reuses one)
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -365,10 +371,10 @@ class FakeUpstream:
             return self._requests[-1] if self._requests else None
 
     def clear(self) -> None:
-        """Forget recorded requests; zero streams_aborted and streams_completed."""
+        """Forget recorded requests; zero the stream and abandon counts."""
         with self._lock:
             self._requests.clear()
-            self.streams_aborted = self.streams_completed = 0
+            self.streams_aborted = self.streams_completed = self.requests_abandoned = 0
 
     def wait_until(self, predicate: Callable[[FakeUpstream], bool], timeout: float = 2.0) -> bool:
         """Poll ``predicate(self)`` until it holds (True) or ``timeout`` passes (False)."""

@@ -148,3 +148,32 @@ def test_client_leaving_before_the_first_upstream_byte_ends_the_upstream_request
     assert row["status"] == 499 and "disconnect" in row["error"]
     gateway.fake.wait_until(lambda f: f.open_streams == 0, timeout=3)  # settle for the next
     assert row["latency_ms"] < 1500, "the upstream request was held after the client left"
+
+
+def test_a_client_leaving_a_slow_whole_answer_ends_the_upstream_request(
+        gateway: MainGateway) -> None:
+    """Not streamed: the upstream takes 3 s, the client gives up after 1 s. The upstream
+    request is closed then (a self-hosted server stops generating), the row says 499."""
+    gateway.fake.set_delay(3)
+    with pytest.raises(requests.Timeout):
+        gateway.post("/api/chat", chat_body("never mind"), timeout=1,
+                     headers={"X-Request-ID": "left-whole"})
+    assert gateway.fake.wait_until(lambda f: f.requests_abandoned == 1, timeout=1.5), \
+        "the upstream request was held after the client left"
+    row = gateway.appliance.log_row("left-whole", timeout=6)
+    assert row["status"] == 499 and "disconnect" in row["error"]
+    assert row["stream"] is False and row["latency_ms"] < 2000
+
+
+def test_a_quick_whole_answer_is_not_disturbed_by_the_client_watch(
+        gateway: MainGateway) -> None:
+    """Answers slower than the watch's start (0.5 s) but received are served as usual,
+    and the connection serves the next request."""
+    gateway.fake.set_delay(0.8)
+    with requests.Session() as session:
+        for _ in range(2):
+            response = session.post(gateway.url + "/api/chat", json=chat_body("patience"),
+                                    headers=gateway.headers("all"), timeout=10)
+            assert response.status_code == 200, response.text
+            assert response.json()["choices"][0]["message"]["content"] == "echo: patience"
+    assert gateway.fake.requests_abandoned == 0
