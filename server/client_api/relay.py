@@ -217,8 +217,10 @@ def watch_disconnect(sock: socket.socket | None, on_gone: Callable[[], None]) ->
     return gevent.spawn(watch)
 
 
-class ClientGone(Exception):
-    """The client hung up while its request waited for the provider."""
+class ClientGone(BaseException):
+    """The client hung up while its request waited for the provider. Raised into the
+    waiting call from outside, so, like GreenletExit, not an Exception: an adapter's
+    `except Exception` must not take it for a provider failure."""
 
 
 # Whole answers are watched for the client leaving only once they have been awaited this
