@@ -1,10 +1,12 @@
-"""Small widgets the pages share: the error banner, overview cards, a sortable table."""
+"""Small widgets the pages share: the error banner, overview cards, a sortable table, a
+custom time range."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QDateTime, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDateTimeEdit,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -19,6 +21,39 @@ from gui.models.base import SORT_ROLE, RecordTableModel
 
 BANNER_COLORS = {"error": ("#fdecea", "#8a1c12"), "info": ("#e8f1fb", "#0b3d6b"),
                  "ok": ("#e9f6ec", "#1d5e2c")}
+
+
+class TimeRange(QWidget):
+    """From and To pickers in local time, with calendar popups; `changed` when either is
+    edited. `params()` is the range as the admin API takes it (`from`, `to` in UTC)."""
+
+    changed = Signal()
+
+    def __init__(self, days_back: int = 7, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        now = QDateTime.currentDateTime()
+        self.start = _datetime_edit(now.addDays(-days_back))
+        self.end = _datetime_edit(now)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for label, edit in (("From", self.start), ("To", self.end)):
+            layout.addWidget(QLabel(label))
+            layout.addWidget(edit)
+            edit.editingFinished.connect(self.changed)
+
+    def params(self) -> dict[str, str]:
+        return {"from": _utc(self.start.dateTime()), "to": _utc(self.end.dateTime())}
+
+
+def _datetime_edit(value: QDateTime) -> QDateTimeEdit:
+    edit = QDateTimeEdit(value)
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+    return edit
+
+
+def _utc(value: QDateTime) -> str:
+    return value.toUTC().toString(Qt.DateFormat.ISODate)
 
 
 class Banner(QFrame):

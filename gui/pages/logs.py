@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
 from gui.api import AdminAPI, APIError
 from gui.models.logs import LogsModel, local_time
 from gui.pages.base import Context, Page
-from gui.widgets import Table
+from gui.widgets import Table, TimeRange
 
 SPANS = (("Any time", None), ("Last hour", 3600), ("Last 24 hours", 86_400),
-         ("Last 7 days", 7 * 86_400), ("Last 30 days", 30 * 86_400))
+         ("Last 7 days", 7 * 86_400), ("Last 30 days", 30 * 86_400), ("Custom…", "custom"))
 STATUSES = (("Any status", None), ("2xx", "2xx"), ("4xx", "4xx"), ("5xx", "5xx"),
             ("Errors (4xx and 5xx)", "error"))
 TAIL_LIMIT = 200  # rows per tail request
@@ -120,12 +120,16 @@ class LogsPage(Page):
 
     def _build_filters(self) -> None:
         self.span = _combo(SPANS)
+        self.custom = TimeRange(days_back=1)
+        self.custom.setVisible(False)
+        self.custom.changed.connect(self.reload)
         self.token = _combo([("Any token", None)])
         self.endpoint = _combo([("Any endpoint", None)])
         self.status = _combo(STATUSES)
         self.request_id = QLineEdit(placeholderText="Request ID")
         self.search = QLineEdit(placeholderText="Text in the error…  (Ctrl+F)")
-        for combo in (self.span, self.token, self.endpoint, self.status):
+        self.span.currentIndexChanged.connect(self._span_changed)
+        for combo in (self.token, self.endpoint, self.status):
             combo.currentIndexChanged.connect(self.reload)
         for edit in (self.request_id, self.search):
             edit.setClearButtonEnabled(True)
@@ -143,7 +147,7 @@ class LogsPage(Page):
         header.addWidget(_button("Export CSV…", self._ask_export))
         header.addWidget(_button("Refresh", self.refresh))
         filters = QHBoxLayout()
-        for widget in (self.span, self.token, self.endpoint, self.status):
+        for widget in (self.span, self.custom, self.token, self.endpoint, self.status):
             filters.addWidget(widget)
         filters.addWidget(self.request_id, 1)
         filters.addWidget(self.search, 2)
@@ -171,9 +175,15 @@ class LogsPage(Page):
                   "request_id": self.request_id.text().strip(),
                   "q": self.search.text().strip()}
         span = self.span.currentData()
-        if span:
+        if span == "custom":
+            chosen.update(self.custom.params())
+        elif span:
             chosen["from"] = utc_iso(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=span))
         return {k: v for k, v in chosen.items() if v not in (None, "")}
+
+    def _span_changed(self) -> None:
+        self.custom.setVisible(self.span.currentData() == "custom")
+        self.reload()
 
     def _load_choices(self) -> None:
         api = self.ctx.api

@@ -5,10 +5,9 @@ from __future__ import annotations
 import csv
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateTimeEdit,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
 from gui.charts import TimeChart, msecs
 from gui.models.usage import UsageBreakdownModel, group_name, money
 from gui.pages.base import Context, Page
-from gui.widgets import Table
+from gui.widgets import Table, TimeRange
 
 RANGES = (("Last 24 hours", "24h"), ("Last 7 days", "7d"), ("Last 30 days", "30d"),
           ("Custom…", "custom"))
@@ -91,15 +90,7 @@ class UsagePage(Page):
         self.range = _combo(RANGES)
         self.group = _combo(GROUPS)
         self.metric = _combo([(label, key) for key, (label, *_rest) in METRICS.items()])
-        now = QDateTime.currentDateTime()
-        self.start = _datetime_edit(now.addDays(-7))
-        self.end = _datetime_edit(now)
-        self.custom = QWidget()
-        custom = QHBoxLayout(self.custom)
-        custom.setContentsMargins(0, 0, 0, 0)
-        for label, widget in (("From", self.start), ("To", self.end)):
-            custom.addWidget(QLabel(label))
-            custom.addWidget(widget)
+        self.custom = TimeRange()
         self.toolbar = QHBoxLayout()
         self.toolbar.addWidget(QLabel(f"<h2>{self.title}</h2>"))
         self.toolbar.addSpacing(16)
@@ -115,8 +106,7 @@ class UsagePage(Page):
         self.custom.setVisible(False)
         self.range.currentIndexChanged.connect(self._range_changed)
         self.group.currentIndexChanged.connect(self.refresh)
-        self.start.editingFinished.connect(self.refresh)
-        self.end.editingFinished.connect(self.refresh)
+        self.custom.changed.connect(self.refresh)
         self.metric.currentIndexChanged.connect(self._plot)
 
     def _range_changed(self) -> None:
@@ -127,8 +117,7 @@ class UsagePage(Page):
         """The /usage parameters the controls ask for."""
         params: dict[str, Any] = {"group_by": self.group.currentData()}
         if self.range.currentData() == "custom":
-            params["from"] = _utc(self.start.dateTime())
-            params["to"] = _utc(self.end.dateTime())
+            params.update(self.custom.params())
         else:
             params["range"] = self.range.currentData()
         return params
@@ -187,13 +176,3 @@ def _button(text: str, slot: Any) -> QPushButton:
     button.clicked.connect(slot)
     return button
 
-
-def _datetime_edit(value: QDateTime) -> QDateTimeEdit:
-    edit = QDateTimeEdit(value)
-    edit.setCalendarPopup(True)
-    edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-    return edit
-
-
-def _utc(value: QDateTime) -> str:
-    return value.toUTC().toString(Qt.DateFormat.ISODate)

@@ -136,13 +136,13 @@ def test_usage_custom_range_and_a_server_error_in_the_banner(qtbot, ctx) -> None
     page.range.setCurrentIndex(page.range.findData("custom"))
     page.range.blockSignals(False)
     now = QDateTime.currentDateTime()
-    page.start.setDateTime(now.addSecs(-3 * 3600))
-    page.end.setDateTime(now.addSecs(60))
+    page.custom.start.setDateTime(now.addSecs(-3 * 3600))
+    page.custom.end.setDateTime(now.addSecs(60))
     loaded(qtbot, page)
     assert set(page.params) == {"group_by", "from", "to"}
     assert page.params["from"].endswith("Z")
     assert page.model.rows[0]["requests"] >= 1
-    page.start.setDateTime(now.addSecs(3600))  # after `to`: the server says no
+    page.custom.start.setDateTime(now.addSecs(3600))  # after `to`: the server says no
     page.refresh()
     qtbot.waitUntil(lambda: "to must be after from" in ctx.banner.label.text(), timeout=WAIT)
     assert not ctx.banner.isHidden()
@@ -180,6 +180,25 @@ def test_logs_status_filter_shows_only_4xx(qtbot, ctx) -> None:
     statuses = [r["status"] for r in page.model.rows]
     assert statuses and all(400 <= s < 500 for s in statuses)
     assert page.next_cursor is None
+
+
+def test_logs_custom_time_range(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, LogsPage, ctx))
+    assert page.custom.isHidden()
+    now = QDateTime.currentDateTime()
+    page.custom.start.setDateTime(now.addSecs(-3600))
+    page.custom.end.setDateTime(now.addSecs(120))
+    loaded(qtbot, page, lambda: page.span.setCurrentIndex(page.span.findData("custom")))
+    assert not page.custom.isHidden()
+    assert page.filters()["from"].endswith("Z") and page.filters()["to"].endswith("Z")
+    recent = [r["id"] for r in page.model.rows]
+    assert recent == [r["id"] for r in api.logs_page(len(recent) or 1)[0]]
+    page.custom.start.setDateTime(now.addDays(-3))
+    page.custom.end.setDateTime(now.addDays(-2))  # before the seed traffic
+    loaded(qtbot, page, page.custom.changed.emit)
+    assert page.model.rowCount() == 0
+    loaded(qtbot, page, lambda: page.span.setCurrentIndex(0))  # any time again
+    assert page.custom.isHidden() and page.model.rowCount() >= 1
 
 
 def test_logs_text_and_token_filters(qtbot, ctx, api) -> None:
