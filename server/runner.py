@@ -51,7 +51,8 @@ psycopg2.extensions.set_wait_callback(_psycopg2_wait)
 
 class Handler(WSGIHandler):
     """Sets TCP_NODELAY (without it keep-alive clients wait ~40 ms per response on
-    delayed ACKs) and tells the server when a connection sits idle between requests."""
+    delayed ACKs), tells the server when a connection sits idle between requests, and
+    formats access-log lines only when there is an access log (DEBUG)."""
 
     def handle(self) -> None:
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -59,7 +60,7 @@ class Handler(WSGIHandler):
 
     def get_environ(self) -> dict[str, Any]:
         environ = super().get_environ()
-        environ["modelproxy.socket"] = self.socket  # to notice a streaming client leave
+        environ["modelproxy.socket"] = self.socket  # to notice a waiting client leave
         return environ
 
     def log_request(self) -> None:
