@@ -241,19 +241,42 @@ def given_up_if_client_leaves(sock: socket.socket | None, after_s: float) -> Ite
         return
     import gevent
 
-    caller, running = gevent.getcurrent(), [True]
-
-    def interrupt() -> None:  # in the hub: only if the block has not ended meanwhile
-        if running[0]:
-            caller.throw(ClientGone)
-
-    def watch() -> None:
-        if client_gone(sock) and running[0]:
-            gevent.get_hub().loop.run_callback(interrupt)
-
-    watcher = gevent.spawn_later(after_s, watch)
+    watch = _ClientWatch(sock, gevent.getcurrent())
+    timer = gevent.get_hub().loop.timer(after_s)
+    timer.start(watch.start)  # a bare timer until then: ~0.4 us, a greenlet ~4 us
     try:
         yield
     finally:
-        running[0] = False
-        watcher.kill(block=False)
+        timer.close()
+        watch.stop()
+
+
+class _ClientWatch:
+    """Once started, a greenlet that raises ClientGone in `caller` if the client hangs up
+    before `stop()`."""
+
+    def __init__(self, sock: socket.socket, caller: Any) -> None:
+        self.sock = sock
+        self.caller = caller
+        self.armed = True
+        self.greenlet: Any = None
+
+    def start(self) -> None:
+        import gevent
+
+        self.greenlet = gevent.spawn(self._watch)
+
+    def stop(self) -> None:
+        self.armed = False
+        if self.greenlet is not None:
+            self.greenlet.kill(block=False)
+
+    def _watch(self) -> None:
+        import gevent
+
+        if client_gone(self.sock) and self.armed:
+            gevent.get_hub().loop.run_callback(self._interrupt)
+
+    def _interrupt(self) -> None:  # in the hub: only if the block has not ended meanwhile
+        if self.armed:
+            self.caller.throw(ClientGone)
