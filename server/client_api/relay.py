@@ -22,7 +22,10 @@ def upstream_failure(exc: UpstreamError) -> ClientError:
         return ClientError(504, exc.message, "upstream_timeout")
     if exc.status in CLIENT_FAULTS:
         return ClientError(400, exc.message, "upstream_rejected_request")
-    return ClientError(502, exc.message, "upstream_error")
+    # The provider's Retry-After (it is rate-limiting or overloaded) goes on, so clients
+    # that retry 502s (the OpenAI SDKs do) wait as long as the provider asked.
+    retry = {"Retry-After": exc.retry_after} if exc.retry_after else None
+    return ClientError(502, exc.message, "upstream_error", headers=retry)
 
 
 def upstream_body(body: dict[str, Any], model: str) -> dict[str, Any]:

@@ -26,13 +26,16 @@ class UpstreamError(Exception):
     """The provider answered with an error, or could not be reached.
 
     `status` is the provider's HTTP status (None when there was no answer); `message` is
-    safe to show to clients (never holds the provider key).
+    safe to show to clients (never holds the provider key); `retry_after` is the
+    provider's Retry-After header, where it sent one (a 429 or 503 usually does).
     """
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None,
+                 retry_after: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 class UpstreamTimeout(UpstreamError):

@@ -121,7 +121,7 @@ class OpenAICompatibleAdapter(Adapter):
             response.close()
             raise UpstreamError(
                 f"provider {self.config.name} answered {response.status}: {message}",
-                response.status,
+                response.status, response.headers.get("Retry-After"),
             )
         return response
 

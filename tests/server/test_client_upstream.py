@@ -21,6 +21,15 @@ def test_upstream_failure_is_502_upstream_error(gateway: MainGateway, status: in
     assert row["status"] == 502 and row["error"] and UPSTREAM_KEY not in row["error"]
 
 
+def test_the_providers_retry_after_goes_on_with_the_502(gateway: MainGateway) -> None:
+    gateway.fake.fail_next(429, headers={"Retry-After": "7"})
+    throttled = gateway.post("/api/chat", chat_body())
+    assert_error(throttled, 502, "upstream_error", mentions="429")
+    assert throttled.headers["Retry-After"] == "7"
+    gateway.fake.fail_next(500)
+    assert "Retry-After" not in gateway.post("/api/chat", chat_body()).headers
+
+
 def test_upstream_error_quoting_the_provider_key_does_not_leak_it(gateway: MainGateway) -> None:
     gateway.fake.fail_next(401, {"error": {
         "message": f"Incorrect API key provided: {UPSTREAM_KEY}. Find your key at ...",
