@@ -122,6 +122,29 @@ def test_429_rate_limit_has_retry_after_and_a_long_wait_is_not_sat_out(
     assert not isinstance(error, QuotaExceededError)
 
 
+def test_a_providers_long_retry_after_on_a_502_is_raised_at_once(
+        sdk_server: SdkServer) -> None:
+    sdk_server.fake.fail_next(429, headers={"Retry-After": "30"})
+    client = client_for(sdk_server, max_retries=2, max_retry_wait=20)
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as caught:
+        client.chat_completion(endpoint="/api/chat", messages=HELLO)
+    assert time.monotonic() - started < 2, "waited out a Retry-After above max_retry_wait"
+    assert caught.value.retry_after == 30.0
+    assert_server_error(caught.value, sdk_server, 502, "upstream_error")
+    assert len(sdk_server.calls) == 1
+
+
+def test_a_providers_short_retry_after_on_a_502_is_waited_out(sdk_server: SdkServer) -> None:
+    sdk_server.fake.fail_next(429, headers={"Retry-After": "1"})
+    client = client_for(sdk_server, max_retries=1, retry_backoff=0.01)
+    started = time.monotonic()
+    answer = client.chat_completion(endpoint="/api/chat", messages=HELLO)
+    assert answer["choices"][0]["message"]["content"] == "echo: Hello"
+    assert time.monotonic() - started >= 1.0, "retried after the backoff, not Retry-After"
+    assert len(sdk_server.calls) == 2
+
+
 def test_429_quota_is_quota_exceeded_and_never_retried(sdk_server: SdkServer) -> None:
     client = client_for(sdk_server, "py-quota", max_retries=3, retry_backoff=0.01)
     client.chat_completion(endpoint="/api/chat", messages=HELLO)  # the month's one request

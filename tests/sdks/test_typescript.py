@@ -91,6 +91,18 @@ def test_502_without_retries(sdk_server: SdkServer) -> None:
     assert len(sdk_server.calls) == 1
 
 
+def test_a_providers_long_retry_after_is_not_sat_out(sdk_server: SdkServer) -> None:
+    sdk_server.fake.fail_next(429, headers={"Retry-After": "30"})
+    run_node("test/live/provider-retry-after-long.test.mjs", server=sdk_server, expect=1)
+    assert len(sdk_server.calls) == 1
+
+
+def test_a_providers_short_retry_after_is_waited_out(sdk_server: SdkServer) -> None:
+    sdk_server.fake.fail_next(429, headers={"Retry-After": "1"})
+    run_node("test/live/provider-retry-after-short.test.mjs", server=sdk_server, expect=1)
+    assert len(sdk_server.calls) == 2
+
+
 def test_400_is_not_retried(sdk_server: SdkServer) -> None:
     sdk_server.fake.fail_next(400, {"error": {"message": "max_tokens is too large",
                                               "type": "invalid_request_error", "code": None}})

@@ -38,8 +38,9 @@ export interface ClientOptions {
   /** The first backoff in milliseconds, doubling with each retry (at most 8 s), with jitter. Default 500. */
   retryBackoff?: number;
   /**
-   * The longest `Retry-After` (in milliseconds) waited out; a 429 asking for longer is
-   * thrown at once as a RateLimitError, with `retryAfter` for the caller. Default 20 000.
+   * The longest `Retry-After` (in milliseconds) waited out; a 429 (or a 502 passing on
+   * the provider's) asking for longer is thrown at once, with `retryAfter` for the caller.
+   * Default 20 000.
    */
   maxRetryWait?: number;
   /** Extra headers for every request. */
@@ -353,17 +354,16 @@ export class ModelProxyClient {
         if (!handedOver) attempt.dispose();
       }
       if (n >= maxRetries || !this.#retryable(error)) throw error;
-      const retryAfter = error instanceof RateLimitError ? error.retryAfter : undefined;
-      await sleep(retryDelay(n, this.retryBackoff, retryAfter), options.signal, aborted);
+      await sleep(retryDelay(n, this.retryBackoff, error.retryAfter), options.signal, aborted);
     }
   }
 
   #retryable(error: ModelProxyError): boolean {
     if (error instanceof APIUserAbortError || error instanceof QuotaExceededError) return false;
     if (error instanceof APIConnectionError) return true;
-    if (error instanceof RateLimitError) {
-      return error.retryAfter === undefined || error.retryAfter * 1000 <= this.maxRetryWait;
-    }
+    // Asked to wait longer than the caller allows: theirs to decide.
+    if (error.retryAfter !== undefined && error.retryAfter * 1000 > this.maxRetryWait) return false;
+    if (error instanceof RateLimitError) return true;
     return error.status !== undefined && RETRY_STATUSES.has(error.status);
   }
 }

@@ -1,8 +1,9 @@
 /**
  * Typed errors: one class for each failure a caller handles differently. Every one is a
  * {@link ModelProxyError} with `status` (undefined when no response came), `message` (the
- * server's own words), `requestId` (the `X-Request-ID`, also in the server's log), `code`
- * and `type`.
+ * server's own words), `requestId` (the `X-Request-ID`, also in the server's log), `code`,
+ * `type` and `retryAfter` (the response's `Retry-After` in seconds: a 429's, or a 502's
+ * when the provider itself asked for a pause).
  *
  * | class | when |
  * |---|---|
@@ -12,7 +13,7 @@
  * | BadRequestError | 400: bad input; 413: body too large |
  * | RateLimitError | 429: requests-per-minute limit (`retryAfter`, seconds) |
  * | QuotaExceededError | 429 `insufficient_quota`: monthly quota used up (never retried) |
- * | UpstreamError | 502: the provider failed or a stream broke off; 504: it timed out |
+ * | UpstreamError | 502: the provider failed or a stream broke off; 504: it timed out (`retryAfter` when the provider asked) |
  * | ServerError | another 5xx |
  * | APIConnectionError | no response: refused, reset, cut short |
  * | APITimeoutError | no response within `timeout` (an APIConnectionError) |
@@ -26,6 +27,7 @@ export interface ErrorDetails {
   type?: string | undefined;
   body?: unknown;
   cause?: unknown;
+  retryAfter?: number | undefined;
 }
 
 /** The base of every error this client throws. */
@@ -40,6 +42,8 @@ export class ModelProxyError extends Error {
   readonly type: string | undefined;
   /** The parsed JSON body of the answer, if there was one. */
   readonly body: unknown;
+  /** The answer's `Retry-After`, in seconds; undefined if it sent none. */
+  readonly retryAfter: number | undefined;
 
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -49,6 +53,7 @@ export class ModelProxyError extends Error {
     this.code = details.code;
     this.type = details.type;
     this.body = details.body;
+    this.retryAfter = details.retryAfter;
   }
 }
 
@@ -64,21 +69,17 @@ export class NotFoundError extends ModelProxyError {}
 /** 400: the request is malformed (or the provider rejected it); 413: body too large. */
 export class BadRequestError extends ModelProxyError {}
 
-/** 429: the token's requests-per-minute limit is reached. */
-export class RateLimitError extends ModelProxyError {
-  /** The server's `Retry-After`, in seconds; undefined if it sent none. */
-  readonly retryAfter: number | undefined;
-
-  constructor(message: string, details: ErrorDetails & { retryAfter?: number | undefined } = {}) {
-    super(message, details);
-    this.retryAfter = details.retryAfter;
-  }
-}
+/** 429: the token's requests-per-minute limit is reached (`retryAfter`: when to come back). */
+export class RateLimitError extends ModelProxyError {}
 
 /** 429 `insufficient_quota`: the token's monthly quota is used up. Never retried. */
 export class QuotaExceededError extends ModelProxyError {}
 
-/** 502: the provider failed (or a stream broke off); 504: the provider timed out. */
+/**
+ * 502: the provider failed (or a stream broke off); 504: the provider timed out.
+ * `retryAfter`: the provider's own `Retry-After`, where it sent one (it is rate-limiting
+ * or overloaded the server's key).
+ */
 export class UpstreamError extends ModelProxyError {}
 
 /** Another 5xx: the server itself could not answer (503 is retried). */
@@ -138,10 +139,10 @@ export function errorFromBody(
     code = str(e.code);
     type = str(e.type);
   }
-  const details: ErrorDetails = { status, requestId, code, type, body };
+  const details: ErrorDetails = { status, requestId, code, type, body, retryAfter };
   if (status === 429) {
     if (code === 'insufficient_quota') return new QuotaExceededError(message, details);
-    return new RateLimitError(message, { ...details, retryAfter });
+    return new RateLimitError(message, details);
   }
   const cls = BY_STATUS[status] ?? (status >= 500 ? ServerError : ModelProxyError);
   return new cls(message, details);

@@ -166,8 +166,8 @@ class ModelProxyClient:
     :param retry_backoff: the first backoff in seconds; it doubles with each retry
         (capped at 8 s), with jitter.
     :param max_retry_wait: the longest ``Retry-After`` (seconds) the client waits out; a
-        429 asking for longer is raised at once as :class:`~modelproxy.RateLimitError`,
-        with ``retry_after`` for the caller to decide.
+        429 (or a 502 passing on the provider's) asking for longer is raised at once, with
+        ``retry_after`` for the caller to decide.
     :param headers: extra headers for every request.
     :param session: a ``requests.Session`` to use (proxies, TLS settings); one is made
         otherwise. The client closes only a session it made.
@@ -318,8 +318,7 @@ class ModelProxyClient:
                 error = _error_from_response(response, request_id)
             if attempt >= self.max_retries or not self._retryable(error):
                 raise error
-            time.sleep(retry_delay(attempt, self.retry_backoff,
-                                   getattr(error, "retry_after", None)))
+            time.sleep(retry_delay(attempt, self.retry_backoff, error.retry_after))
             attempt += 1
 
     def _retryable(self, error: ModelProxyError) -> bool:
@@ -327,9 +326,9 @@ class ModelProxyClient:
             return True
         if isinstance(error, QuotaExceededError):
             return False
-        if isinstance(error, RateLimitError):
-            return error.retry_after is None or error.retry_after <= self.max_retry_wait
-        return error.status_code in RETRY_STATUSES
+        if error.retry_after is not None and error.retry_after > self.max_retry_wait:
+            return False  # asked to wait longer than the caller allows: theirs to decide
+        return isinstance(error, RateLimitError) or error.status_code in RETRY_STATUSES
 
 
 def _new_request_id() -> str:

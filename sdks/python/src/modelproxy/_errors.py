@@ -6,7 +6,9 @@ Every error is a :class:`ModelProxyError` with
 - ``message``: the server's own message (``error.message`` of the JSON body);
 - ``request_id``: the ``X-Request-ID`` of the request, the id of its request-log row;
 - ``code`` and ``type``: ``error.code`` and ``error.type`` of the body, where given;
-- ``body``: the parsed JSON body, where there was one.
+- ``body``: the parsed JSON body, where there was one;
+- ``retry_after``: the response's ``Retry-After`` in seconds, where it had one (a 429;
+  a 502 when the provider itself asked for a pause).
 
 ================================  =====================================================
 class                             when
@@ -25,7 +27,8 @@ class                             when
 ================================  =====================================================
 
 Retried by the client (before any stream has started): APIConnectionError and
-APITimeoutError, RateLimitError (not QuotaExceededError), UpstreamError and 503.
+APITimeoutError, RateLimitError (not QuotaExceededError), UpstreamError and 503; after
+``retry_after`` where given, unless that is longer than ``max_retry_wait``.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class ModelProxyError(Exception):
 
     def __init__(self, message: str, *, status_code: int | None = None,
                  request_id: str | None = None, code: str | None = None,
-                 type: str | None = None, body: Any = None) -> None:
+                 type: str | None = None, body: Any = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
@@ -60,6 +64,7 @@ class ModelProxyError(Exception):
         self.code = code
         self.type = type
         self.body = body
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         details = [f"status {self.status_code}"] if self.status_code is not None else []
@@ -96,18 +101,17 @@ class RateLimitError(ModelProxyError):
     ``retry_after`` is the server's ``Retry-After`` in seconds (``None`` if absent).
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
 
 class QuotaExceededError(ModelProxyError):
     """429 ``insufficient_quota``: the token's monthly quota is used up. Never retried."""
 
 
 class UpstreamError(ModelProxyError):
-    """502: the provider failed (or a stream broke off); 504: the provider timed out."""
+    """502: the provider failed (or a stream broke off); 504: the provider timed out.
+
+    ``retry_after``: the provider's own ``Retry-After`` in seconds, where it sent one
+    (it is rate-limiting or overloaded the server's key).
+    """
 
 
 class ServerError(ModelProxyError):
@@ -157,11 +161,12 @@ def error_from_body(status_code: int, body: Any, request_id: str | None,
     else:
         message, code, type_ = f"HTTP {status_code} from the server", None, None
     kwargs: dict[str, Any] = {"status_code": status_code, "request_id": request_id,
-                              "code": code, "type": type_, "body": body}
+                              "code": code, "type": type_, "body": body,
+                              "retry_after": retry_after}
     if status_code == 429:
         if code == "insufficient_quota":
             return QuotaExceededError(message, **kwargs)
-        return RateLimitError(message, retry_after=retry_after, **kwargs)
+        return RateLimitError(message, **kwargs)
     cls = _BY_STATUS.get(status_code)
     if cls is None:
         cls = ServerError if status_code >= 500 else ModelProxyError
