@@ -33,7 +33,6 @@ class ClientAPI:
     def __init__(self, gateway: Gateway, fallback: WSGIApp) -> None:
         self.gateway = gateway
         self.fallback = fallback
-        self.url_map = routes.url_map
         self._routes = routes.url_map.bind("modelproxy")  # the rules name no host
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]

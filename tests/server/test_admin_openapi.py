@@ -19,6 +19,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from app.settings import load_settings
+from server.client_api import routes as client_routes
 from server.factory import create_app
 
 pytest.register_assert_rewrite("tests.server.admin_fixtures")
@@ -46,7 +47,7 @@ def _app_routes(tmp_path: Path) -> set[tuple[str, str]]:
     app = create_app(settings)
     try:
         routes = set()
-        rules = [*app.url_map.iter_rules(), *app.wsgi_app.url_map.iter_rules()]  # + ClientAPI
+        rules = [*app.url_map.iter_rules(), *client_routes.url_map.iter_rules()]
         for rule in rules:
             if rule.endpoint == "static":
                 continue
