@@ -20,6 +20,7 @@ from app.errors import (
     StorageError,
     ValidationError,
 )
+from app.text import encodable
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,9 @@ STATUS_OF = [(ConflictError, 409), (ValidationError, 400), (ForbiddenError, 403)
 
 def error_response(status: int, message: str, code: str | None = None,
                    param: str | None = None) -> Response:
-    """The error in the OpenAI shape (needs no Flask context: the client API has none)."""
-    body = {"message": message, "type": TYPES.get(status, "server_error"), "code": code}
+    """The error in the OpenAI shape (needs no Flask context: the client API has none).
+    The message may quote the client's input, so it is made encodable first."""
+    body = {"message": encodable(message), "type": TYPES.get(status, "server_error"), "code": code}
     if param:
         body["param"] = param
     return Response(json.dumps({"error": body}, ensure_ascii=False), status,

@@ -19,7 +19,7 @@ from server import metrics as metrics_routes
 from server.admin_api.guard import LoginGuard
 from server.catalog import Catalog
 from server.client_api.gateway import Gateway
-from server.logwriter import LogWriter
+from server.logwriter import UNWRITTEN_FILE, LogWriter
 from server.metrics import Metrics
 from server.provider_checks import ProviderChecker
 
@@ -56,8 +56,10 @@ def create_app(settings: Settings) -> Flask:
     catalog.reload()
     run_blocking = _run_blocking()
     # SQLite writes block the caller (PostgreSQL's wait on sockets, which gevent shares).
-    log_writer = LogWriter(db, offload=run_blocking if settings.is_sqlite else None)
+    log_writer = LogWriter(db, offload=run_blocking if settings.is_sqlite else None,
+                           unwritten_path=settings.data_dir / UNWRITTEN_FILE)
     metrics = Metrics()
+    metrics.watch_log_writer(log_writer)
     gateway = Gateway(settings, db, catalog, log_writer, metrics, run_blocking)
     app = Flask("modelproxy")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)

@@ -4,27 +4,45 @@ Requests put one record on a queue (no I/O); one writer thread — a greenlet un
 drains it in batches: one transaction per batch inserts the rows, adds them to the daily
 usage rollups and stamps the tokens' last use. It flushes at most every FLUSH_S seconds and
 once more on stop, so a graceful stop loses no row.
+
+No row can end the writer. Text is made encodable before it is written (`app.text`); a
+batch the database refuses for its content is split until the rows that cannot be written
+are found, and those are kept aside in `<data-dir>/unwritten-requests.jsonl` (logged and
+counted, never dropped silently). A database that does not answer is retried with backoff.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import peewee as pw
 
 from app import latency
 from app.models import RequestLog, Token, UsageDaily, UsageHourly
+from app.text import encodable
 
 log = logging.getLogger(__name__)
 FLUSH_S = 0.25
 MAX_BATCH = 1000
+RETRY_S = (1.0, 2.0, 4.0, 8.0)  # backoff while the database does not answer
+STOP_ATTEMPTS = 3  # on stop, tries before the rows left are kept aside
+UNWRITTEN_FILE = "unwritten-requests.jsonl"
 _STOP = object()
+
+# The database is away (restarting, locked, unreachable): the same rows will do later.
+TRANSIENT = (pw.OperationalError, pw.InterfaceError)
+# Something in the rows themselves: retrying them as they are cannot help.
+ROW_ERRORS = (pw.DatabaseError, ValueError, TypeError, KeyError, AttributeError,
+              OverflowError)
 
 
 Offload = Callable[..., Any]
@@ -35,17 +53,26 @@ class LogWriter:
     thread of gevent's pool. Inline, a 150-row batch held every request up ~5 ms and a WAL
     checkpoint up to ~30 ms; offloaded, p99 at one connection is ~1 ms lower, though the
     event loop still waits for much of a transaction (the GIL is not let go of for all of
-    it: measured, cause not found)."""
+    it: measured, cause not found). Rows that cannot be written go to `unwritten_path`."""
 
     def __init__(self, db: pw.Database, flush_s: float = FLUSH_S,
-                 offload: Offload | None = None) -> None:
+                 offload: Offload | None = None, unwritten_path: Path | None = None) -> None:
         self._db = db
         self._flush_s = flush_s
         self._offload = offload or (lambda fn, *args: fn(*args))
+        self._unwritten_path = unwritten_path
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._failures = 0  # database failures in a row
+        self._in_flight: list[dict[str, Any]] = []
         self.written = 0  # rows committed, for tests and metrics
+        self.kept_aside = 0  # rows that could not be written, in the unwritten file
+
+    @property
+    def running(self) -> bool:
+        """Whether the writer thread is alive (what /api/health reports)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def write(self, record: dict[str, Any]) -> None:
         """Queue one request-log row (RequestLog field names). Never blocks, never fails."""
@@ -58,7 +85,8 @@ class LogWriter:
     def stop(self, timeout: float = 30.0) -> None:
         """Write everything queued so far, then end the writer."""
         if self._thread is None:
-            self._flush_all()
+            while not self._flush_all(_STOP):
+                pass  # each round tries again; after STOP_ATTEMPTS the rows are kept aside
             return
         self._queue.put(_STOP)
         self._stopping.set()
@@ -72,8 +100,14 @@ class LogWriter:
             first = self._queue.get()
             if first is not _STOP:
                 self._stopping.wait(self._flush_s)  # gather a batch (cut short by stop)
-            if self._flush_all(first):
-                return
+            try:
+                if self._flush_all(first):
+                    return
+            except Exception as exc:  # a bug in the writer: it must not end the request log
+                log.exception("the request-log writer failed; its rows are kept aside")
+                self._keep_aside(self._in_flight, exc)  # (some may be written: better twice)
+                if self._stopping.is_set():
+                    return
 
     def _flush_all(self, first: Any = None) -> bool:
         """Write `first` and what is queued, in batches; True when the stop mark was seen."""
@@ -92,26 +126,78 @@ class LogWriter:
                     batch.append(record)
             if not batch:
                 return stopping
-            if not self._flush(batch):
+            self._in_flight = batch
+            done = self._flush(batch, stopping)
+            self._in_flight = []
+            if not done:
                 if stopping:
                     self._queue.put(_STOP)  # try again after the rows put back
                 return False
 
-    def _flush(self, batch: list[dict[str, Any]]) -> bool:
+    def _flush(self, batch: list[dict[str, Any]], stopping: bool = False) -> bool:
+        """Write `batch`: True when each row is written or kept aside, False when the
+        database failed (the rows not yet written are queued again)."""
+        pending = [batch]
+        while pending:
+            piece = pending.pop()
+            try:
+                self._commit(piece)
+            except TRANSIENT as exc:
+                return self._retry_later([r for p in (piece, *pending) for r in p], exc,
+                                         stopping)
+            except ROW_ERRORS as exc:
+                if len(piece) == 1:
+                    self._keep_aside(piece, exc)
+                else:  # halve it until the rows the database refuses are found
+                    middle = len(piece) // 2
+                    pending += [piece[middle:], piece[:middle]]
+            else:
+                self.written += len(piece)
+                self._failures = 0
+        return True
+
+    def _commit(self, rows: list[dict[str, Any]]) -> None:
         # The SQL is built before the transaction, pausing between pieces: under serve the
         # writer shares the event loop with requests, and a 150-row batch is ~2 ms of Python.
-        statements = batch_statements(self._db, batch, pause=_let_others_run)
+        statements = batch_statements(self._db, rows, pause=_let_others_run)
+        with self._db.connection_context():
+            self._offload(run_in_transaction, self._db.connection(), statements)
+
+    def _retry_later(self, rows: list[dict[str, Any]], exc: Exception, stopping: bool) -> bool:
+        self._failures += 1
+        if stopping and self._failures >= STOP_ATTEMPTS:
+            self._keep_aside(rows, exc)  # stopping: no later to wait for
+            return True
+        delay = RETRY_S[0] if stopping else RETRY_S[min(self._failures, len(RETRY_S)) - 1]
+        log.error("could not write %d request-log rows (%s); retrying in %.0f s",
+                  len(rows), exc, delay)
+        for record in rows:
+            self._queue.put(record)
+        threading.Event().wait(delay)  # back off; the database may be restarting
+        return False
+
+    def _keep_aside(self, rows: list[dict[str, Any]], exc: BaseException) -> None:
+        """Append rows that cannot be written to the unwritten file (0600), one JSON line
+        each; if even that fails, the log has them."""
+        if not rows:
+            return
+        lines = "".join(json.dumps({**r, "unwritten_because": str(exc)}, default=str) + "\n"
+                        for r in rows)
+        self.kept_aside += len(rows)
+        if self._unwritten_path is None:
+            log.error("request-log rows not written (%s): %s", exc, lines)
+            return
         try:
-            with self._db.connection_context():
-                self._offload(run_in_transaction, self._db.connection(), statements)
-        except pw.PeeweeException as exc:
-            log.error("could not write %d request-log rows (%s); will retry", len(batch), exc)
-            for record in batch:
-                self._queue.put(record)
-            threading.Event().wait(1.0)  # back off; the database may be restarting
-            return False
-        self.written += len(batch)
-        return True
+            self._unwritten_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._unwritten_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as f:
+                f.write(lines)
+        except OSError as write_error:
+            log.error("request-log rows not written (%s), nor kept in %s (%s): %s",
+                      exc, self._unwritten_path, write_error, lines)
+            return
+        log.error("%d request-log row(s) could not be written (%s); kept in %s",
+                  len(rows), exc, self._unwritten_path)
 
 
 def _let_others_run() -> None:
@@ -149,6 +235,8 @@ def write_batch(db: pw.Database, batch: list[dict[str, Any]]) -> None:
 def batch_statements(db: pw.Database, batch: list[dict[str, Any]],
                      pause: Callable[[], None] = lambda: None) -> list[Statement]:
     """The SQL that writes `batch`; `pause` runs between pieces."""
+    for record in batch:
+        _make_encodable(record)
     rows: list[list[Any]] = []
     for start in range(0, len(batch), PIECE):
         rows += [[r.get(c, LOG_DEFAULTS.get(c)) for c in LOG_COLUMNS]
@@ -193,6 +281,13 @@ def insert_statements(db: pw.Database, table: str, columns: tuple[str, ...],
     return [(head + ", ".join([one] * len(chunk)) + tail,
              [value for row in chunk for value in row])
             for chunk in (rows[i:i + per_statement] for i in range(0, len(rows), per_statement))]
+
+
+def _make_encodable(record: dict[str, Any]) -> None:
+    """Replace, in place, what no database can store in the record's text (`app.text`)."""
+    for name, value in record.items():
+        if type(value) is str:
+            record[name] = encodable(value)
 
 
 def _names(columns: tuple[str, ...]) -> str:

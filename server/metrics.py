@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -15,10 +16,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from server.client_api import network
 from server.client_api.call import Call
 from server.errors import error_response
+from server.logwriter import LogWriter
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -43,6 +46,10 @@ class Metrics:
                                     ["endpoint", "kind"], registry=self.registry)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
+    def watch_log_writer(self, writer: LogWriter) -> None:
+        """Report the request-log writer: up, rows written, rows kept aside."""
+        self.registry.register(_LogWriterCollector(writer))
+
     def observe(self, call: Call, endpoint: str, provider: str) -> None:
         """Count one finished client request."""
         self._child(self.requests, endpoint, str(call.status)).inc()
@@ -60,6 +67,24 @@ class Metrics:
         if child is None:
             child = self._children[metric, labels] = metric.labels(*labels)
         return child
+
+
+class _LogWriterCollector:
+    """Read at each scrape from the writer's own counters (no work on the hot path)."""
+
+    def __init__(self, writer: LogWriter) -> None:
+        self._writer = writer
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("modelproxy_log_writer_up",
+                                "1 while the request-log writer runs.",
+                                value=int(self._writer.running))
+        yield CounterMetricFamily("modelproxy_log_rows_written",
+                                  "Request-log rows written to the database.",
+                                  value=self._writer.written)
+        yield CounterMetricFamily("modelproxy_log_rows_unwritten",
+                                  "Request-log rows the database refused, kept in "
+                                  "unwritten-requests.jsonl.", value=self._writer.kept_aside)
 
 
 @bp.get("/metrics")

@@ -65,10 +65,12 @@ def models(gw: Gateway, request: Request) -> Response:
 
 
 def health(gw: Gateway, request: Request) -> Response:
-    """No auth: whether the server and its database answer."""
-    ok = ping(gw.db)
+    """No auth: whether the server, its database and its request-log writer work."""
+    database = ping(gw.db)
+    writer = gw.log_writer.running
+    ok = database and writer
     body = {"status": "ok" if ok else "error", "version": __version__,
-            "database": "ok" if ok else "error"}
+            "database": "ok" if database else "error", "writer": "ok" if writer else "error"}
     return json_response(body, 200 if ok else 503)
 
 

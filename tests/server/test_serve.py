@@ -94,4 +94,22 @@ def test_health_is_503_when_the_database_stops_answering(tmp_path) -> None:
         state.close()  # else its threads would query whatever database later tests open
     assert response.status_code == 503
     assert response.get_json() == {"status": "error", "version": response.get_json()["version"],
-                                   "database": "error"}
+                                   "database": "error", "writer": "ok"}
+
+
+def test_health_is_503_when_the_log_writer_is_not_running(tmp_path) -> None:
+    settings = load_settings({"data_dir": str(tmp_path), "bcrypt_rounds": 4}, environ={},
+                             env_file=None)
+    app = create_app(settings)
+    state = app.extensions["modelproxy"]
+    client = app.test_client()
+    try:
+        running = client.get("/api/health")
+        state.log_writer.stop()
+        stopped = client.get("/api/health")
+    finally:
+        state.close()
+    assert (running.status_code, running.get_json()["writer"]) == (200, "ok")
+    assert stopped.status_code == 503
+    assert {k: stopped.get_json()[k] for k in ("status", "database", "writer")} == {
+        "status": "error", "database": "ok", "writer": "error"}

@@ -1,0 +1,101 @@
+"""The request-log writer on each database: no row can end it, a row with text no database
+can store is written with that text replaced, a row the database refuses is kept aside in
+the unwritten file (0600), and a database that is gone on stop loses no row either."""
+
+from __future__ import annotations
+
+import json
+import stat
+import threading
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+from app.models import RequestLog, UsageHourly, utcnow
+from server.logwriter import UNWRITTEN_FILE, LogWriter
+from tests.server.client_fixtures import wait_for
+
+TOO_BIG = 2**70  # no INTEGER column takes it: SQLite's driver and PostgreSQL both refuse
+
+
+def _row(request_id: str, **fields: Any) -> dict[str, Any]:
+    return {"time": utcnow(), "request_id": request_id, "status": 200, "latency_ms": 3.0,
+            "endpoint_id": 1, "model": "m", **fields}
+
+
+def _rows_by_id() -> dict[str, dict[str, Any]]:
+    return {r["request_id"]: r for r in RequestLog.select().dicts()}
+
+
+def _rollup_requests() -> int:
+    return int(UsageHourly.select(pw.fn.SUM(UsageHourly.requests)).scalar() or 0)
+
+
+def _unwritten(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_lone_surrogates_and_nul_are_written_replaced(db: pw.Database, tmp_path: Path) -> None:
+    writer = LogWriter(db, unwritten_path=tmp_path / UNWRITTEN_FILE)
+    for record in (_row("plain"), _row("surrogate", error="no endpoint at /api/\ud800x"),
+                   _row("nul", model="m\x00", error="bad \udfff\x00 end"), _row("after")):
+        writer.write(record)
+    writer.stop()
+    rows = _rows_by_id()
+    assert set(rows) == {"plain", "surrogate", "nul", "after"}
+    assert rows["surrogate"]["error"] == "no endpoint at /api/\ufffdx"
+    assert (rows["nul"]["model"], rows["nul"]["error"]) == ("m\ufffd", "bad \ufffd\ufffd end")
+    assert _rollup_requests() == 4 and writer.written == 4 and writer.kept_aside == 0
+    assert not (tmp_path / UNWRITTEN_FILE).exists()
+
+
+def test_a_row_the_database_refuses_is_kept_aside_and_the_rest_written(
+        db: pw.Database, tmp_path: Path) -> None:
+    unwritten = tmp_path / UNWRITTEN_FILE
+    writer = LogWriter(db, unwritten_path=unwritten)
+    for i in range(9):
+        writer.write(_row(f"good-{i}"))
+        if i == 4:
+            writer.write(_row("refused", prompt_tokens=TOO_BIG))
+    writer.stop()
+    assert set(_rows_by_id()) == {f"good-{i}" for i in range(9)}
+    assert _rollup_requests() == 9  # the rollups say what the rows say
+    assert (writer.written, writer.kept_aside) == (9, 1)
+    [kept] = _unwritten(unwritten)
+    assert (kept["request_id"], kept["prompt_tokens"]) == ("refused", TOO_BIG)
+    assert kept["unwritten_because"]
+    assert stat.S_IMODE(unwritten.stat().st_mode) == 0o600
+
+
+def test_the_writer_thread_outlives_bad_rows(db: pw.Database, tmp_path: Path) -> None:
+    writer = LogWriter(db, flush_s=0.01, unwritten_path=tmp_path / UNWRITTEN_FILE)
+    writer.start()
+    try:
+        writer.write(_row("refused", status=TOO_BIG))
+        writer.write({"request_id": "no time or status"})  # a bug's row: cannot be built
+        assert wait_for(lambda: writer.kept_aside == 2, timeout=5)
+        writer.write(_row("later"))
+        assert wait_for(lambda: writer.written == 1, timeout=5)
+        assert writer.running
+    finally:
+        writer.stop()
+    assert set(_rows_by_id()) == {"later"}
+    assert [r["request_id"] for r in _unwritten(tmp_path / UNWRITTEN_FILE)] == [
+        "refused", "no time or status"]
+
+
+def test_rows_are_kept_aside_when_the_database_is_gone_at_stop(tmp_path: Path) -> None:
+    gone = pw.SqliteDatabase(str(tmp_path / "no-such-dir" / "gone.db"))  # cannot be opened
+    unwritten = tmp_path / UNWRITTEN_FILE
+    writer = LogWriter(gone, flush_s=60, unwritten_path=unwritten)  # only the stop flushes
+    writer.start()
+    for i in range(3):
+        writer.write(_row(f"queued-{i}"))
+    stopper = threading.Thread(target=writer.stop)
+    stopper.start()
+    stopper.join(timeout=20)  # three tries a second apart, then kept aside
+    assert not stopper.is_alive() and not writer.running
+    assert sorted(r["request_id"] for r in _unwritten(unwritten)) == [
+        "queued-0", "queued-1", "queued-2"]
+    assert (writer.written, writer.kept_aside) == (0, 3)
