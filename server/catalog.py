@@ -1,8 +1,13 @@
 """The proxy's in-memory view of providers, endpoints and tokens.
 
 The hot path reads only this. It is reloaded whole when the tables change: the admin API
-calls `reload()` after each change (effective at once), and a background thread checks a
-cheap fingerprint every `REFRESH_S` seconds for changes made by the CLI or another server.
+calls `apply_change()` after each change (effective at once), and a background thread checks
+a cheap fingerprint every `REFRESH_S` seconds for changes made by the CLI or another server.
+
+Tokens are swapped in first and on their own: whatever else fails to load, a revocation
+applies. A provider whose key cannot be opened is an entry with a `problem`, not a failed
+reload; when the secret key was rotated under the running server (the sealed key check in
+the `setting` table changed, or the key file), the key is read again.
 """
 
 from __future__ import annotations
@@ -12,15 +17,16 @@ import ipaddress
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from pathlib import Path
 
 import peewee as pw
 
 from app.crypto import SecretBox
 from app.errors import SecretKeyError
 from app.models import Endpoint, Provider, Setting, Token
-from app.services import options, provider_types, providers
+from app.services import options, provider_types, providers, secret_key
 from app.settings import Settings
 from server.providers import Adapter, ProviderConfig, UpstreamError, adapter_for
 
@@ -76,6 +82,8 @@ class Catalog:
         self._db = db
         self._lock = threading.Lock()
         self._fingerprint: tuple = ()
+        self._box_problem: str | None = None  # why the key in force cannot be read
+        self._unopened: set[int] = set()  # providers whose stored key cannot be opened
         self.tokens_by_prefix: dict[str, TokenRecord] = {}
         self.endpoints_by_path: dict[str, EndpointRecord] = {}
         self.endpoints_by_name: dict[str, EndpointRecord] = {}
@@ -101,18 +109,50 @@ class Catalog:
         """The endpoint a `model` names: by endpoint name first, then by upstream model."""
         return self.endpoints_by_name.get(model) or self.endpoints_by_model.get(model)
 
+    @property
+    def box(self) -> SecretBox:
+        """The SecretBox in force (it changes when the key is rotated under the server)."""
+        return self._box
+
+    def current_box(self) -> SecretBox:
+        """The SecretBox, checked against the database first: what seals a new provider key
+        must be the key in force even if a rotation happened since the last refresh."""
+        with self._db.connection_context():
+            check = secret_key.sealed_check()
+        if check is not None and not secret_key.opens(self._box, check):
+            self.reload()
+            if self._box_problem:  # sealing under the old key would lose the new secret
+                raise SecretKeyError(self._box_problem)
+        return self._box
+
     # --- loading -----------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Load everything from the database and swap it in."""
+        """Load everything from the database and swap it in, tokens first. Raises only
+        when the database fails (what was loaded by then stays swapped in)."""
         with self._lock, self._db.connection_context():
             fingerprint = self._read_fingerprint()
-            tokens = {t.prefix: _token_record(t) for t in Token.select()}
-            endpoints = [_endpoint_record(e) for e in Endpoint.select().order_by(Endpoint.id)]
-            entries = self._provider_entries(list(Provider.select()))
+            self.tokens_by_prefix = {t.prefix: _token_record(t) for t in Token.select()}
+            self._swap_endpoints([_endpoint_record(e)
+                                  for e in Endpoint.select().order_by(Endpoint.id)])
+            self._refresh_box()
+            self._swap_providers(self._provider_entries(list(Provider.select())))
             self.options = options.effective(self._settings)
-        old = self.providers
-        self.tokens_by_prefix = tokens
+            # A key that cannot be opened yet (a rotation half done) is tried again next time.
+            stuck = self._box_problem or self._unopened
+            self._fingerprint = () if stuck else fingerprint
+
+    def apply_change(self) -> None:
+        """Reload after a change this server saved. A failure is logged, not raised (the
+        change is saved, and its answer must say so); the watcher tries again."""
+        try:
+            self.reload()
+        except pw.PeeweeException as exc:
+            self._fingerprint = ()
+            log.error("saved, but could not reload providers, endpoints and tokens "
+                      "(trying again in %.0f s): %s", REFRESH_S, exc)
+
+    def _swap_endpoints(self, endpoints: list[EndpointRecord]) -> None:
         self.endpoints_by_path = {e.path: e for e in endpoints}
         self.endpoints_by_name = {e.name: e for e in endpoints}
         self.endpoints_by_id = {e.id: e for e in endpoints}
@@ -121,8 +161,10 @@ class Catalog:
             if e.enabled and e.model not in by_model:
                 by_model[e.model] = e
         self.endpoints_by_model = by_model
+
+    def _swap_providers(self, entries: dict[int, ProviderEntry]) -> None:
+        old = self.providers
         self.providers = entries
-        self._fingerprint = fingerprint
         for provider_id, entry in old.items():
             if entry.adapter and entries.get(provider_id, entry).adapter is not entry.adapter:
                 entry.adapter.close()
@@ -153,21 +195,45 @@ class Catalog:
         while not self._stop.wait(interval):
             try:
                 self.refresh_if_changed()
-            except (pw.PeeweeException, SecretKeyError) as exc:
+            except pw.PeeweeException as exc:
                 log.warning("could not refresh providers, endpoints and tokens: %s", exc)
+            except Exception:  # a bug: the watcher must live on, or revocations stop applying
+                log.exception("could not refresh providers, endpoints and tokens")
 
     def _read_fingerprint(self) -> tuple:
-        parts = []
+        parts: list[tuple] = [_file_stamp(self._settings.key_file)]
         for model in (Provider, Endpoint, Token, Setting):
             parts.append(tuple(model.select(pw.fn.COUNT(pw.SQL("*")), pw.fn.MAX(model.updated_at))
                                .tuples().get()))
         return tuple(parts)
 
+    def _refresh_box(self) -> None:
+        """Read the secret key again when the stored key check no longer opens with it."""
+        check = secret_key.sealed_check()
+        if check is None or secret_key.opens(self._box, check):
+            problem = None
+        else:
+            try:
+                self._box = secret_key.current_box(self._settings)
+                problem = None
+                log.info("the secret key was rotated: provider keys opened with the new key")
+            except SecretKeyError as exc:
+                problem = str(exc)
+        if problem and problem != self._box_problem:
+            log.error("provider keys cannot be opened: %s", problem)
+        self._box_problem = problem
+
     def _provider_entries(self, rows: list[Provider]) -> dict[int, ProviderEntry]:
         entries = {}
+        self._unopened = set()
         for row in rows:
-            config = self._config(row)
             current = self.providers.get(row.id)
+            try:
+                config = self._config(row)
+            except SecretKeyError as exc:  # this provider's key cannot be opened; the rest can
+                self._unopened.add(row.id)
+                entries[row.id] = self._unopened_entry(row, current, self._box_problem or str(exc))
+                continue
             if current and current.config == config:
                 entries[row.id] = ProviderEntry(config, row.enabled, current.adapter,
                                                 current.problem)
@@ -178,14 +244,35 @@ class Catalog:
                 entries[row.id] = ProviderEntry(config, row.enabled, None, exc.message)
         return entries
 
-    def _config(self, row: Provider) -> ProviderConfig:
-        api_key = providers.api_key(self._box, row)
+    def _unopened_entry(self, row: Provider, current: ProviderEntry | None,
+                        problem: str) -> ProviderEntry:
+        """The entry of a provider whose stored key cannot be opened (the key was rotated
+        and this server cannot read the new one): the key it opened before, if nothing
+        else about the provider changed (a rotation re-seals the same key), else unusable."""
+        config = self._config(row, sealed_key=False)
+        if current and current.config.api_key and current.adapter and (
+                replace(config, api_key=current.config.api_key) == current.config):
+            return replace(current, enabled=row.enabled)
+        return ProviderEntry(config, row.enabled, None, problem)
+
+    def _config(self, row: Provider, sealed_key: bool = True) -> ProviderConfig:
+        """The provider's configuration; with `sealed_key` False, without its stored key."""
+        api_key = providers.api_key(self._box, row) if sealed_key else None
         env_field = provider_types.KEY_ENV.get(row.type)
         if api_key is None and env_field:
             api_key = getattr(self._settings, env_field) or os.environ.get(env_field.upper())
         return ProviderConfig(id=row.id, name=row.name, type=row.type, base_url=row.base_url,
                               api_key=api_key, headers=dict(row.headers or {}),
                               timeout_s=row.timeout_s)
+
+
+def _file_stamp(path: Path) -> tuple:
+    """What changes when a file is replaced (inode, mtime); () when there is none."""
+    try:
+        found = path.stat()
+    except OSError:
+        return ()
+    return (found.st_ino, found.st_mtime_ns)
 
 
 def _token_record(t: Token) -> TokenRecord:

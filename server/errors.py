@@ -17,6 +17,7 @@ from app.errors import (
     ForbiddenError,
     ModelProxyError,
     NotFoundError,
+    SecretKeyError,
     StorageError,
     ValidationError,
 )
@@ -41,9 +42,10 @@ TYPES = {
     504: "upstream_error",
 }
 
-# Most specific first: ConflictError is a ValidationError.
+# Most specific first: ConflictError is a ValidationError. A secret key that does not fit
+# the stored secrets (rotated under this server) is a conflict the admin must resolve.
 STATUS_OF = [(ConflictError, 409), (ValidationError, 400), (ForbiddenError, 403),
-             (NotFoundError, 404), (StorageError, 503)]
+             (NotFoundError, 404), (SecretKeyError, 409), (StorageError, 503)]
 
 
 def error_response(status: int, message: str, code: str | None = None,

@@ -32,13 +32,18 @@ class State:
 
     settings: Settings
     db: pw.Database
-    box: SecretBox
     catalog: Catalog
     log_writer: LogWriter
     gateway: Gateway
     health: ProviderChecker
     login_guard: LoginGuard
     metrics: Metrics
+
+    @property
+    def box(self) -> SecretBox:
+        """The secret key in force, checked against the database (a rotation may have
+        happened under this server): what seals new provider keys."""
+        return self.catalog.current_box()
 
     def close(self) -> None:
         """Release what the app holds: write the queued log rows, close the database."""
@@ -64,7 +69,7 @@ def create_app(settings: Settings) -> Flask:
     app = Flask("modelproxy")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False
-    app.extensions["modelproxy"] = State(settings, db, box, catalog, log_writer, gateway,
+    app.extensions["modelproxy"] = State(settings, db, catalog, log_writer, gateway,
                                          ProviderChecker(catalog), LoginGuard(), metrics)
 
     @app.teardown_appcontext

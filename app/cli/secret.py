@@ -23,4 +23,10 @@ def rotate(app: Appliance, new_key_stdin: bool) -> None:
     count = secret_key.rotate(app.settings, app.actor, new_key)
     click.echo(f"re-encrypted {count} provider key(s) under the new secret key")
     if app.settings.secret_key:
-        click.echo("Now set MODELPROXY_SECRET_KEY to the new key before the next start.", err=True)
+        click.echo("Now set MODELPROXY_SECRET_KEY to the new key before the next start. "
+                   "A server running now keeps the old key in its environment: it goes on "
+                   "with the provider keys it has opened, but cannot save a provider key "
+                   "until it is restarted with the new key.", err=True)
+    else:
+        click.echo(f"A running server picks the new key up from {app.settings.key_file} "
+                   "within 5 seconds.", err=True)

@@ -41,6 +41,44 @@ def load_box(settings: Settings) -> SecretBox:
     return box
 
 
+def current_box(settings: Settings) -> SecretBox:
+    """The SecretBox that opens the stored key check now, read without changing any file:
+    a running server calls it when `modelproxy secret rotate` changed the key under it.
+
+    The key file is tried, then the rotation's pending file (the database may already
+    answer to it before the file is swapped). Raises SecretKeyError when none opens it.
+    """
+    sealed_check = stored_settings.get_value(CHECK_KEY)
+    if settings.secret_key:
+        candidates = [settings.secret_key]
+    else:
+        pending = settings.key_file.with_name(settings.key_file.name + ".new")
+        candidates = [read_key_file(settings.key_file), read_key_file(pending)]
+    for key in filter(None, candidates):
+        box = SecretBox(key)
+        if sealed_check is None or opens(box, sealed_check):
+            return box
+    if settings.secret_key:
+        raise SecretKeyError(
+            "the secret key was rotated, but this server's MODELPROXY_SECRET_KEY is the old "
+            "one: restart it with the new key to use the stored provider keys again")
+    raise SecretKeyError(f"no key in {settings.key_file} opens the stored provider keys")
+
+
+def opens(box: SecretBox, sealed_check: str) -> bool:
+    """Whether `box` holds the key the stored key check was sealed with."""
+    try:
+        box.open(sealed_check)
+    except SecretKeyError:
+        return False
+    return True
+
+
+def sealed_check() -> str | None:
+    """The stored key check (changes when the key is rotated). Needs the database bound."""
+    return stored_settings.get_value(CHECK_KEY)
+
+
 def rotate(settings: Settings, actor: Actor, new_key: str | None = None) -> int:
     """Re-seal every provider key under a new secret key; returns how many were re-sealed.
 
@@ -69,7 +107,11 @@ def rotate(settings: Settings, actor: Actor, new_key: str | None = None) -> int:
         stored_settings.set_value(CHECK_KEY, new_box.seal(CHECK_TEXT))
         audit.record(actor, "secret.rotate", "secret_key", None, {"providers": count})
     if not settings.secret_key:
-        pending.replace(settings.key_file)
+        try:
+            pending.replace(settings.key_file)
+        except FileNotFoundError:  # a server starting meanwhile completed the swap itself
+            if read_key_file(settings.key_file) != key:
+                raise
     return count
 
 

@@ -16,7 +16,7 @@ from server.admin_api.common import actor, body_fields, items, json_body, state
 
 
 def _changed() -> None:
-    state().catalog.reload()
+    state().catalog.apply_change()
 
 
 # --- providers ---------------------------------------------------------------------------

@@ -17,5 +17,5 @@ def get_settings() -> ResponseReturnValue:
 @bp.route("/settings", methods=["PATCH", "PUT"])
 def update_settings() -> ResponseReturnValue:
     options.update(state().settings, actor(), json_body())
-    state().catalog.reload()
+    state().catalog.apply_change()
     return items(options.describe(state().settings))
