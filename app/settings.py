@@ -38,11 +38,20 @@ class Settings:
     log_level: str = "INFO"
     openai_api_key: str | None = field(default=None, repr=False)
     openrouter_api_key: str | None = field(default=None, repr=False)
+    # Whether data_dir was given relative to the working directory (it is made absolute
+    # here, once): a server started from another folder would use another appliance.
+    data_dir_relative: bool = field(default=False, compare=False, metadata={"derived": True})
+
+    def __post_init__(self) -> None:
+        given = Path(self.data_dir).expanduser()
+        if not given.is_absolute():
+            object.__setattr__(self, "data_dir_relative", True)
+        object.__setattr__(self, "data_dir", given.resolve())
 
     @property
     def database(self) -> str:
         """The database URL in force: the configured one or the SQLite default."""
-        return self.database_url or f"sqlite:///{(self.data_dir / 'modelproxy.db').resolve()}"
+        return self.database_url or f"sqlite:///{self.data_dir / 'modelproxy.db'}"
 
     @property
     def is_sqlite(self) -> bool:
@@ -77,6 +86,8 @@ def load_settings(
     sources.update(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
     for f in fields(Settings):
+        if f.metadata.get("derived"):
+            continue
         raw = sources.get(env_name(f.name))
         if raw not in (None, ""):
             values[f.name] = _parse(f.name, raw)
@@ -157,6 +168,17 @@ _PARSERS = {
     "session_hours": _positive_float,
     "log_level": _log_level,
 }
+
+
+def data_dir_notice(settings: Settings, existed: bool) -> str | None:
+    """A warning for a data directory just made from a relative path, else None: started
+    from another folder, the server made a new, empty appliance instead of using the one
+    the admin set up."""
+    if existed or not settings.data_dir_relative:
+        return None
+    return (f"made a new, empty data directory {settings.data_dir}, relative to the working "
+            f"directory {Path.cwd()}; if this server has been set up before, stop it and "
+            f"start it with an absolute --data-dir or {env_name('data_dir')}")
 
 
 def _check(settings: Settings) -> None:

@@ -25,7 +25,7 @@ from app import __version__  # noqa: E402
 from app.db import redact  # noqa: E402
 from app.errors import SettingsError  # noqa: E402
 from app.services import setup  # noqa: E402
-from app.settings import Settings, env_name  # noqa: E402
+from app.settings import Settings, data_dir_notice, env_name  # noqa: E402
 from server import scheduler  # noqa: E402
 from server.factory import create_app  # noqa: E402
 
@@ -100,6 +100,7 @@ def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then stop gracefully. Returns the exit status."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it reports every run
+    data_dir_existed = settings.data_dir.exists()
     app = create_app(settings)
     state = app.extensions["modelproxy"]
     access_log = log if settings.log_level == "DEBUG" else None
@@ -112,7 +113,7 @@ def serve(settings: Settings) -> int:
             f"cannot listen on {settings.host}:{settings.port}: {reason} "
             f"(choose another with --port or {env_name('port')})"
         ) from None
-    _announce(settings, state.db)
+    _announce(settings, state.db, data_dir_existed)
     housekeeping = scheduler.start(state)
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -126,10 +127,12 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-def _announce(settings: Settings, db: Any) -> None:
+def _announce(settings: Settings, db: Any, data_dir_existed: bool = True) -> None:
     host = settings.host if settings.host not in {"0.0.0.0", "::"} else "localhost"
-    log.info("ModelProxy %s listening on http://%s:%d (database %s)",
-             __version__, host, settings.port, redact(settings.database))
+    log.info("ModelProxy %s listening on http://%s:%d (data directory %s, database %s)",
+             __version__, host, settings.port, settings.data_dir, redact(settings.database))
+    if notice := data_dir_notice(settings, data_dir_existed):
+        log.warning(notice)
     with db.connection_context():
         code = setup.ensure_code(settings)
     if code:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QWidget
 
 from gui.dialogs.admin import AdminDialog, SettingDialog
 from gui.models.resources import AdminsModel, SettingsModel
@@ -49,6 +50,18 @@ class SettingsPage(TablePage):
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, SettingsModel(), parent)
         self.edit = self.add_button("Change…", self.open_selected, needs_selection=True)
+        # Which appliance this is: a server started from another folder may use another.
+        self.data_dir = QLabel(textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.layout().addWidget(self.data_dir)
+
+    def refresh(self) -> None:
+        super().refresh()
+        self.ctx.run(self.ctx.api.health, self._show_data_dir,
+                     lambda _error: self.data_dir.setText("Data directory: unknown"))
+
+    def _show_data_dir(self, health: dict[str, Any]) -> None:
+        self.data_dir.setText(f"Data directory: {health.get('data_dir', 'unknown')} — "
+                              f"database {health.get('database_url', 'unknown')}")
 
     def make_edit_dialog(self, row: dict[str, Any]) -> SettingDialog:
         dialog = SettingDialog(self.ctx, row, self)

@@ -13,13 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import peewee as pw
 from werkzeug import Request, Response
 from werkzeug.routing import Map, Rule
 
 from app import __version__
-from app.db import ping
+from app.db import ping, redact
+from app.services import sessions
 from server.catalog import EndpointRecord, ProviderEntry, TokenRecord
 from server.client_api import body as bodies
+from server.client_api import network
 from server.client_api.call import Call, ClientError, request_id_from
 from server.client_api.gateway import Gateway
 from server.client_api.relay import (
@@ -65,13 +68,34 @@ def models(gw: Gateway, request: Request) -> Response:
 
 
 def health(gw: Gateway, request: Request) -> Response:
-    """No auth: whether the server, its database and its request-log writer work."""
+    """No auth: whether the server, its database and its request-log writer work. With an
+    admin's session (the window's), also where this server keeps its data."""
     database = ping(gw.db)
     writer = gw.log_writer.running
     ok = database and writer
     body = {"status": "ok" if ok else "error", "version": __version__,
             "database": "ok" if database else "error", "writer": "ok" if writer else "error"}
+    if database and _from_an_admin(gw, request):
+        body.update(data_dir=str(gw.settings.data_dir), database_url=redact(gw.settings.database))
     return json_response(body, 200 if ok else 503)
+
+
+def _from_an_admin(gw: Gateway, request: Request) -> bool:
+    """Whether the request carries a live session of an admin (role admin), from an address
+    the admin API is open to. Client tokens never reach the database here."""
+    scheme, _, presented = (request.headers.get("Authorization") or "").partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented.startswith(sessions.SESSION_PREFIX):
+        return False
+    address = gw.client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
+    if gw.admin_networks and not network.allowed(address, gw.admin_networks):
+        return False
+    try:
+        with gw.db.connection_context():
+            session = sessions.resolve(presented)
+            return session is not None and session.admin.role == "admin"
+    except pw.PeeweeException:
+        return False
 
 
 # Lenient about slashes: a client's stray "/" gets its answer, not a redirect.

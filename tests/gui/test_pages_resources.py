@@ -392,6 +392,12 @@ def test_short_password_and_last_admin_errors_are_shown(qtbot, ctx, api, yes) ->
                     == "cannot remove or demote the last admin", timeout=WAIT)
 
 
+def test_settings_page_says_which_data_directory_the_server_uses(qtbot, ctx, gui_server) -> None:
+    page = loaded(qtbot, make(qtbot, SettingsPage, ctx))
+    expected = f"Data directory: {gui_server.data_dir.resolve()} — database sqlite:///"
+    qtbot.waitUntil(lambda: page.data_dir.text().startswith(expected), timeout=WAIT)
+
+
 def test_settings_edit_round_trip(qtbot, ctx, api) -> None:
     page = loaded(qtbot, make(qtbot, SettingsPage, ctx))
     row = row_named(page, "log_retention_days")

@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from app.errors import SettingsError
-from app.settings import Settings, load_settings
+from app.settings import Settings, data_dir_notice, load_settings
 
 
 def test_defaults() -> None:
     s = load_settings({}, environ={}, env_file=None)
-    assert (s.host, s.port, s.data_dir, s.secret_key) == ("127.0.0.1", 8787, Path("data"), None)
+    assert (s.host, s.port, s.data_dir, s.secret_key) == (
+        "127.0.0.1", 8787, Path("data").resolve(), None)
+    assert s.data_dir.is_absolute() and s.data_dir_relative
     assert s.database == f"sqlite:///{Path('data/modelproxy.db').resolve()}"
     assert s.max_body_bytes == 8 * 1024 * 1024
 
@@ -56,3 +58,17 @@ def test_settings_are_immutable() -> None:
     s = Settings()
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
+
+
+def test_a_relative_data_dir_is_made_absolute_from_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = load_settings({"data_dir": "appliance/../data"}, environ={}, env_file=None)
+    assert (relative.data_dir, relative.data_dir_relative) == (tmp_path / "data", True)
+    given = load_settings({}, environ={"MODELPROXY_DATA_DIR": str(tmp_path / "srv")},
+                          env_file=None)
+    assert (given.data_dir, given.data_dir_relative) == (tmp_path / "srv", False)
+    assert data_dir_notice(given, existed=False) is None  # absolute: what was asked for
+    assert data_dir_notice(relative, existed=True) is None  # the appliance already there
+    notice = data_dir_notice(relative, existed=False)
+    assert notice and str(tmp_path / "data") in notice and "absolute --data-dir" in notice
