@@ -105,7 +105,8 @@ SCHEMAS: dict[str, Any] = {
     "Embeddings": obj(object=STR, data=arr({"type": "object"}), usage={"type": "object"}),
     "ModelList": obj(object=STR, data=arr(obj(id=STR, object=STR, owned_by=STR,
                                                endpoint=STR, kind=STR, model=STR))),
-    "Health": obj(status=STR, version=STR, database=STR),
+    "Health": obj(status=STR, version=STR, database=STR, writer=STR,
+                  data_dir=STR, database_url=STR),  # the last two for an admin session only
 }
 
 
