@@ -128,7 +128,11 @@ class Gateway:
             call.quota_held = True
 
     def finish(self, call: Call) -> None:
-        """Settle the quota hold and queue the log row; called once per request."""
+        """Settle the quota hold and queue the log row. Only the first call per request
+        does anything: an error path reached after it (a bug) must not log it twice."""
+        if call.logged:
+            return
+        call.logged = True
         if call.quota_held and call.token_id is not None:
             self.quotas.settle(call.token_id, call.status < 400,
                                call.prompt_tokens + call.completion_tokens)

@@ -11,6 +11,12 @@ from typing import Any
 from prometheus_client import Gauge
 
 from server.client_api.call import Call, ClientError
+from server.client_api.usage import (
+    answer_problem,
+    estimate_answer,
+    prompt_estimate,
+    read_usage,
+)
 from server.providers import Adapter, Answer, Stream, UpstreamError, UpstreamTimeout
 
 # Upstream statuses that mean the client's request was wrong: passed on as 400.
@@ -35,27 +41,14 @@ def upstream_body(body: dict[str, Any], model: str) -> dict[str, Any]:
     return forwarded
 
 
-def estimate_tokens(text: str) -> int:
-    """About four characters a token: an estimate for answers that carry no usage."""
-    return (len(text) + 3) // 4
-
-
-def prompt_estimate(body: dict[str, Any]) -> int:
-    parts = body.get("messages") if "messages" in body else body.get("input")
-    return estimate_tokens(json.dumps(parts, ensure_ascii=False)) if parts else 0
-
-
 def record_usage(call: Call, answer: dict[str, Any], body: dict[str, Any]) -> None:
-    usage = answer.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-        call.prompt_tokens = usage["prompt_tokens"]
-        call.completion_tokens = int(usage.get("completion_tokens") or 0)
-        return
-    call.usage_estimated = True
-    call.prompt_tokens = prompt_estimate(body)
-    texts = [c.get("message", {}).get("content") or "" for c in answer.get("choices") or []
-             if isinstance(c, dict)]
-    call.completion_tokens = sum(estimate_tokens(t) for t in texts if isinstance(t, str))
+    """The answer's usage on the call; estimated (and marked so) where it has none that
+    can be believed: a provider's negative or absurd count must not give quota back."""
+    usage = read_usage(answer.get("usage"))
+    if usage is None:
+        call.usage_estimated = True
+        usage = prompt_estimate(body), estimate_answer(answer)
+    call.prompt_tokens, call.completion_tokens = usage
 
 
 def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any],
@@ -69,6 +62,10 @@ def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any],
     except UpstreamError as exc:
         raise upstream_failure(exc) from None
     call.mark_first_byte()
+    problem = answer_problem(kind, answer)
+    if problem:  # relayed, it would break the client's SDK; counted, our estimate
+        raise ClientError(502, f"the upstream answer is not a valid {kind} answer: {problem}",
+                          "upstream_error")
     record_usage(call, answer, body)
     if not call.rate_headers and isinstance(answer, Answer):  # the token has no rpm
         call.rate_headers = answer.rate_limits
@@ -162,13 +159,12 @@ class StreamRelay:
             chunk = json.loads(event[6:])
         except ValueError:
             return True
-        usage = chunk.get("usage")
-        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        usage = read_usage(chunk.get("usage"))
+        if usage is not None:
             self.usage_seen = True
-            self.call.prompt_tokens = usage["prompt_tokens"]
-            self.call.completion_tokens = int(usage.get("completion_tokens") or 0)
-            if not chunk.get("choices"):
-                return self.wants_usage
+            self.call.prompt_tokens, self.call.completion_tokens = usage
+        if chunk.get("usage") is not None and not chunk.get("choices"):
+            return self.wants_usage  # the usage-only chunk, believable or not
         for choice in chunk.get("choices") or []:
             content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) \
                 else None

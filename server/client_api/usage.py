@@ -1,0 +1,75 @@
+"""What a request uses in model tokens: read from an upstream answer (whole or streamed),
+estimated where it says nothing believable, and reserved against a token's quota before
+the request is forwarded.
+
+Pure functions over dicts: no I/O, so the relay (whole answers, stream chunks), the quota
+reservation and the tests all share one reading of the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# A count past this is not a real request's (today's largest context windows are a few
+# million tokens) but a broken or hostile upstream's; believing it would use up a quota
+# at once, and it would not fit the log's 32-bit columns on PostgreSQL.
+MAX_COUNT = 100_000_000
+
+Usage = tuple[int, int]  # (prompt tokens, completion tokens)
+
+
+def count(value: Any) -> int | None:
+    """`value` as a token count, or None unless it is a whole number 0..MAX_COUNT."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        return None
+    return value
+
+
+def read_usage(usage: Any) -> Usage | None:
+    """(prompt, completion) from an OpenAI `usage` object; None when it is absent or not
+    to be believed (not an object, a count negative, not a whole number, or absurd).
+    A missing or null `completion_tokens` is 0: embeddings answers have none."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = count(usage.get("prompt_tokens"))
+    completion = usage.get("completion_tokens")
+    completion = 0 if completion is None else count(completion)
+    if prompt is None or completion is None:
+        return None
+    return prompt, completion
+
+
+def answer_problem(kind: str, answer: dict[str, Any]) -> str | None:
+    """What makes a whole answer unusable as a `kind` answer (chat or embeddings), or
+    None. Only what a client (or our usage estimate) relies on is checked."""
+    if kind == "chat":
+        choices = answer.get("choices")
+        if not isinstance(choices, list):
+            return "its choices are not a list"
+        for i, choice in enumerate(choices):
+            if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+                return f"choices[{i}].message is not an object"
+        return None
+    if not isinstance(answer.get("data"), list):
+        return "its data is not a list"
+    return None
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: an estimate for answers that carry no usage."""
+    return (len(text) + 3) // 4
+
+
+def prompt_estimate(body: dict[str, Any]) -> int:
+    parts = body.get("messages") if "messages" in body else body.get("input")
+    return estimate_tokens(json.dumps(parts, ensure_ascii=False)) if parts else 0
+
+
+def estimate_answer(answer: dict[str, Any]) -> int:
+    """Completion tokens estimated from a chat answer's text."""
+    choices = answer.get("choices")
+    messages = [c.get("message") for c in choices if isinstance(c, dict)] \
+        if isinstance(choices, list) else []
+    texts = [m.get("content") for m in messages if isinstance(m, dict)]
+    return sum(estimate_tokens(t) for t in texts if isinstance(t, str))
