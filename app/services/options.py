@@ -50,6 +50,10 @@ OPTIONS: dict[str, Option] = {
                                      lambda s: 5, _whole(1, 1440)),
     "backups_kept": Option("Nightly SQLite backups kept in data/backups.",
                            lambda s: 7, _whole(1, 365)),
+    "quota_reserve_tokens": Option(
+        "Model tokens held against a token's monthly quota, until its answer is counted, "
+        "for a chat request that sets no max_tokens (on top of its prompt).",
+        lambda s: 1024, _whole(0, 1_000_000)),
 }
 
 

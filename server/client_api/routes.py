@@ -151,7 +151,7 @@ def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve) ->
         endpoint, provider = resolve(gw, call, token, body)
         (bodies.check_chat if endpoint.kind == "chat" else bodies.check_embeddings)(body)
         call.stream = endpoint.kind == "chat" and body.get("stream") is True
-        gw.admit(call, token)
+        gw.admit(call, token, kind=endpoint.kind, body=body)
         forwarded = upstream_body(body, endpoint.model)
         client = request.environ.get("modelproxy.socket")
         if call.stream:

@@ -1,6 +1,6 @@
-"""What a request uses in model tokens: read from an upstream answer (whole or streamed),
-estimated where it says nothing believable, and reserved against a token's quota before
-the request is forwarded.
+"""What a request uses in model tokens: reserved against its token's quota before it is
+forwarded, read from the upstream answer (whole or streamed), estimated where the answer
+says nothing believable.
 
 Pure functions over dicts: no I/O, so the relay (whole answers, stream chunks), the quota
 reservation and the tests all share one reading of the same numbers.
@@ -9,6 +9,7 @@ reservation and the tests all share one reading of the same numbers.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # A count past this is not a real request's (today's largest context windows are a few
@@ -61,9 +62,35 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+# An image or audio clip sent inline (a data: URL or a base64 field) costs a model a
+# bounded number of tokens (an image at OpenAI's high detail: at most about 1,100), not a
+# quarter of its base64 text: for a 1 MB image that would be ~350,000, and a reservation
+# that size would refuse the request on most quotas.
+INLINE_DATA_TOKENS = 1_500
+_INLINE_DATA = re.compile(r'"(?:data:[^",]{0,100},)?[A-Za-z0-9+/=]{1024,}"')
+
+
 def prompt_estimate(body: dict[str, Any]) -> int:
+    """The prompt's tokens, estimated from its messages (chat) or input (embeddings)."""
     parts = body.get("messages") if "messages" in body else body.get("input")
-    return estimate_tokens(json.dumps(parts, ensure_ascii=False)) if parts else 0
+    if not parts:
+        return 0
+    text, inline = _INLINE_DATA.subn('""', json.dumps(parts, ensure_ascii=False))
+    return estimate_tokens(text) + inline * INLINE_DATA_TOKENS
+
+
+def tokens_to_reserve(kind: str, body: dict[str, Any], default_completion: int) -> int:
+    """The model tokens a request may use, held against its token's quota until its
+    answer is counted: the prompt's estimate and, for chat, `max_completion_tokens` (or
+    `max_tokens`; `default_completion` when it sets neither) for each of its `n` choices."""
+    prompt = prompt_estimate(body)
+    if kind != "chat":
+        return prompt
+    limit = count(body.get("max_completion_tokens"))
+    if limit is None:
+        limit = count(body.get("max_tokens"))
+    choices = count(body.get("n")) or 1
+    return prompt + (default_completion if limit is None else limit) * choices
 
 
 def estimate_answer(answer: dict[str, Any]) -> int:

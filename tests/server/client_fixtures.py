@@ -252,7 +252,7 @@ def build_main_gateway(data_dir: Path, fake: FakeUpstream) -> MainGateway:
         "rpm3": app.token("rpm3", rpm=3),
         "rpm10": app.token("rpm10", rpm=10),
         "quota5": app.token("quota5", monthly_requests=5),
-        "quota-tokens": app.token("quota-tokens", monthly_tokens=10),
+        "quota-tokens": app.token("quota-tokens", monthly_tokens=100),
         "cli-revoke": app.token("cli-revoke"),
     }
     app.revoke(issued["revoked"])

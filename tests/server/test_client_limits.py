@@ -4,12 +4,29 @@ monthly quotas of requests and model tokens (429 insufficient_quota), under conc
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from threading import Barrier
+from typing import Any
 
+import peewee as pw
+import pytest
 import requests
 
-from tests.server.client_fixtures import Appliance, MainGateway, assert_error, chat_body
+from app.models import UsageDaily
+from tests.conftest import POSTGRES_UP, PostgresSchema
+from tests.fakes.upstream import FakeUpstream
+from tests.live import LiveServer
+from tests.server.client_fixtures import (
+    UPSTREAM_KEY,
+    Appliance,
+    IssuedToken,
+    MainGateway,
+    assert_error,
+    chat_body,
+    wait_for,
+)
 
 RATE_HEADERS = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
                 "x-ratelimit-reset-requests")
@@ -92,19 +109,23 @@ def test_monthly_request_quota_holds_under_fifty_concurrent_requests(
     assert_error(after, 429, "insufficient_quota")
 
 
-def test_monthly_token_quota_refuses_once_used_up(gateway: MainGateway) -> None:
-    quota, used, refused = 10, 0, None
-    for _ in range(6):
-        response = gateway.post("/api/chat", chat_body("hello there friend"),
+def test_monthly_token_quota_refuses_what_it_cannot_cover(gateway: MainGateway) -> None:
+    """Each request holds its prompt's estimate and max_tokens; the quota (100) is never
+    passed: the fake answers 7 tokens, each request holds 17 (13 + max_tokens 4)."""
+    used, answers = 0, []
+    for _ in range(20):
+        response = gateway.post("/api/chat", chat_body("hello there friend", max_tokens=4),
                                 token="quota-tokens")
-        if used < quota:
-            assert response.status_code == 200, response.text
-            used += response.json()["usage"]["total_tokens"]
-        else:
-            refused = response
+        answers.append(response.status_code)
+        if response.status_code != 200:
             break
-    assert refused is not None, "the token quota never applied"
-    assert_error(refused, 429, "insufficient_quota", mentions="token")
+        used += response.json()["usage"]["total_tokens"]
+    assert answers == [200] * 12 + [429], answers
+    assert used == 84 <= 100
+    assert_error(response, 429, "insufficient_quota", mentions="max_tokens")
+    refused = gateway.post("/api/chat", chat_body("hello there friend", max_tokens=100),
+                           token="quota-tokens")
+    assert_error(refused, 429, "insufficient_quota", mentions="16 of the monthly token quota")
 
 
 def test_monthly_quota_survives_a_restart(tmp_path) -> None:
@@ -127,3 +148,167 @@ def test_monthly_quota_survives_a_restart(tmp_path) -> None:
         assert_error(ask(), 429, "insufficient_quota")
     finally:
         app.close()
+
+
+# --- token quotas under concurrency --------------------------------------------------------
+
+
+THOUSAND_TOKENS = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": "a long answer"}}],
+                   "usage": {"prompt_tokens": 10, "completion_tokens": 990,
+                             "total_tokens": 1000}}
+
+
+HOLDS = ("max_tokens", "max_completion_tokens", "default-hold")
+
+
+@dataclass
+class TokenQuotas:
+    """A server in front of a fake upstream, with a 5,000-token token for each test."""
+
+    app: Appliance
+    fake: FakeUpstream
+    tokens: dict[str, IssuedToken]
+
+
+@pytest.fixture(scope="module")
+def token_quotas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenQuotas]:
+    with FakeUpstream() as fake:
+        app = Appliance(tmp_path_factory.mktemp("token-quotas"))
+        try:
+            app.provider("fake", base_url=fake.base_url, api_key=UPSTREAM_KEY)
+            app.endpoint("chat", "/api/chat", "fake")
+            tokens = {name: app.token(name, monthly_tokens=5000) for name in HOLDS}
+            app.serve()
+            app.wait_for_provider_checks(1)
+            yield TokenQuotas(app, fake, tokens)
+        finally:
+            app.close()
+
+
+def _concurrently(app: Appliance, token: IssuedToken, body: dict[str, Any],
+                  clients: int = 200) -> Counter[int]:
+    start = Barrier(clients)
+
+    def one(_: int) -> int:
+        start.wait(timeout=10)
+        return requests.post(app.url + "/api/chat", json=body, headers=token.headers,
+                             timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return Counter(pool.map(one, range(clients)))
+
+
+def _month_tokens(app: Appliance, token: IssuedToken) -> int:
+    """What the rollups (which quotas read) say the token used."""
+    U = UsageDaily
+    with app.session():
+        total = (U.select(pw.fn.SUM(U.prompt_tokens + U.completion_tokens))
+                 .where(U.token_id == token.id).scalar())
+    return int(total or 0)
+
+
+@pytest.mark.parametrize(("hold", "body", "through"), [
+    # holds 9 (the prompt) + 1,000: four fit in 5,000; a fifth needs 1,009 of the 1,000 left
+    ("max_tokens", chat_body("hi", max_tokens=1000), 4),
+    ("max_completion_tokens", chat_body("hi", max_completion_tokens=1000), 4),
+    ("default-hold", chat_body("hi"), 4),  # holds 9 + the default 1,024
+])
+def test_200_concurrent_answers_of_1000_tokens_stay_within_5000(
+        token_quotas: TokenQuotas, hold: str, body: dict[str, Any], through: int) -> None:
+    token = token_quotas.tokens[hold]
+    token_quotas.fake.fail_next(200, THOUSAND_TOKENS, count=200)
+    token_quotas.fake.set_delay(0.2)  # a slow model: every request is in flight at once
+    try:
+        answers = _concurrently(token_quotas.app, token, body)
+    finally:
+        token_quotas.fake.reset()
+    assert answers == {200: through, 429: 200 - through}
+    assert wait_for(lambda: _month_tokens(token_quotas.app, token) == 1000 * through, 10)
+    assert _month_tokens(token_quotas.app, token) <= 5000
+
+
+# --- servers sharing one PostgreSQL database ------------------------------------------------
+
+
+@dataclass
+class TwoServers:
+    """One appliance on a PostgreSQL schema of its own, served by two processes."""
+
+    app: Appliance
+    urls: tuple[str, str]
+    tokens: dict[str, IssuedToken]
+
+
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoServers]:
+    if not POSTGRES_UP:
+        pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
+    with PostgresSchema() as schema:
+        app = Appliance(tmp_path_factory.mktemp("two-servers"), schema.url)
+        other: LiveServer | None = None
+        try:
+            app.provider("echo", type="echo")
+            app.endpoint("echo-chat", "/api/chat", "echo", model="echo-model")
+            tokens = {"requests": app.token("ten-requests", monthly_requests=10),
+                      "tokens": app.token("two-thousand-tokens", monthly_tokens=2000),
+                      "concurrent": app.token("concurrent", monthly_requests=10)}
+            app.serve()
+            other = LiveServer(app.data_dir, schema.url)
+            other.env = app.live.env
+            other.start()
+            yield TwoServers(app, (app.url, other.url), tokens)
+        finally:
+            if other is not None:
+                other.stop()
+            app.close()
+
+
+def _alternating(servers: TwoServers, token: IssuedToken, body: dict[str, Any],
+                 count: int) -> list[int]:
+    """`count` requests one after another, to each server in turn."""
+    return [requests.post(servers.urls[i % 2] + "/api/chat", json=body, headers=token.headers,
+                          timeout=10).status_code for i in range(count)]
+
+
+@pytest.mark.postgres
+def test_sequential_use_across_two_servers_stops_at_the_request_quota(
+        two_servers: TwoServers) -> None:
+    answers = _alternating(two_servers, two_servers.tokens["requests"], chat_body(), 20)
+    assert answers == [200] * 10 + [429] * 10
+
+
+@pytest.mark.postgres
+def test_sequential_use_across_two_servers_stays_within_the_token_quota(
+        two_servers: TwoServers) -> None:
+    """Each request holds its prompt's estimate (~308) and max_tokens (300) and uses ~604
+    (the echo's count): the quota stops the first request that would pass it, on
+    whichever server it is asked."""
+    token = two_servers.tokens["tokens"]
+    body = chat_body("hi " * 400, max_tokens=300)
+    answers = _alternating(two_servers, token, body, 12)
+    through = answers.count(200)
+    assert answers == [200] * through + [429] * (12 - through)
+    assert wait_for(lambda: _month_tokens(two_servers.app, token) > 0, 5)
+    used = _month_tokens(two_servers.app, token)
+    assert used <= 2000 < used + used // through  # one more would have passed it
+
+
+@pytest.mark.postgres
+def test_concurrent_use_across_two_servers_is_bounded_by_their_holds(
+        two_servers: TwoServers) -> None:
+    """Concurrent requests on two servers each see what the other settled, not what it
+    holds: at most one quota per server gets through, never more."""
+    token = two_servers.tokens["concurrent"]
+    start = Barrier(40)
+
+    def one(i: int) -> int:
+        start.wait(timeout=10)
+        return requests.post(two_servers.urls[i % 2] + "/api/chat", json=chat_body(),
+                             headers=token.headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        answers = Counter(pool.map(one, range(40)))
+    assert 10 <= answers[200] <= 20 and answers[200] + answers[429] == 40
+    assert _alternating(two_servers, token, chat_body(), 2) == [429, 429]
