@@ -12,7 +12,14 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from server.client_api.call import Call
 from server.client_api.relay import StreamRelay
-from server.client_api.usage import MAX_COUNT, answer_problem, read_usage
+from server.client_api.usage import (
+    INLINE_DATA_TOKENS,
+    MAX_COUNT,
+    answer_problem,
+    prompt_estimate,
+    read_usage,
+    tokens_to_reserve,
+)
 from server.providers import Stream
 
 BAD_USAGES = [
@@ -119,3 +126,31 @@ def test_a_stream_with_believable_usage_counts_it() -> None:
     assert finished == [call]
     assert (call.prompt_tokens, call.completion_tokens, call.usage_estimated) == (9, 2, False)
     assert any(b'"usage"' in event for event in sent)  # asked for: passed on
+
+
+# --- what a request holds against its token's quota ------------------------------------------
+
+HI = {"messages": [{"role": "user", "content": "hi"}]}  # 34 characters of JSON: 9 tokens
+
+
+@pytest.mark.parametrize(("kind", "body", "held"), [
+    ("chat", {**HI, "max_tokens": 1000}, 1009),
+    ("chat", {**HI, "max_completion_tokens": 200, "max_tokens": 1000}, 209),
+    ("chat", {**HI, "max_tokens": 100, "n": 3}, 309),
+    ("chat", HI, 9 + 1024),  # the default
+    ("chat", {**HI, "max_tokens": "lots", "n": True}, 9 + 1024),  # upstream will refuse it
+    ("embeddings", {"input": "x" * 40, "max_tokens": 1000}, 11),
+])
+def test_a_request_holds_its_prompt_and_max_tokens(kind: str, body: dict[str, Any],
+                                                  held: int) -> None:
+    assert tokens_to_reserve(kind, body, 1024) == held
+
+
+def test_an_inline_image_is_estimated_as_an_image_not_as_its_base64() -> None:
+    image = "data:image/png;base64," + "iVBORw0KGgo" * 100_000  # 1.1 MB
+    content = [{"type": "text", "text": "what is this?"},
+               {"type": "image_url", "image_url": {"url": image}}]
+    body = {"messages": [{"role": "user", "content": content}]}
+    assert INLINE_DATA_TOKENS < prompt_estimate(body) < INLINE_DATA_TOKENS + 50
+    short = {"messages": [{"role": "user", "content": "data:" + "A" * 100}]}
+    assert prompt_estimate(short) > 25  # short text is text, whatever it starts with

@@ -1,0 +1,46 @@
+"""Whatever JSON an upstream sends as an answer or a usage object, reading it never fails
+and never yields a count a quota or a log column cannot take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.client_api.usage import (
+    MAX_COUNT,
+    answer_problem,
+    estimate_answer,
+    read_usage,
+    tokens_to_reserve,
+)
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4),
+    max_leaves=20)
+KEYS = st.sampled_from(["usage", "choices", "message", "content", "data", "prompt_tokens",
+                        "completion_tokens", "messages", "input", "max_tokens", "n"])
+OBJECT = st.dictionaries(KEYS, JSON | st.dictionaries(KEYS, JSON, max_size=4), max_size=6)
+
+
+@given(JSON | OBJECT)
+def test_usage_reads_as_none_or_as_two_sane_counts(usage: Any) -> None:
+    read = read_usage(usage)
+    assert read is None or all(isinstance(n, int) and 0 <= n <= MAX_COUNT for n in read)
+
+
+@given(OBJECT, st.sampled_from(["chat", "embeddings"]))
+def test_any_answer_is_checked_and_estimated_without_failing(answer: dict[str, Any],
+                                                             kind: str) -> None:
+    problem = answer_problem(kind, answer)
+    assert problem is None or isinstance(problem, str)
+    assert estimate_answer(answer) >= 0
+
+
+@given(OBJECT, st.sampled_from(["chat", "embeddings"]))
+def test_any_body_holds_a_whole_number_of_tokens(body: dict[str, Any], kind: str) -> None:
+    held = tokens_to_reserve(kind, body, 1024)
+    assert isinstance(held, int) and held >= 0
