@@ -1,6 +1,8 @@
 """The policy every client request passes, in the order PRODUCT.md gives: token (401),
-revoked or expired (403), client address (403), scope and endpoint allow-list (403),
-endpoint exists, enabled and of the right kind (404/400), rate limit (429), quota (429)."""
+revoked or expired (403), client address (403), the route's scope (403), endpoint exists
+for this token (404, or 403 for a token with an allow-list: an endpoint a token may not
+use is answered as a missing one), its scope (403), enabled and of the right kind
+(404/400), rate limit (429), quota (429)."""
 
 from __future__ import annotations
 
@@ -74,9 +76,13 @@ class Gateway:
 
     def endpoint_by_path(self, call: Call, token: TokenRecord, path: str,
                          kind: str | None) -> tuple[EndpointRecord, ProviderEntry]:
-        endpoint = self.catalog.endpoints_by_path.get(path)
+        endpoint = self._seen(call, token, self.catalog.endpoints_by_path.get(path))
         if endpoint is None:
-            raise ClientError(404, f"no endpoint at {path}", "endpoint_not_found")
+            if token.allowed_endpoints:
+                raise ClientError(403, f"this token may not use the endpoint at {path}",
+                                  "endpoint_not_allowed")
+            raise ClientError(404, f"no endpoint at {path}{_OR_NOT_FOR_IT[_sees_all(token)]}",
+                              "endpoint_not_found")
         return self._usable(call, token, endpoint, kind)
 
     def endpoint_by_model(self, call: Call, token: TokenRecord, model: Any,
@@ -84,20 +90,43 @@ class Gateway:
         if not isinstance(model, str) or not model:
             raise ClientError(400, "model is required: the name of an endpoint",
                               "invalid_request", param="model")
-        endpoint = self.catalog.endpoint_for_model(model)
+        endpoint = self._endpoint_for_model(call, token, model)
         if endpoint is None:
-            raise ClientError(404, f"the model {model!r} does not exist: use an endpoint name "
+            if token.allowed_endpoints:
+                raise ClientError(403, f"this token may not use the model {model!r}",
+                                  "endpoint_not_allowed")
+            raise ClientError(404, f"the model {model!r} does not exist"
+                              f"{_OR_NOT_FOR_IT[_sees_all(token)]}: use an endpoint name "
                               "(GET /v1/models lists them)", "model_not_found")
         return self._usable(call, token, endpoint, kind)
+
+    def _seen(self, call: Call, token: TokenRecord,
+              endpoint: EndpointRecord | None) -> EndpointRecord | None:
+        """`endpoint` if the token may know of it, else None: an endpoint a token may not
+        use is answered as a missing one (403 for a token with an allow-list, else 404),
+        so a token learns nothing of the others. The admin's log still names it."""
+        if endpoint is None or _sees(token, endpoint):
+            return endpoint
+        call.endpoint_id, call.provider_id = endpoint.id, endpoint.provider_id
+        return None
+
+    def _endpoint_for_model(self, call: Call, token: TokenRecord,
+                            model: str) -> EndpointRecord | None:
+        """By endpoint name first, then by upstream model: among the endpoints the token
+        may know of, where it may not know of them all."""
+        named = self._seen(call, token, self.catalog.endpoints_by_name.get(model))
+        if named is not None:
+            return named
+        if _sees_all(token):
+            return self.catalog.endpoints_by_model.get(model)
+        return next((e for e in self.catalog.endpoints_by_path.values()
+                     if e.enabled and e.model == model and _sees(token, e)), None)
 
     def _usable(self, call: Call, token: TokenRecord, endpoint: EndpointRecord,
                 kind: str | None) -> tuple[EndpointRecord, ProviderEntry]:
         call.endpoint_id, call.provider_id = endpoint.id, endpoint.provider_id
         call.model = endpoint.model
-        if token.allowed_endpoints and endpoint.id not in token.allowed_endpoints:
-            raise ClientError(403, f"this token may not use the endpoint {endpoint.name!r}",
-                              "endpoint_not_allowed")
-        self.require_scope(token, endpoint.kind)
+        self.require_scope(token, endpoint.kind)  # an allow-listed endpoint of another kind
         provider = self.catalog.providers.get(endpoint.provider_id)
         if not endpoint.enabled or provider is None or not provider.enabled:
             raise ClientError(404, f"the endpoint {endpoint.name!r} is disabled",
@@ -165,6 +194,23 @@ class Gateway:
     def _lookup(self, prefix: str) -> tuple[int, str] | None:
         token = self.catalog.token(prefix)
         return (token.id, token.secret_hash) if token else None
+
+
+_OR_NOT_FOR_IT = {True: "", False: " that this token may use"}
+KINDS = ("chat", "embeddings")
+
+
+def _sees(token: TokenRecord, endpoint: EndpointRecord) -> bool:
+    """Whether the token may know the endpoint exists: it is in its allow-list (whatever
+    its kind: the admin named it) or, without one, of a kind in its scopes."""
+    if token.allowed_endpoints:
+        return endpoint.id in token.allowed_endpoints
+    return token.allows_scope(endpoint.kind)
+
+
+def _sees_all(token: TokenRecord) -> bool:
+    """Whether the token may use every endpoint (no allow-list, every scope)."""
+    return not token.allowed_endpoints and all(token.allows_scope(k) for k in KINDS)
 
 
 def _duration(seconds: float) -> str:

@@ -4,6 +4,7 @@ allow-lists and endpoint lookup — each refusal with its status, code and log r
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import pytest
 import requests
@@ -141,7 +142,7 @@ def test_chat_only_token_is_403_scope_not_allowed_elsewhere(
 def test_chat_only_token_cannot_reach_embeddings_through_another_path(
         gateway: MainGateway) -> None:
     response = gateway.post("/api/echo/embed", {"input": "x"}, token="chat-only")
-    assert_error(response, 403, "scope_not_allowed", mentions="embeddings")
+    assert_error(response, 404, "endpoint_not_found", mentions="that this token may use")
 
 
 def test_endpoint_outside_the_allow_list_is_403_endpoint_not_allowed(
@@ -153,6 +154,72 @@ def test_endpoint_outside_the_allow_list_is_403_endpoint_not_allowed(
                             token="echo-only")
     assert_error(by_model, 403, "endpoint_not_allowed", mentions="team-chat")
     assert gateway.fake.requests == []
+
+
+def _answer(response: requests.Response, asked: str) -> tuple[int, str, str]:
+    """Status, code and message, with what the client asked for taken out of the message."""
+    error = response.json()["error"]
+    return response.status_code, error["code"], error["message"].replace(asked, "<asked>")
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/chat", chat_body()),  # exists, not in the allow-list
+    ("/api/off", chat_body()),  # exists, disabled, not in the allow-list
+    ("/api/echo/embed", {"input": "x"}),  # exists, another kind
+    ("/api/echo/chat", chat_body(endpoint="/api/team/chat")),  # named in the body
+])
+def test_a_token_with_an_allow_list_cannot_tell_other_endpoints_from_missing_ones(
+        gateway: MainGateway, path: str, body: dict[str, Any]) -> None:
+    asked = body.get("endpoint", path)
+    other = gateway.post(path, body, token="echo-only")
+    missing = gateway.post("/api/nowhere", {**body, "endpoint": "/api/nowhere"},
+                           token="echo-only")
+    assert_error(other, 403, "endpoint_not_allowed", mentions=asked)
+    assert _answer(other, asked) == _answer(missing, "/api/nowhere")
+    assert other.headers.keys() == missing.headers.keys()
+    assert gateway.fake.requests == []
+
+
+@pytest.mark.parametrize(("route", "model"), [
+    ("/v1/chat/completions", "team-chat"),  # an endpoint's name
+    ("/v1/chat/completions", "gpt-4o"),  # an endpoint's upstream model
+    ("/v1/chat/completions", "off"),  # disabled
+    ("/v1/embeddings", "embed"),
+])
+def test_a_token_with_an_allow_list_cannot_tell_other_models_from_missing_ones(
+        gateway: MainGateway, route: str, model: str) -> None:
+    body = {**chat_body(), "input": "x"}
+    other = gateway.post(route, {**body, "model": model}, token="echo-only")
+    missing = gateway.post(route, {**body, "model": "no-such-model"}, token="echo-only")
+    assert_error(other, 403, "endpoint_not_allowed", mentions=model)
+    assert _answer(other, model) == _answer(missing, "no-such-model")
+
+
+def test_a_token_with_an_allow_list_finds_its_endpoint_by_upstream_model(
+        gateway: MainGateway) -> None:
+    answer = gateway.post("/v1/chat/completions", {**chat_body(), "model": "echo-model"},
+                          token="echo-only")
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(("route", "body", "asked", "code"), [
+    ("/api/echo/embed", {"input": "x"}, "/api/echo/embed", "endpoint_not_found"),
+    ("/api/chat", chat_body(endpoint="/api/echo/embed"), "/api/echo/embed",
+     "endpoint_not_found"),
+    ("/v1/chat/completions", {**chat_body(), "model": "echo-embed"}, "echo-embed",
+     "model_not_found"),
+])
+def test_a_token_without_a_scope_cannot_tell_endpoints_of_that_kind_from_missing_ones(
+        gateway: MainGateway, route: str, body: dict[str, Any], asked: str,
+        code: str) -> None:
+    missing_name = "/api/nowhere" if asked.startswith("/") else "no-such-model"
+    missing_body = {**body, **({"endpoint": missing_name} if "endpoint" in body else {}),
+                    **({"model": missing_name} if "model" in body else {})}
+    missing_route = "/api/nowhere" if route == asked else route
+    other = gateway.post(route, body, token="chat-only")
+    missing = gateway.post(missing_route, missing_body, token="chat-only")
+    assert_error(other, 404, code, mentions="this token may use")
+    assert _answer(other, asked) == _answer(missing, missing_name)
 
 
 def test_unknown_endpoint_path_is_404_endpoint_not_found(gateway: MainGateway) -> None:
