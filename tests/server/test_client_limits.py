@@ -245,19 +245,24 @@ class TwoServers:
 def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoServers]:
     if not POSTGRES_UP:
         pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
-    with PostgresSchema() as schema:
+    with PostgresSchema() as schema, FakeUpstream() as fake:
         app = Appliance(tmp_path_factory.mktemp("two-servers"), schema.url)
         other: LiveServer | None = None
         try:
             app.provider("echo", type="echo")
+            app.provider("slow", base_url=fake.base_url, api_key=UPSTREAM_KEY)
             app.endpoint("echo-chat", "/api/chat", "echo", model="echo-model")
+            app.endpoint("slow-chat", "/api/slow", "slow")
             tokens = {"requests": app.token("ten-requests", monthly_requests=10),
                       "tokens": app.token("two-thousand-tokens", monthly_tokens=2000),
-                      "concurrent": app.token("concurrent", monthly_requests=10)}
+                      "concurrent": app.token("concurrent", monthly_requests=10),
+                      "many": app.token("many", monthly_requests=1000,
+                                        monthly_tokens=10**9)}
             app.serve()
             other = LiveServer(app.data_dir, schema.url)
             other.env = app.live.env
             other.start()
+            fake.set_delay(0.5)  # every request of a test is in flight at once
             yield TwoServers(app, (app.url, other.url), tokens)
         finally:
             if other is not None:
@@ -312,3 +317,19 @@ def test_concurrent_use_across_two_servers_is_bounded_by_their_holds(
         answers = Counter(pool.map(one, range(40)))
     assert 10 <= answers[200] <= 20 and answers[200] + answers[429] == 40
     assert _alternating(two_servers, token, chat_body(), 2) == [429, 429]
+
+
+@pytest.mark.postgres
+def test_more_requests_in_flight_than_database_connections(two_servers: TwoServers) -> None:
+    """Quota reads and writes take a pooled connection (32) only while they run, not for
+    the whole upstream call: 80 slow requests at once on one server all succeed."""
+    token = two_servers.tokens["many"]
+    start = Barrier(80)
+
+    def one(_: int) -> int:
+        start.wait(timeout=10)
+        return requests.post(two_servers.urls[0] + "/api/slow", json=chat_body(),
+                             headers=token.headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=80) as pool:
+        assert Counter(pool.map(one, range(80))) == {200: 80}
