@@ -10,7 +10,14 @@ import pytest
 import requests
 
 from app.models import RequestLog, UsageDaily
-from tests.server.client_fixtures import MainGateway, assert_error, chat_body
+from tests.fakes.upstream import FakeUpstream
+from tests.server.client_fixtures import (
+    UPSTREAM_KEY,
+    Appliance,
+    MainGateway,
+    assert_error,
+    chat_body,
+)
 from tests.unit.test_usage import BAD_USAGES
 
 
@@ -100,3 +107,25 @@ def test_negative_embeddings_usage_is_estimated(gateway: MainGateway) -> None:
     assert [(r["status"], r["usage_estimated"], r["completion_tokens"]) for r in rows] == [
         (200, True, 0)]
     assert rows[0]["prompt_tokens"] > 0
+
+
+def test_an_absurd_count_does_not_stop_the_request_log(tmp_path, database_url: str) -> None:
+    """10**15 tokens does not fit PostgreSQL's integer column: believed, it failed every
+    batch after it (no row was written again). Not believed, it is estimated."""
+    with FakeUpstream() as fake:
+        app = Appliance(tmp_path / "data", database_url)
+        try:
+            app.provider("fake", base_url=fake.base_url, api_key=UPSTREAM_KEY)
+            app.endpoint("chat", "/api/chat", "fake")
+            token = app.token("t")
+            app.serve()
+            app.wait_for_provider_checks(1)
+            fake.fail_next(200, _chat_answer({"prompt_tokens": 10**15, "completion_tokens": 1}))
+            sent = [requests.post(app.url + "/api/chat", json=chat_body(), headers=token.headers,
+                                  timeout=10) for _ in range(3)]
+            assert [r.status_code for r in sent] == [200, 200, 200]
+            rows = [app.log_row(r.headers["X-Request-ID"]) for r in sent]
+            assert [(r["usage_estimated"], r["completion_tokens"]) for r in rows] == [
+                (True, 5), (False, 3), (False, 3)]
+        finally:
+            app.close()
