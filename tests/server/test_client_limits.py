@@ -15,10 +15,12 @@ import pytest
 import requests
 
 from app.models import UsageDaily
+from app.services import options
 from tests.conftest import POSTGRES_UP, PostgresSchema
 from tests.fakes.upstream import FakeUpstream
 from tests.live import LiveServer
 from tests.server.client_fixtures import (
+    ACTOR,
     UPSTREAM_KEY,
     Appliance,
     IssuedToken,
@@ -160,7 +162,7 @@ THOUSAND_TOKENS = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1
                              "total_tokens": 1000}}
 
 
-HOLDS = ("max_tokens", "max_completion_tokens", "default-hold")
+HOLDS = ("max_tokens", "max_completion_tokens", "default-hold", "setting")
 
 
 @dataclass
@@ -227,6 +229,29 @@ def test_200_concurrent_answers_of_1000_tokens_stay_within_5000(
     assert answers == {200: through, 429: 200 - through}
     assert wait_for(lambda: _month_tokens(token_quotas.app, token) == 1000 * through, 10)
     assert _month_tokens(token_quotas.app, token) <= 5000
+
+
+def test_the_default_hold_is_the_quota_reserve_tokens_setting(
+        token_quotas: TokenQuotas) -> None:
+    app, token = token_quotas.app, token_quotas.tokens["setting"]
+
+    def ask() -> requests.Response:
+        return requests.post(app.url + "/api/chat", json=chat_body("hi"),
+                             headers=token.headers, timeout=10)
+
+    assert ask().status_code == 200  # holds 9 + 1,024 of 5,000
+    with app.session():
+        options.update(app.settings, ACTOR, {"quota_reserve_tokens": 6000})
+    try:
+        assert wait_for(lambda: ask().status_code == 429, 10)  # the catalog reloads
+        assert_error(ask(), 429, "insufficient_quota", mentions="up to 6009 model tokens")
+        with_max = requests.post(app.url + "/api/chat", json=chat_body("hi", max_tokens=10),
+                                 headers=token.headers, timeout=10)
+        assert with_max.status_code == 200, with_max.text
+    finally:
+        with app.session():
+            options.update(app.settings, ACTOR, {"quota_reserve_tokens": None})
+    assert wait_for(lambda: ask().status_code == 200, 10)
 
 
 # --- servers sharing one PostgreSQL database ------------------------------------------------
