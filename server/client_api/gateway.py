@@ -175,8 +175,12 @@ class Gateway:
             return
         call.logged = True
         record = call.log_record()
-        if not (call.quota_held and self._settle(call, record)):
-            self.log_writer.write(record)
+        written = False
+        try:
+            written = call.quota_held and self._settle(call, record)
+        finally:  # whatever happened to the quota, the row is kept
+            if not written:
+                self.log_writer.write(record)
         self.metrics.observe(call, *self.catalog.names_for(call.endpoint_id, call.provider_id))
 
     def _settle(self, call: Call, record: dict[str, Any]) -> bool:
