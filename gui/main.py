@@ -15,6 +15,7 @@ from app.settings import Settings
 from gui import collector
 from gui.api import AdminAPI, APIError
 from gui.dialogs.connect import LoginDialog, SetupDialog
+from gui.display import ensure_display
 from gui.pages.base import Context
 from gui.server_process import LocalServer, answers
 from gui.tasks import Tasks
@@ -51,6 +52,8 @@ def open_window(api: AdminAPI, tasks: Tasks) -> MainWindow:
 
 def run_gui(url: str | None = None) -> int:
     """Connect to a server (the address is asked, remembered), then manage it."""
+    if not ensure_display():
+        return 1
     app = application()
     tasks = Tasks()
     dialog = LoginDialog(tasks)
@@ -66,6 +69,8 @@ def run_gui(url: str | None = None) -> int:
 
 def run_desktop(settings: Settings) -> int:
     """Manage the server on this machine, starting one (and stopping it after) if needed."""
+    if not ensure_display():
+        return 1
     app = application()
     tasks = Tasks()
     url = f"http://127.0.0.1:{settings.port}"
