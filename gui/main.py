@@ -3,11 +3,8 @@ and `modelproxy gui --url URL` (a server elsewhere)."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from typing import Any
 
-from PySide6.QtCore import QEventLoop
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QProgressDialog
 
 from app import __version__
@@ -18,9 +15,13 @@ from gui.dialogs.connect import LoginDialog, SetupDialog
 from gui.display import ensure_display
 from gui.pages.base import Context
 from gui.server_process import LocalServer, answers
+from gui.session import Session, wait_for
 from gui.tasks import Tasks
 from gui.widgets import Banner
 from gui.window import MainWindow
+
+__all__ = ["application", "open_window", "run_desktop", "run_gui", "start_local_server",
+           "wait_for"]
 
 
 def application() -> QApplication:
@@ -30,18 +31,6 @@ def application() -> QApplication:
     app.setApplicationVersion(__version__)
     collector.install(app)
     return app
-
-
-def wait_for(tasks: Tasks, fn: Any) -> Any:
-    """Run `fn` off the GUI thread while the GUI keeps painting; its result or APIError."""
-    loop = QEventLoop()
-    outcome: dict[str, Any] = {}
-    tasks.run(fn, on_done=lambda r: (outcome.update(result=r), loop.quit()),
-              on_error=lambda e: (outcome.update(error=e), loop.quit()))
-    loop.exec()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
 
 
 def open_window(api: AdminAPI, tasks: Tasks) -> MainWindow:
@@ -56,15 +45,15 @@ def run_gui(url: str | None = None) -> int:
         return 1
     app = application()
     tasks = Tasks()
-    dialog = LoginDialog(tasks)
-    if url:
-        dialog.url.setText(url)
-    if dialog.exec() != QDialog.DialogCode.Accepted or dialog.api is None:
-        return 1
-    window = open_window(dialog.api, tasks)
-    status = app.exec()
-    _logout(window)
-    return status
+
+    def log_in(_first: bool) -> AdminAPI | None:
+        dialog = LoginDialog(tasks)
+        if url:
+            dialog.url.setText(url)
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        return dialog.api if accepted else None
+
+    return Session(app, tasks, log_in, lambda api: open_window(api, tasks)).run()
 
 
 def run_desktop(settings: Settings) -> int:
@@ -77,14 +66,14 @@ def run_desktop(settings: Settings) -> int:
     server = None if answers(url) else start_local_server(tasks, settings)
     if server is False:
         return 1
-    try:
+
+    def log_in(first: bool) -> AdminAPI | None:
         api = AdminAPI(url)
-        if not _log_in(tasks, api, settings):
-            return 1
-        window = open_window(api, tasks)
-        status = app.exec()
-        _logout(window)
-        return status
+        return api if _log_in(tasks, api, settings, setup_allowed=first) else None
+
+    try:
+        return Session(app, tasks, log_in, lambda api: open_window(api, tasks),
+                       server=server or None).run()
     finally:
         if server:
             server.stop()
@@ -109,23 +98,20 @@ def start_local_server(tasks: Tasks, settings: Settings) -> LocalServer | bool:
     return server
 
 
-def _log_in(tasks: Tasks, api: AdminAPI, settings: Settings) -> bool:
-    try:
-        needed = wait_for(tasks, api.setup_needed)
-    except APIError as error:
-        QMessageBox.critical(None, "ModelProxy", error.message)
-        return False
-    if needed:
-        setup = SetupDialog(tasks, api, settings.data_dir / "setup-code")
-        return setup.exec() == QDialog.DialogCode.Accepted
+def _log_in(tasks: Tasks, api: AdminAPI, settings: Settings, setup_allowed: bool = True
+            ) -> bool:
+    if setup_allowed:
+        try:
+            needed = wait_for(tasks, api.setup_needed)
+        except APIError as error:
+            QMessageBox.critical(None, "ModelProxy", error.message)
+            return False
+        if needed:
+            setup = SetupDialog(tasks, api, settings.data_dir / "setup-code")
+            return setup.exec() == QDialog.DialogCode.Accepted
     login = LoginDialog(tasks, api.base_url)
     if login.exec() != QDialog.DialogCode.Accepted or login.api is None:
         return False
     api.http.headers.update(login.api.http.headers)
     api.user = login.api.user
     return True
-
-
-def _logout(window: MainWindow) -> None:
-    with contextlib.suppress(APIError):  # unreachable: the session expires on its own
-        window.ctx.api.logout()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -21,9 +23,15 @@ from gui.pages.base import Context, Page
 
 
 class MainWindow(QMainWindow):
+    """`logout_requested` when "Log out" is clicked (gui.session decides what follows);
+    `before_close`, when set, is asked whether a close may go ahead."""
+
+    logout_requested = Signal()
+
     def __init__(self, ctx: Context, pages: list[Page] | None = None) -> None:
         super().__init__()
         self.ctx = ctx
+        self.before_close: Callable[[], bool] | None = None
         self.setWindowTitle(f"ModelProxy — {ctx.api.base_url}")
         self.resize(1280, 800)
         self.pages = pages if pages is not None else build_pages(ctx)
@@ -75,7 +83,8 @@ class MainWindow(QMainWindow):
         self.ctx.tasks.busy_changed.connect(self._on_busy)
         logout = QPushButton("Log out")
         logout.setFlat(True)
-        logout.clicked.connect(self.close)
+        logout.clicked.connect(self.logout_requested)
+        self.logout_button = logout
         self.statusBar().addWidget(who, 1)
         self.statusBar().addPermanentWidget(self.busy)
         self.statusBar().addPermanentWidget(logout)
@@ -91,7 +100,8 @@ class MainWindow(QMainWindow):
         bindings = [(QKeySequence.StandardKey.Refresh, lambda: self.current_page().refresh()),
                     ("Ctrl+R", lambda: self.current_page().refresh()),
                     (QKeySequence.StandardKey.New, lambda: self.current_page().new_item()),
-                    (QKeySequence.StandardKey.Find, lambda: self.current_page().focus_search())]
+                    (QKeySequence.StandardKey.Find, lambda: self.current_page().focus_search()),
+                    ("Ctrl+Q", self.close)]
         for i in range(min(9, len(self.pages))):
             bindings.append((f"Ctrl+{i + 1}", lambda row=i: self.sidebar.setCurrentRow(row)))
         for keys, slot in bindings:
@@ -99,5 +109,8 @@ class MainWindow(QMainWindow):
                       context=Qt.ShortcutContext.WindowShortcut)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.before_close is not None and not self.before_close():
+            event.ignore()
+            return
         self.ctx.tasks.wait(5000)
         super().closeEvent(event)
