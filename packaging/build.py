@@ -2,10 +2,15 @@
 
 The binary is the same `modelproxy` command: serve, the management commands, and the
 desktop window (which starts its own server by running this binary again).
+
+It carries the X11 libraries Qt's xcb plug-in needs that a stock desktop lacks (Debian 12
+has no libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1 unless something pulled them in),
+taken from the build machine: without them the window aborted on such a desktop.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,8 +40,45 @@ ARGS = [
 ]
 
 
+# Of gui.display.XCB_LIBRARIES, those not part of every X install (libxcb, libX11 and
+# the core xcb extensions come with any X client; PyInstaller leaves libxcb.so.1 and
+# libX11 to the system on purpose).
+BUNDLED_X11 = ("libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1",
+               "libxcb-image.so.0", "libxcb-render-util.so.0", "libxcb-util.so.1",
+               "libxcb-xkb.so.1", "libxkbcommon-x11.so.0")
+
+
+def system_libraries(ldconfig_output: str) -> dict[str, Path]:
+    """soname → path of the native (first listed) copy, from `ldconfig -p`."""
+    found: dict[str, Path] = {}
+    for line in ldconfig_output.splitlines()[1:]:
+        name, arrow, path = line.strip().partition(" => ")
+        if arrow:
+            found.setdefault(name.split(" (")[0], Path(path))
+    return found
+
+
+def x11_binaries() -> list[str]:
+    """--add-binary arguments for BUNDLED_X11 as found here; warns about the others."""
+    if not sys.platform.startswith("linux"):
+        return []
+    listed = system_libraries(subprocess.run(["ldconfig", "-p"], capture_output=True,
+                                             text=True, check=True).stdout)
+    args, absent = [], []
+    for soname in BUNDLED_X11:
+        if soname in listed:
+            args += ["--add-binary", f"{listed[soname]}:."]
+        else:
+            absent.append(soname)
+    if absent:
+        print(f"warning: not on this build machine, so not in the binary: {', '.join(absent)}"
+              " (`bash .ci/qt-deps x11` installs them); the window will need them installed "
+              "where it runs", file=sys.stderr)
+    return args
+
+
 def main() -> None:
-    PyInstaller.__main__.run([*ARGS, *sys.argv[1:]])
+    PyInstaller.__main__.run([*ARGS, *x11_binaries(), *sys.argv[1:]])
 
 
 if __name__ == "__main__":
