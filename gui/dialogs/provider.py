@@ -79,7 +79,12 @@ class ProviderDialog(FormDialog):
     def _fill(self, row: dict[str, Any] | None) -> None:
         row = row or {}
         self.name.setText(row.get("name", ""))
-        self.type.setCurrentText(row.get("type", "openai"))
+        type_name = row.get("type") or "openai"
+        if self.type.findText(type_name) < 0:
+            # A plug-in's type (a third-party adapter): offered as it is, or saving the
+            # dialog would silently turn the provider into the first built-in type.
+            self.type.addItem(type_name)
+        self.type.setCurrentText(type_name)
         self._type_changed(self.type.currentText())
         self.base_url.setText(row.get("base_url") or "")
         self.timeout.setValue(float(row.get("timeout_s") or DEFAULT_TIMEOUT_S))
