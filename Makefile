@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed-stamp
 
 SDK_TS := sdks/typescript
 
-.PHONY: run test lint bench install clean qt-deps screenshots sdk-ts package
+.PHONY: run test lint bench install clean qt-deps qt-deps-x11 screenshots sdk-ts package
 
 run: $(STAMP)
 	$(BIN)/modelproxy serve
 
-test: $(STAMP) qt-deps sdk-ts
+test: $(STAMP) qt-deps-x11 sdk-ts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The TypeScript SDK, built for its tests (tests/sdks/test_typescript.py): the locked
@@ -21,6 +21,11 @@ sdk-ts:
 
 qt-deps:
 	bash .ci/qt-deps
+
+# Also Xvfb, xdotool and the libraries Qt's X11 plug-in needs: the window on a real X
+# server (tests/gui/test_x11.py; the package's smoke test, with screenshots).
+qt-deps-x11:
+	bash .ci/qt-deps x11 $(if $(filter package,$(MAKECMDGOALS)),screenshots)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app server gui tests sdks/python packaging
@@ -43,7 +48,7 @@ screenshots: $(STAMP) qt-deps
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tests/screenshots.py
 
 # The one-file binary in dist/modelproxy, then a smoke test of it as a user would run it.
-package: $(STAMP) qt-deps
+package: $(STAMP) qt-deps-x11
 	$(BIN)/python -m pip install --quiet -e '.[package]'
 	$(BIN)/python packaging/build.py
 	$(BIN)/python packaging/smoke.py dist/modelproxy

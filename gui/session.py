@@ -57,10 +57,10 @@ def close_question(parent: QWidget | None, recent: int, tray: bool) -> QMessageB
         "Closing the window stops the server, and their requests will fail."
         + (" It can keep serving in the background instead, with an icon in the tray."
            if tray else ""))
-    box.addButton("Stop the server", QMessageBox.ButtonRole.DestructiveRole
+    box.addButton("&Stop the server", QMessageBox.ButtonRole.DestructiveRole
                   ).setObjectName(STOP)
     if tray:
-        keep = box.addButton("Keep serving in the background",
+        keep = box.addButton("&Keep serving in the background",
                              QMessageBox.ButtonRole.AcceptRole)
         keep.setObjectName(BACKGROUND)
         box.setDefaultButton(keep)
