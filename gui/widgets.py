@@ -3,7 +3,7 @@ custom time range."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QDateTime, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QDateTime, QEvent, QObject, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDateTimeEdit,
@@ -57,7 +57,14 @@ def _utc(value: QDateTime) -> str:
 
 
 class Banner(QFrame):
-    """A non-modal message strip at the top of the window (errors stay until closed)."""
+    """A non-modal message strip (errors stay until closed, others go after 4 s).
+
+    In the window it floats over the bottom edge of the page (`attach`) instead of taking
+    a place in the layout: appearing or going, it moved the page by 40-46 px, and clicks
+    meant for one row landed on the next. An "unreachable" error is marked, so the next
+    call that gets an answer can clear it (`server_answered`)."""
+
+    reachability_lost = Signal()  # an "unreachable" error is shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,13 +82,40 @@ class Banner(QFrame):
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
         self._timer = QTimer(self, singleShot=True, timeout=self.hide)
+        self.unreachable = False
+        self._host: QWidget | None = None
         self.hide()
+
+    def attach(self, host: QWidget) -> None:
+        """Float over the bottom of `host`, following its size, above its children."""
+        self._host = host
+        self.setParent(host)
+        host.installEventFilter(self)
+        self.hide()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._host and event.type() == QEvent.Type.Resize:
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        if self._host is None:
+            return
+        margin = 8
+        width = max(0, self._host.width() - 2 * margin)
+        height = self.heightForWidth(width) if self.hasHeightForWidth() else -1
+        height = max(height, self.sizeHint().height())
+        self.setGeometry(margin, self._host.height() - height - margin, width, height)
+        self.raise_()
 
     def show_message(self, text: str, kind: str = "error") -> None:
         background, foreground = BANNER_COLORS.get(kind, BANNER_COLORS["info"])
-        self.setStyleSheet(f"#banner {{ background: {background}; border-radius: 4px; }}"
+        self.setStyleSheet(f"#banner {{ background: {background}; border-radius: 4px;"
+                           f" border: 1px solid {foreground}; }}"
                            f"QLabel {{ color: {foreground}; }}")
         self.label.setText(text)
+        self.unreachable = False
+        self._place()
         self.show()
         if kind == "error":
             self._timer.stop()
@@ -90,6 +124,15 @@ class Banner(QFrame):
 
     def show_error(self, error: object) -> None:
         self.show_message(str(getattr(error, "message", error)), "error")
+        if getattr(error, "code", None) == "unreachable":
+            self.unreachable = True
+            self.reachability_lost.emit()
+
+    def server_answered(self) -> None:
+        """A call got an answer: an "unreachable" error is no longer true."""
+        if self.unreachable and not self.isHidden():
+            self.show_message("Connected to the server again.", "ok")
+        self.unreachable = False
 
 
 class Card(QFrame):

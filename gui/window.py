@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -45,12 +44,10 @@ class MainWindow(QMainWindow):
             self.sidebar.addItem(page.title)
             self.stack.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.show_page)
-        content = QVBoxLayout()
-        content.addWidget(ctx.banner)
-        content.addWidget(self.stack, 1)
+        ctx.banner.attach(self.stack)  # over the page, never pushing it down
         body = QHBoxLayout()
         body.addWidget(self.sidebar)
-        body.addLayout(content, 1)
+        body.addWidget(self.stack, 1)
         central = QWidget()
         central.setLayout(body)
         self.setCentralWidget(central)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
@@ -32,12 +32,18 @@ def show_dialog(dialog: QDialog) -> QDialog:
 
 
 class Context:
-    """What pages and dialogs are given: the API, the task runner, the banner."""
+    """What pages and dialogs are given: the API, the task runner, the banner.
 
-    def __init__(self, api: AdminAPI, tasks: Tasks, banner: Banner) -> None:
+    While the banner says the server cannot be reached, the server's health is asked
+    every few seconds, and any call that gets an answer clears that banner."""
+
+    def __init__(self, api: AdminAPI, tasks: Tasks, banner: Banner,
+                 probe_interval_ms: int = 5000) -> None:
         self.api = api
         self.tasks = tasks
         self.banner = banner
+        self._probe = QTimer(interval=probe_interval_ms, timeout=self._probe_health)
+        banner.reachability_lost.connect(self._probe.start)
 
     @property
     def read_only(self) -> bool:
@@ -45,7 +51,21 @@ class Context:
 
     def run(self, fn: Any, on_done: Any = None, on_error: Any = None) -> None:
         """Run an API call off the GUI thread; errors go to the banner unless handled."""
-        self.tasks.run(fn, on_done, on_error or self.banner.show_error)
+        def answered(result: Any) -> None:
+            self._answered()
+            if on_done is not None:
+                on_done(result)
+        self.tasks.run(fn, answered, on_error or self.banner.show_error)
+
+    def _answered(self) -> None:
+        self._probe.stop()
+        self.banner.server_answered()
+
+    def _probe_health(self) -> None:
+        if not self.banner.unreachable:
+            self._probe.stop()
+            return
+        self.tasks.run(self.api.health, lambda _health: self._answered(), lambda _error: None)
 
 
 class Page(QWidget):
