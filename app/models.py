@@ -128,7 +128,8 @@ class Rollup(BaseModel):
     provider_id = pw.IntegerField(default=0)
     model = pw.CharField(max_length=200, default="")
     requests = pw.IntegerField(default=0)
-    errors = pw.IntegerField(default=0)
+    errors = pw.IntegerField(default=0)  # status 400 and above
+    upstream_errors = pw.IntegerField(default=0)  # of those, 500 and above (502, 504…)
     prompt_tokens = pw.BigIntegerField(default=0)
     completion_tokens = pw.BigIntegerField(default=0)
     latency_ms_sum = pw.FloatField(default=0.0)

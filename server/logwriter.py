@@ -211,7 +211,7 @@ LOG_DEFAULTS = {name: RequestLog._meta.fields[name].default for name in LOG_COLU
                 if RequestLog._meta.fields[name].default is not None}
 ROLLUP_KEY = ("token_id", "endpoint_id", "provider_id", "model")
 ADDITIVE = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_ms_sum",
-            *latency.COLUMNS)
+            *latency.COLUMNS, "upstream_errors")
 MAX_PARAMS = 30_000  # below SQLite's and PostgreSQL's limits on one statement
 
 
@@ -311,6 +311,7 @@ def _group(batch: list[dict[str, Any]], period_of: Callable[[dt.datetime], Any]
         row[offset + 3] += r.get("completion_tokens") or 0
         row[offset + 4] += r["latency_ms"]
         row[offset + 5 + latency.bucket(r["latency_ms"])] += 1
+        row[-1] += r["status"] >= 500  # upstream_errors: the provider's or our failure
     return list(groups.values())
 
 

@@ -15,7 +15,8 @@ import peewee as pw
 
 from app.models import utcnow
 
-STEPS = ["m0001_config", "m0002_history", "m0003_analytics", "m0004_log_endpoint_index"]
+STEPS = ["m0001_config", "m0002_history", "m0003_analytics", "m0004_log_endpoint_index",
+         "m0005_upstream_errors"]
 LATEST = len(STEPS)
 
 

@@ -23,7 +23,8 @@ GROUPS = {"token": "token_id", "endpoint": "endpoint_id", "provider": "provider_
           "model": "model"}
 BUCKETS = ("hour", "day")
 MAX_POINTS = 24 * 93  # ~3 months of hours
-_SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", *latency.COLUMNS)
+_SUMS = ("requests", "errors", "upstream_errors", "prompt_tokens", "completion_tokens",
+         *latency.COLUMNS)
 
 
 def month_start(now: dt.datetime | None = None) -> dt.date:
@@ -93,13 +94,23 @@ def overview() -> dict[str, Any]:
         "requests_today": requests_today,
         "tokens_this_month": total.prompt_tokens + total.completion_tokens,
         "cost_this_month": round(float(total.cost), 6),
-        "error_rate_24h": round(day["errors"] / day["requests"], 4) if day["requests"] else 0.0,
+        # All errors (the field as it always was), then split: a client's own mistakes
+        # (400-499: bad token, limits, bad body) are not the upstream failing (500-599).
+        "error_rate_24h": _rate(day["errors"], day["requests"]),
         "requests_24h": day["requests"],
+        "client_errors_24h": day["client_errors"],
+        "upstream_errors_24h": day["upstream_errors"],
+        "client_error_rate_24h": _rate(day["client_errors"], day["requests"]),
+        "upstream_error_rate_24h": _rate(day["upstream_errors"], day["requests"]),
         "active_tokens": active.count(),
         "top_tokens": _top(by_token, _names("token")),
         "top_endpoints": _top(by_endpoint, _names("endpoint")),
         "upstream_health": provider_health(),
     }
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
 
 
 def provider_health() -> list[dict[str, Any]]:
@@ -116,16 +127,19 @@ def provider_health() -> list[dict[str, Any]]:
 
 
 class _Acc:
-    __slots__ = ("completion_tokens", "cost", "errors", "hist", "prompt_tokens", "requests")
+    __slots__ = ("completion_tokens", "cost", "errors", "hist", "prompt_tokens", "requests",
+                 "upstream_errors")
 
     def __init__(self) -> None:
-        self.requests = self.errors = self.prompt_tokens = self.completion_tokens = 0
+        self.requests = self.errors = self.upstream_errors = 0
+        self.prompt_tokens = self.completion_tokens = 0
         self.cost = Decimal(0)
         self.hist = [0] * len(latency.COLUMNS)
 
     def add(self, row: dict[str, Any], prices: dict[int, tuple[Decimal, Decimal]]) -> None:
         self.requests += int(row["requests"] or 0)
         self.errors += int(row["errors"] or 0)
+        self.upstream_errors += int(row["upstream_errors"] or 0)
         prompt, completion = int(row["prompt_tokens"] or 0), int(row["completion_tokens"] or 0)
         self.prompt_tokens += prompt
         self.completion_tokens += completion
@@ -137,6 +151,7 @@ class _Acc:
     def merge(self, other: _Acc) -> None:
         self.requests += other.requests
         self.errors += other.errors
+        self.upstream_errors += other.upstream_errors
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.cost += other.cost
@@ -144,6 +159,8 @@ class _Acc:
 
     def to_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "errors": self.errors,
+                "client_errors": self.errors - self.upstream_errors,
+                "upstream_errors": self.upstream_errors,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "cost": round(float(self.cost), 6),
                 "p50_ms": latency.percentile(self.hist, 0.5),

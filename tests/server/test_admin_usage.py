@@ -232,6 +232,10 @@ def test_overview_numbers(traffic: Traffic) -> None:
     assert overview["cost_this_month"] == pytest.approx(_cost(rows, traffic.endpoints),
                                                         abs=2e-6)
     assert overview["error_rate_24h"] == pytest.approx(round(2 / 12, 4))
+    # The 400 was the client's mistake, the 502 the upstream's failure.
+    assert (overview["client_errors_24h"], overview["upstream_errors_24h"]) == (1, 1)
+    assert overview["client_error_rate_24h"] == pytest.approx(round(1 / 12, 4))
+    assert overview["upstream_error_rate_24h"] == pytest.approx(round(1 / 12, 4))
     assert overview["active_tokens"] == 3
     top_tokens = [(t["id"], t["name"], t["requests"]) for t in overview["top_tokens"]]
     assert top_tokens == [(traffic.tokens["1"]["id"], "usage-token-1", 8),
@@ -270,3 +274,33 @@ def test_tokens_month_usage(traffic: Traffic) -> None:
 def test_times_out_of_range_are_400_not_500(traffic: Traffic, path: str,
                                             params: dict[str, str]) -> None:
     assert_api_error(traffic.root.get(path, params=params), 400)
+
+
+def test_series_split_client_and_upstream_errors(traffic: Traffic) -> None:
+    usage = traffic.root.ok("GET", "usage", params={"range": "24h", "group_by": "endpoint"})
+    split = {s["name"]: (s["totals"]["client_errors"], s["totals"]["upstream_errors"])
+             for s in usage["series"]}
+    assert split == {"usage-a": (1, 0), "usage-b": (0, 1)}
+    assert (usage["totals"]["client_errors"], usage["totals"]["upstream_errors"]) == (1, 1)
+
+
+def test_clients_own_errors_are_not_upstream_errors(tmp_path) -> None:
+    """Only 401s and 429s while the upstream answers every call: the overview says the
+    upstream is fine (it said 70 % errors and nothing more)."""
+    env = build_admin_appliance(tmp_path)
+    try:
+        root = env.admin
+        endpoint = root.create_endpoint(env.provider_ids["echo"], name="overview-e")
+        token = root.create_token(name="overview-t", rpm=1)["token"]
+        statuses = [chat(env.url, token, endpoint["path"]).status_code for _ in range(3)]
+        statuses += [chat(env.url, "mpx_" + "x" * 43, endpoint["path"]).status_code
+                     for _ in range(2)]
+        assert statuses == [200, 429, 429, 401, 401]
+        root.wait_for_log_rows(5)
+        overview = root.ok("GET", "overview")
+    finally:
+        env.appliance.close()
+    assert overview["error_rate_24h"] == 0.8  # every error, as the field always was
+    assert (overview["client_errors_24h"], overview["upstream_errors_24h"]) == (4, 0)
+    assert overview["client_error_rate_24h"] == 0.8
+    assert overview["upstream_error_rate_24h"] == 0.0

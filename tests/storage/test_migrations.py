@@ -67,3 +67,34 @@ def test_unreachable_database_is_a_clear_error(tmp_path) -> None:
         environ={}, env_file=None)
     with pytest.raises(StorageError, match=r"cannot open the database postgresql://nobody:\*\*\*@"):
         open_database(settings)
+
+
+def _insert(db: pw.Database, table: str, **values: object) -> None:
+    """A raw row with `values`, every other required column 0 (as the writer leaves it)."""
+    for column in db.get_columns(table):
+        if not column.null and not column.primary_key and column.name not in values:
+            values[column.name] = False if "bool" in column.data_type.lower() else 0
+    names = ", ".join(values)
+    marks = ", ".join([db.param] * len(values))
+    db.execute_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(values.values()))
+
+
+def test_upgrade_counts_upstream_errors_from_the_kept_log(database_url: str) -> None:
+    """Version 5 splits the rollups' errors: 5xx rows still in the request log are counted
+    into the new upstream_errors column; a client's 4xx is not."""
+    db = connect(database_url)
+    hour = dt.datetime(2026, 3, 4, 10)
+    key = {"token_id": 1, "endpoint_id": 2, "provider_id": 3, "model": "m"}
+    with db.connection_context():
+        migrations.migrate(db, target=4)
+        for minute, status in ((1, 200), (2, 401), (3, 502), (4, 504)):
+            _insert(db, "request_log", time=hour.replace(minute=minute),
+                    request_id=f"r{minute}", status=status, latency_ms=5.0, **key)
+        _insert(db, "usage_hourly", hour=hour, requests=4, errors=3, **key)
+        _insert(db, "usage_daily", day=hour.date(), requests=4, errors=3, **key)
+        assert migrations.migrate(db) == list(range(5, migrations.LATEST + 1))
+        counts = [tuple(row) for row in db.execute_sql(
+            "SELECT errors, upstream_errors FROM usage_hourly UNION ALL "
+            "SELECT errors, upstream_errors FROM usage_daily")]
+    db.close_all()
+    assert counts == [(3, 2), (3, 2)]
