@@ -1,9 +1,17 @@
-"""Overview: the numbers an admin looks at first, and requests per hour over the last day."""
+"""Overview: the numbers an admin looks at first, and requests per hour over the last day.
+
+Clients' own mistakes (401 bad token, 429 limits: 4xx) are shown apart from upstream
+errors (5xx: the provider or the server failed): counted together they read "33-71 %
+errors" while every provider answered. A provider never checked is "not checked", not
+down, and failing ones are named. The page refreshes itself while it is on screen.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QDateTime, QTimer
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.charts import TimeChart, msecs
@@ -12,62 +20,103 @@ from gui.pages.base import Context, Page
 from gui.widgets import Card
 
 CARDS = (("requests_today", "Requests today"), ("tokens_this_month", "Tokens this month"),
-         ("error_rate_24h", "Error rate (24 h)"), ("active_tokens", "Active tokens"),
-         ("cost_this_month", "Cost this month"), ("upstream_health", "Upstream health"))
+         ("cost_this_month", "Cost this month"), ("active_tokens", "Active tokens"),
+         ("upstream_errors", "Upstream errors, 24 h (5xx: providers failing)"),
+         ("client_errors", "Client errors, 24 h (4xx: bad tokens, limits, bad requests)"),
+         ("upstream_health", "Upstream health"))
+REFRESH_MS = 30_000
+
+
+def provider_state(provider: dict[str, Any]) -> str:
+    """"ok", "failing", "not checked" or "disabled"."""
+    if not provider.get("enabled", True):
+        return "disabled"
+    if provider.get("ok") is None:
+        return "not checked"
+    return "ok" if provider["ok"] else "failing"
 
 
 def health_text(providers: list[dict[str, Any]]) -> str:
-    """ "2/2 providers ok": enabled providers whose last check passed."""
-    enabled = [p for p in providers if p.get("enabled", True)]
-    if not enabled:
-        return "no providers"
-    ok = sum(1 for p in enabled if p.get("ok") is True)
-    return f"{ok}/{len(enabled)} providers ok"
+    """ "failing: openai-team", else "2 ok, 1 not checked"; disabled providers left out."""
+    by_state: dict[str, list[str]] = {}
+    for p in providers:
+        by_state.setdefault(provider_state(p), []).append(p["name"])
+    if "failing" in by_state:
+        return "failing: " + ", ".join(by_state["failing"])
+    counted = [f"{len(by_state[s])} {s}" for s in ("ok", "not checked") if s in by_state]
+    return ", ".join(counted) or "no providers"
 
 
 def health_details(providers: list[dict[str, Any]]) -> str:
     def state(p: dict[str, Any]) -> str:
-        if not p.get("enabled", True):
-            return "disabled"
-        if p.get("ok") is None:
-            return "not checked yet"
-        return "ok" if p["ok"] else f"failing: {p.get('error') or 'error'}"
+        said = provider_state(p)
+        if said == "not checked":
+            return "not checked yet (Test connection on the Providers page checks it)"
+        return f"failing: {p.get('error') or 'error'}" if said == "failing" else said
     return "\n".join(f"{p['name']}: {state(p)}" for p in providers) or "no providers"
+
+
+def _errors(overview: dict[str, Any], kind: str) -> str:
+    rate, count = overview.get(f"{kind}_error_rate_24h"), overview.get(f"{kind}_errors_24h")
+    if rate is None or count is None:  # a server from before the split
+        return "—"
+    return f"{rate * 100:.1f} % ({count:,})"
 
 
 def card_texts(overview: dict[str, Any]) -> dict[str, str]:
     """What each card shows, from a /overview answer."""
     return {"requests_today": f"{overview['requests_today']:,}",
             "tokens_this_month": f"{overview['tokens_this_month']:,}",
-            "error_rate_24h": f"{overview['error_rate_24h'] * 100:.1f} %",
-            "active_tokens": f"{overview['active_tokens']:,}",
             "cost_this_month": money(overview["cost_this_month"]),
+            "active_tokens": f"{overview['active_tokens']:,}",
+            "upstream_errors": _errors(overview, "upstream"),
+            "client_errors": _errors(overview, "client"),
             "upstream_health": health_text(overview.get("upstream_health", []))}
 
 
 class OverviewPage(Page):
     title = "Overview"
 
-    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: Context, parent: QWidget | None = None,
+                 refresh_ms: int = REFRESH_MS) -> None:
         super().__init__(ctx, parent)
         self.cards = {key: Card(caption) for key, caption in CARDS}
         grid = QGridLayout()
         grid.setSpacing(12)
         for i, card in enumerate(self.cards.values()):
-            grid.addWidget(card, i // 3, i % 3)
+            grid.addWidget(card, i // 4, i % 4, 1, 2 if i == len(CARDS) - 1 else 1)
         self.chart = TimeChart("Requests and errors per hour, last 24 h")
+        self.updated = QLabel()
+        self.updated.setStyleSheet("color: palette(dark);")
         refresh = QPushButton("Refresh")
-        refresh.setToolTip("Reload (F5)")
+        refresh.setToolTip(f"Reload (F5); the page also reloads every {refresh_ms // 1000} s")
         refresh.clicked.connect(self.refresh)
         header = QHBoxLayout()
         header.addWidget(QLabel(f"<h2>{self.title}</h2>"))
         header.addStretch(1)
+        header.addWidget(self.updated)
         header.addWidget(refresh)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addLayout(header)
         layout.addLayout(grid)
         layout.addWidget(self.chart, 1)
+        # Only while on screen: a hidden page (another page shown, window in the tray)
+        # costs the server nothing.
+        self.timer = QTimer(self, interval=refresh_ms, timeout=self._tick)
+        self._in_flight = False
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        if self.isVisible() and not self._in_flight:
+            self.refresh()
 
     def refresh(self) -> None:
         api = self.ctx.api
@@ -75,19 +124,30 @@ class OverviewPage(Page):
         def fetch() -> tuple[dict[str, Any], dict[str, Any]]:
             return api.get("/overview"), api.get("/usage", range="24h", bucket="hour")
 
-        self.ctx.run(fetch, self._show)
+        self._in_flight = True
+        self.ctx.run(fetch, self._show, self._failed)
+
+    def _failed(self, error: Any) -> None:
+        self._in_flight = False
+        self.ctx.banner.show_error(error)
 
     def _show(self, answers: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        self._in_flight = False
         overview, usage = answers
         for key, text in card_texts(overview).items():
             self.cards[key].set_value(text)
-        self.cards["upstream_health"].setToolTip(
-            health_details(overview.get("upstream_health", [])))
+        providers = overview.get("upstream_health", [])
+        self.cards["upstream_health"].setToolTip(health_details(providers))
+        failing = any(provider_state(p) == "failing" for p in providers)
+        self.cards["upstream_health"].value.setStyleSheet("color: #8a1c12;" if failing else "")
+        self.updated.setText("updated " + QDateTime.currentDateTime().toString("HH:mm:ss"))
         self._plot(usage)
         self.loaded.emit()
 
     def _plot(self, usage: dict[str, Any]) -> None:
         points = usage["series"][0]["points"] if usage.get("series") else []
         requests = [(msecs(p["t"]), p["requests"]) for p in points]
-        errors = [(msecs(p["t"]), p["errors"]) for p in points]
-        self.chart.plot([("Requests", requests), ("Errors", errors)], "Requests per hour")
+        upstream = [(msecs(p["t"]), p.get("upstream_errors", p["errors"])) for p in points]
+        client = [(msecs(p["t"]), p.get("client_errors", 0)) for p in points]
+        self.chart.plot([("Requests", requests), ("Upstream errors", upstream),
+                         ("Client errors", client)], "Requests per hour")

@@ -64,18 +64,22 @@ def test_overview_cards_show_the_servers_numbers(qtbot, ctx, api) -> None:
     shown = {key: card.value.text() for key, card in page.cards.items()}
     assert shown == expected
     assert int(shown["requests_today"].replace(",", "")) >= 1
-    assert shown["upstream_health"].endswith("providers ok")
+    assert shown["upstream_health"] in ("1 ok", "1 not checked")  # echo, checked at start
     assert "echo" in page.cards["upstream_health"].toolTip()
+    # The seed traffic's one refusal (a bad token, 401) is the client's, not upstream's.
+    assert shown["upstream_errors"] == "0.0 % (0)"
+    assert shown["client_errors"].endswith("(1)")
 
 
 def test_overview_chart_has_requests_and_errors_per_hour(qtbot, ctx) -> None:
     page = loaded(qtbot, make(qtbot, OverviewPage, ctx))
     chart = page.chart.chart()
     series = chart.series()
-    assert [s.name() for s in series] == ["Requests", "Errors"]
+    assert [s.name() for s in series] == ["Requests", "Upstream errors", "Client errors"]
     assert 24 <= series[0].count() <= 25
     assert sum(series[0].at(i).y() for i in range(series[0].count())) >= 13
-    assert sum(series[1].at(i).y() for i in range(series[1].count())) >= 1
+    assert sum(series[1].at(i).y() for i in range(series[1].count())) == 0
+    assert sum(series[2].at(i).y() for i in range(series[2].count())) >= 1
     x_axes = [a for a in chart.axes() if isinstance(a, QDateTimeAxis)]
     y_axes = [a for a in chart.axes() if isinstance(a, QValueAxis)]
     assert len(x_axes) == 1 and x_axes[0].format() == "HH:mm" and x_axes[0].titleText()
