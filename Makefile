@@ -15,9 +15,9 @@ test: $(STAMP) qt-deps-x11 sdk-ts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The TypeScript SDK, built for its tests (tests/sdks/test_typescript.py): the locked
-# dev dependencies, then tsc into sdks/typescript/dist.
+# dev dependencies, then tsc into sdks/typescript/dist (the package's `prepare` script).
 sdk-ts:
-	cd $(SDK_TS) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	cd $(SDK_TS) && npm ci --no-audit --no-fund --loglevel=error
 
 qt-deps:
 	bash .ci/qt-deps

@@ -4,7 +4,7 @@ server of tests/sdks/conftest.py, which they are told about through the environm
 Each live test file runs from its own pytest test, which first arms the fake upstream's
 faults for it and afterwards counts what reached the upstream (or the server's request
 log): retries are counted where they land, not where they are made. `make test` builds the
-SDK first (`npm ci` and `npm run build` in sdks/typescript).
+SDK first (`npm ci` in sdks/typescript, whose `prepare` runs tsc).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def require_built() -> None:
     dist, tsc = TS / "dist" / "index.js", TS / "node_modules" / "typescript"
     if not dist.is_file() or not tsc.is_dir():
         pytest.fail("the TypeScript SDK is not built: `make test` builds it, or run "
-                    "`npm ci && npm run build` in sdks/typescript")
+                    "`npm ci` in sdks/typescript")
     newest_source = max(p.stat().st_mtime for p in (TS / "src").glob("*.ts"))
     if dist.stat().st_mtime < newest_source:
         pytest.fail("sdks/typescript/dist is older than src/: run `npm run build` there")
@@ -175,3 +175,34 @@ def test_npm_install_from_another_project_works(tmp_path: Path) -> None:
         [str(NODE), str(TS / "node_modules" / "typescript" / "bin" / "tsc"), "-p", "."],
         cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_npm_install_from_a_fresh_clone_builds_the_package(tmp_path: Path) -> None:
+    """`npm install PATH/sdks/typescript` where the folder is as a fresh clone has it (no
+    node_modules, no dist): the package's `prepare` builds it, so it imports. It failed
+    with ERR_MODULE_NOT_FOUND dist/index.js until `npm ci && npm run build` were run."""
+    assert NPM is not None and NODE is not None
+    tracked = subprocess.run(["git", "ls-files", "sdks/typescript"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()
+    clone = tmp_path / "clone"
+    for name in tracked:
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, clone / name)
+    sdk = clone / "sdks" / "typescript"
+    assert not (sdk / "dist").exists() and not (sdk / "node_modules").exists()
+    project = tmp_path / "consumer"
+    project.mkdir()
+    (project / "package.json").write_text(json.dumps(
+        {"name": "consumer", "private": True, "type": "module"}))
+    env = clean_environ()  # the machine's npm cache: typescript comes from it or the registry
+    install = subprocess.run(
+        [NPM, "install", "--prefer-offline", "--no-audit", "--no-fund", str(sdk)],
+        cwd=project, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (sdk / "dist" / "index.js").is_file()
+    probe = subprocess.run(
+        [NODE, "--input-type=module", "-e",
+         "import { ModelProxyClient } from 'modelproxy-client'; console.log(typeof "
+         "ModelProxyClient)"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert (probe.returncode, probe.stdout.strip()) == (0, "function"), probe.stderr
