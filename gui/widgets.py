@@ -102,6 +102,7 @@ class Banner(QFrame):
         if self._host is None:
             return
         margin = 8
+        self.layout().activate()  # the height for the text just set, not the last one
         width = max(0, self._host.width() - 2 * margin)
         height = self.heightForWidth(width) if self.hasHeightForWidth() else -1
         height = max(height, self.sizeHint().height())

@@ -21,9 +21,13 @@ from gui.widgets import Card
 
 CARDS = (("requests_today", "Requests today"), ("tokens_this_month", "Tokens this month"),
          ("cost_this_month", "Cost this month"), ("active_tokens", "Active tokens"),
-         ("upstream_errors", "Upstream errors, 24 h (5xx: providers failing)"),
-         ("client_errors", "Client errors, 24 h (4xx: bad tokens, limits, bad requests)"),
+         ("upstream_errors", "Upstream errors (24 h)"),
+         ("client_errors", "Client errors (24 h)"),
          ("upstream_health", "Upstream health"))
+CARD_TIPS = {"upstream_errors": "Answers 500 and above: a provider failed or timed out "
+                                "(502, 504), or the server did",
+             "client_errors": "Answers 400-499: a client's own mistake (bad or revoked "
+                              "token 401/403, rate limit or quota 429, bad request 400)"}
 REFRESH_MS = 30_000
 
 
@@ -81,6 +85,8 @@ class OverviewPage(Page):
                  refresh_ms: int = REFRESH_MS) -> None:
         super().__init__(ctx, parent)
         self.cards = {key: Card(caption) for key, caption in CARDS}
+        for key, tip in CARD_TIPS.items():
+            self.cards[key].setToolTip(tip)
         grid = QGridLayout()
         grid.setSpacing(12)
         for i, card in enumerate(self.cards.values()):
