@@ -114,10 +114,11 @@ def check_window(binary: Path, data_dir: Path, env: dict[str, str]) -> None:
         try:
             drive_window(x, port)
             output = window.communicate(timeout=30)[0]
-        finally:
+        except (AssertionError, subprocess.TimeoutExpired):
             if window.poll() is None:  # the bootloader passes SIGTERM on to the window
                 window.terminate()
-                window.communicate(timeout=30)
+            print("the window said:\n" + window.communicate(timeout=30)[0], file=sys.stderr)
+            raise
         assert window.returncode == 0, f"the window ended with {window.returncode}: {output}"
         assert "Error" not in output, output
     assert not answers(f"http://127.0.0.1:{port}"), "the window's server outlived the window"
@@ -144,6 +145,9 @@ def drive_window(x: XServer, port: int) -> None:
     x.keys(main_window, "ctrl+q")
     # The clients above used this server minutes ago, so closing asks first.
     question = x.wait_window("ModelProxy$")
+    time.sleep(0.5)
+    shot = x.screenshot(SCREENSHOTS / "smoke-close-question.png")
+    print(f"window: closing asked first{f' ({shot})' if shot else ''}")
     x.keys(question, "alt+s")  # "Stop the server"
 
 
