@@ -76,6 +76,12 @@ def key_hint(api_key: str) -> str:
     return "…" + api_key[-4:] if len(api_key) >= 8 else "…"
 
 
+def header_hint(value: str) -> str:
+    """What may be shown of a provider's extra header value. Header values are often
+    shorter credentials than API keys, so the last four characters only from 12 on."""
+    return "…" + value[-4:] if len(value) >= 12 else "…"
+
+
 # --- client tokens -------------------------------------------------------------------
 
 

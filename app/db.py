@@ -13,6 +13,7 @@ from playhouse.db_url import parseresult_to_dict
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from app import migrations
+from app.crypto import SecretBox
 from app.errors import StorageError
 from app.models import database_proxy
 from app.settings import Settings
@@ -49,16 +50,25 @@ def open_database(settings: Settings, migrate: bool = True) -> pw.Database:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = connect(settings.database)
+    # Bound before migrating: a step that seals data opens the secret box, which reads the
+    # key check through the models (in the step's own transaction).
+    database_proxy.initialize(db)
     try:
         with db.connection_context():
             if migrate:
-                migrations.migrate(db)
+                migrations.migrate(db, open_box=lambda: _load_box(settings))
             elif migrations.current_version(db) < migrations.LATEST:
                 raise StorageError("the database schema is out of date; run `modelproxy serve`")
     except pw.OperationalError as exc:
         raise StorageError(f"cannot open the database {redact(settings.database)}: {exc}") from exc
-    database_proxy.initialize(db)
     return db
+
+
+def _load_box(settings: Settings) -> SecretBox:
+    # Imported here: the services sit above storage, and only this one step needs them.
+    from app.services import secret_key
+
+    return secret_key.load_box(settings)
 
 
 def ping(db: pw.Database) -> bool:

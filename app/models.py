@@ -42,7 +42,8 @@ class Provider(BaseModel):
     base_url = pw.CharField(max_length=500)
     api_key_encrypted = pw.TextField(null=True)  # Fernet token; never the plaintext
     api_key_hint = pw.CharField(max_length=16, null=True)  # "…a1b2"
-    headers = JSONField(default=dict)
+    headers = JSONField(default=dict)  # extra header names -> hints ("…a1b2"), never values
+    headers_encrypted = pw.TextField(null=True)  # Fernet token of {name: value}
     timeout_s = pw.FloatField(default=60.0)
     enabled = pw.BooleanField(default=True)
     created_at = pw.DateTimeField(default=utcnow)

@@ -262,7 +262,7 @@ class Catalog:
         if api_key is None and env_field:
             api_key = getattr(self._settings, env_field) or os.environ.get(env_field.upper())
         return ProviderConfig(id=row.id, name=row.name, type=row.type, base_url=row.base_url,
-                              api_key=api_key, headers=dict(row.headers or {}),
+                              api_key=api_key, headers=providers.header_values(self._box, row),
                               timeout_s=row.timeout_s)
 
 

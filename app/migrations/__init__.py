@@ -2,21 +2,24 @@
 
 Each step is a module `mNNNN_name.py` with `up(db)`, listed in STEPS in order. A step
 declares frozen copies of the tables it makes (never imports app.models), so it keeps
-meaning the same thing after the live models move on.
+meaning the same thing after the live models move on. A step that must seal data sets
+`USES_SECRET_BOX = True` and gets `up(db, open_box)`: `open_box()` gives the appliance's
+SecretBox (None when the caller has no key to give).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import peewee as pw
 
 from app.models import utcnow
 
 STEPS = ["m0001_config", "m0002_history", "m0003_analytics", "m0004_log_endpoint_index",
-         "m0005_upstream_errors"]
+         "m0005_upstream_errors", "m0006_sealed_headers"]
 LATEST = len(STEPS)
 
 
@@ -36,11 +39,12 @@ def current_version(db: pw.Database) -> int:
         return SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar() or 0
 
 
-def migrate(db: pw.Database, target: int = LATEST) -> list[int]:
+def migrate(db: pw.Database, target: int = LATEST,
+            open_box: Callable[[], Any] | None = None) -> list[int]:
     """Apply the steps above the current version up to `target`; return the ones applied.
 
     Each step runs in its own transaction, under a lock, so two processes starting
-    together apply it once.
+    together apply it once. `open_box` is for the steps that seal data.
     """
     applied = []
     with db.bind_ctx([SchemaVersion]):
@@ -50,7 +54,10 @@ def migrate(db: pw.Database, target: int = LATEST) -> list[int]:
                 if SchemaVersion.get_or_none(SchemaVersion.version == version):
                     continue
                 step = importlib.import_module(f"{__name__}.{STEPS[version - 1]}")
-                step.up(db)
+                if getattr(step, "USES_SECRET_BOX", False):
+                    step.up(db, open_box)
+                else:
+                    step.up(db)
                 SchemaVersion.create(version=version)
                 applied.append(version)
     return applied

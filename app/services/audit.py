@@ -6,10 +6,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from app.crypto import header_hint
 from app.models import AuditEntry
 from app.services.validation import iso
 
 SECRET_FIELDS = frozenset({"api_key", "password", "token", "secret_hash", "password_hash"})
+HINTED_FIELDS = frozenset({"headers"})  # {name: value} whose values may be credentials
 
 
 class Actor:
@@ -33,8 +35,9 @@ class Actor:
 def record(
     actor: Actor, action: str, target_type: str, target_id: int | None, changes: dict[str, Any]
 ) -> AuditEntry:
-    """Write one audit entry; secret fields are reduced to "(changed)"."""
-    safe = {k: ("(changed)" if k in SECRET_FIELDS else _jsonable(v)) for k, v in changes.items()}
+    """Write one audit entry; secret fields are reduced to "(changed)", header values to
+    their hints."""
+    safe = {k: _safe(k, v) for k, v in changes.items()}
     return AuditEntry.create(
         actor=actor.name,
         source=actor.source,
@@ -43,6 +46,14 @@ def record(
         target_id=target_id,
         changes=safe,
     )
+
+
+def _safe(field: str, value: Any) -> Any:
+    if field in SECRET_FIELDS:
+        return "(changed)"
+    if field in HINTED_FIELDS and isinstance(value, dict):
+        return {name: header_hint(str(item)) for name, item in value.items()}
+    return _jsonable(value)
 
 
 def _jsonable(value: Any) -> Any:

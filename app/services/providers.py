@@ -1,12 +1,19 @@
-"""Providers: upstream accounts. The API key is sealed at rest and never given back."""
+"""Providers: upstream accounts. The API key and the extra headers' values are sealed at
+rest and never given back: the public shape shows hints.
+
+Editing keeps what is not sent: no `api_key` keeps the key, and a header sent back with
+the hint it was shown (`{"X-Org": "…a1b2"}`) keeps its stored value. `headers`, when sent,
+is the whole set of extra headers: a name left out is removed.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import peewee as pw
 
-from app.crypto import SecretBox, key_hint
+from app.crypto import SecretBox, header_hint, key_hint
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.models import Endpoint, Provider, database_proxy, utcnow
 from app.services import audit, provider_types
@@ -22,7 +29,7 @@ def create(box: SecretBox, actor: Actor, /, **fields: Any) -> Provider:
     clean = _clean(fields, creating=True)
     _check_unique_name(clean["name"])
     with database_proxy.atomic():
-        provider = Provider.create(**_sealed(box, clean))
+        provider = Provider.create(**_sealed(box, clean, {}))
         audit.record(actor, "provider.create", "provider", provider.id, clean)
     return provider
 
@@ -38,7 +45,7 @@ def update(box: SecretBox, actor: Actor, provider_id: int, /, **fields: Any) -> 
     if "base_url" not in clean and "type" in clean and not provider.base_url:
         clean["base_url"] = _base_url(None, clean["type"])
     with database_proxy.atomic():
-        for key, value in _sealed(box, clean).items():
+        for key, value in _sealed(box, clean, provider).items():
             setattr(provider, key, value)
         provider.updated_at = utcnow()
         provider.save()
@@ -83,8 +90,16 @@ def api_key(box: SecretBox, provider: Provider) -> str | None:
     return box.open(provider.api_key_encrypted) if provider.api_key_encrypted else None
 
 
+def header_values(box: SecretBox, provider: Provider) -> dict[str, str]:
+    """The extra headers with their plaintext values, for calling upstream only."""
+    if not provider.headers_encrypted:
+        return {}
+    return json.loads(box.open(provider.headers_encrypted))
+
+
 def to_dict(provider: Provider) -> dict[str, Any]:
-    """The public shape: the key itself never appears, only whether it is set and a hint."""
+    """The public shape: no secret appears, only whether the key is set and hints (the
+    headers' names with a hint of each value)."""
     return {
         "id": provider.id,
         "name": provider.name,
@@ -92,7 +107,7 @@ def to_dict(provider: Provider) -> dict[str, Any]:
         "base_url": provider.base_url,
         "api_key_set": provider.api_key_encrypted is not None,
         "api_key_hint": provider.api_key_hint,
-        "headers": provider.headers,
+        "headers": dict(provider.headers or {}),
         "timeout_s": provider.timeout_s,
         "enabled": provider.enabled,
         "created_at": v.iso(provider.created_at),
@@ -140,14 +155,38 @@ def _api_key(value: Any) -> str:
     return value
 
 
-def _sealed(box: SecretBox, clean: dict[str, Any]) -> dict[str, Any]:
-    """Column values for `clean`, the key replaced by its sealed form and hint."""
-    columns = {k: val for k, val in clean.items() if k != "api_key"}
+def _sealed(box: SecretBox, clean: dict[str, Any], current: Provider | dict) -> dict[str, Any]:
+    """Column values for `clean`, the key and header values replaced by their sealed forms
+    and hints. `clean["headers"]` is resolved in place (hints sent back become the stored
+    values), so what is audited is what is stored."""
+    columns = {k: val for k, val in clean.items() if k not in ("api_key", "headers")}
     if "api_key" in clean:
         key = clean["api_key"]
         columns["api_key_encrypted"] = box.seal(key) if key else None
         columns["api_key_hint"] = key_hint(key) if key else None
+    if "headers" in clean:
+        stored = header_values(box, current) if isinstance(current, Provider) else {}
+        values = clean["headers"] = _resolve_hints(clean["headers"], stored)
+        columns["headers"] = {name: header_hint(value) for name, value in values.items()}
+        columns["headers_encrypted"] = box.seal(json.dumps(values)) if values else None
     return columns
+
+
+def _resolve_hints(sent: dict[str, str], stored: dict[str, str]) -> dict[str, str]:
+    """`sent` with each value that is the hint of that header's stored value replaced by
+    the stored value. A hint for a header with no stored value is refused: it would be
+    sent upstream as the header's value."""
+    values = {}
+    for name, value in sent.items():
+        if name in stored and value == header_hint(stored[name]):
+            values[name] = stored[name]
+        elif value.startswith("…"):
+            raise ValidationError(
+                f"headers: the value of {name} is a hint (…); send the header's real value, "
+                "or the hint it was shown to keep the stored one", "headers")
+        else:
+            values[name] = value
+    return values
 
 
 def _check_unique_name(name: str) -> None:

@@ -104,6 +104,9 @@ def rotate(settings: Settings, actor: Actor, new_key: str | None = None) -> int:
             provider.api_key_encrypted = new_box.seal(old_box.open(provider.api_key_encrypted))
             provider.save()
             count += 1
+        for provider in Provider.select().where(Provider.headers_encrypted.is_null(False)):
+            provider.headers_encrypted = new_box.seal(old_box.open(provider.headers_encrypted))
+            provider.save()
         stored_settings.set_value(CHECK_KEY, new_box.seal(CHECK_TEXT))
         audit.record(actor, "secret.rotate", "secret_key", None, {"providers": count})
     if not settings.secret_key:

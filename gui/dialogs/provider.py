@@ -60,6 +60,8 @@ class ProviderDialog(FormDialog):
                                       value=DEFAULT_TIMEOUT_S)
         self.headers = QPlainTextEdit(placeholderText="X-Title: ModelProxy\nHTTP-Referer: …")
         self.headers.setFixedHeight(72)
+        self.headers.setToolTip("Stored values are shown as hints (…a1b2): a line left as "
+                                "shown keeps its value; a line removed removes the header.")
         self.enabled = QCheckBox("Enabled", checked=True)
         self.type.currentTextChanged.connect(self._type_changed)
         self._layout_fields()

@@ -126,22 +126,24 @@ def test_add_provider_through_the_dialog_keeps_the_key_secret(qtbot, ctx, api) -
     name = unique("prov")
     add_provider(qtbot, page, name, type="openai_compatible", api_key="sk-test-0123456789a1b2",
                  base_url="http://127.0.0.1:9/v1",
-                 headers="X-Title: ModelProxy\n\nHTTP-Referer: https://lan")
+                 headers="X-Title: ModelProxy\n\nX-Org-Key: org-credential-77c3")
     stored = by_name(api, "providers", name)
     assert stored["type"] == "openai_compatible" and stored["api_key_set"]
     assert stored["base_url"] == "http://127.0.0.1:9/v1"
     assert stored["api_key_hint"] == "…a1b2"
-    assert stored["headers"] == {"X-Title": "ModelProxy", "HTTP-Referer": "https://lan"}
+    assert stored["headers"] == {"X-Title": "…", "X-Org-Key": "…77c3"}  # values: hints only
     assert name in [r["name"] for r in rows(page)]
     assert "sk-test-0123456789a1b2" not in " ".join(cell_texts(page))
     assert ctx.banner.label.text() == f"Provider {name} added"
 
     edit = page.make_edit_dialog(row_named(page, name))  # the key is never shown back
     assert edit.api_key.text() == "" and "key set …a1b2" in edit.key_hint.text()
+    assert "X-Org-Key: …77c3" in edit.headers.toPlainText()  # the hint, never the value
     edit.timeout.setValue(12.5)
     submit(qtbot, page, edit)
     stored = by_name(api, "providers", name)
     assert stored["timeout_s"] == 12.5 and stored["api_key_hint"] == "…a1b2"
+    assert stored["headers"] == {"X-Title": "…", "X-Org-Key": "…77c3"}  # the values were kept
 
 
 def test_header_lines_are_checked() -> None:

@@ -64,7 +64,7 @@ def test_provider_crud_never_returns_the_key(admin_env: AdminAppliance) -> None:
     assert created["name"] == name and created["type"] == "openai_compatible"
     assert created["base_url"] == admin_env.fake.base_url
     assert created["api_key_set"] is True and created["api_key_hint"] == "…" + key[-4:]
-    assert created["headers"] == {"X-Team": "blue"} and created["timeout_s"] == 12.5
+    assert created["headers"] == {"X-Team": "…"} and created["timeout_s"] == 12.5
     assert created["enabled"] is True
     pid = created["id"]
 
@@ -74,7 +74,7 @@ def test_provider_crud_never_returns_the_key(admin_env: AdminAppliance) -> None:
 
     changed = root.ok("PATCH", f"providers/{pid}", json={"timeout_s": 30, "enabled": False})
     assert (changed["timeout_s"], changed["enabled"]) == (30, False)
-    assert changed["api_key_set"] is True and changed["headers"] == {"X-Team": "blue"}
+    assert changed["api_key_set"] is True and changed["headers"] == {"X-Team": "…"}
     assert root.ok("GET", f"providers/{pid}")["enabled"] is False
 
     replaced = root.ok("PUT", f"providers/{pid}", json={"api_key": "sk-second-key-abcd9876"})

@@ -39,13 +39,15 @@ def test_no_secret_in_any_response_audit_row_output_or_database_file(
         assert root is not None
         seen = root.seen
         first_key, second_key = "sk-first-" + unique("key"), "sk-second-" + unique("key")
+        org_key = "org-" + unique("credential")  # an extra header that is a credential
         admin_password, new_password = "flow-password-1234", "flow-password-5678"
 
         # providers: the key goes in, a hint comes out, the key works upstream
         provider = root.ok("POST", "providers", 201, json={
             "name": unique("secret"), "type": "openai_compatible", "base_url": fake.base_url,
-            "api_key": first_key})
+            "api_key": first_key, "headers": {"X-Org-Key": org_key}})
         pid = provider["id"]
+        assert provider["headers"] == {"X-Org-Key": "…" + org_key[-4:]}
         root.ok("GET", "providers")
         root.ok("GET", f"providers/{pid}")
         assert root.ok("PATCH", f"providers/{pid}",
@@ -71,6 +73,17 @@ def test_no_secret_in_any_response_audit_row_output_or_database_file(
                                        "code": "invalid_api_key"}})
         client_answers.append(chat(env.url, second["token"], endpoint["path"]))
         assert [a.status_code for a in client_answers[:3]] == [200, 200, 200]
+        keyed = f"Bearer {second_key}"
+        ours = [r for r in fake.requests if r.headers.get("Authorization") == keyed]
+        assert ours and all(r.headers.get("X-Org-Key") == org_key for r in ours)  # upstream only
+        # the window's edit: every field sent back as shown keeps the header's value
+        root.ok("PATCH", f"providers/{pid}", json={**{k: provider[k] for k in (
+            "name", "type", "base_url", "timeout_s", "enabled")},
+            "headers": root.ok("GET", f"providers/{pid}")["headers"]})
+        assert chat(env.url, first["token"], endpoint["path"]).status_code == 200
+        assert fake.last_request.headers["X-Org-Key"] == org_key
+        viewer_sees = env.viewer().get("providers")
+        assert viewer_sees.status_code == 200 and org_key not in viewer_sees.text
         assert client_answers[3].status_code >= 400
         root.ok("GET", "tokens")
         root.ok("GET", f"tokens/{first['id']}")
@@ -89,15 +102,15 @@ def test_no_secret_in_any_response_audit_row_output_or_database_file(
         root.ok("GET", f"admins/{admin['id']}")
 
         # reports
-        rows = root.wait_for_log_rows(5)
-        assert len(rows) == 5
+        rows = root.wait_for_log_rows(6)
+        assert len(rows) == 6
         root.ok("GET", "usage", params={"group_by": "token"})
         root.ok("GET", "overview")
         root.ok("GET", "settings")
         root.ok("PATCH", "settings", json={"log_retention_days": 60})
         root.ok("GET", "openapi.json")
         csv = root.get("logs/export.csv")
-        assert csv.status_code == 200 and len(csv.text.strip().splitlines()) == 6
+        assert csv.status_code == 200 and len(csv.text.strip().splitlines()) == 7
         audit = root.audit_rows()
         assert len(audit) >= 12
 
@@ -106,7 +119,8 @@ def test_no_secret_in_any_response_audit_row_output_or_database_file(
     secrets = {"first provider key": first_key, "second provider key": second_key,
                "seeded provider key": PROVIDER_KEY, "admin password": admin_password,
                "new admin password": new_password, "root password": ADMIN_PASSWORD,
-               "viewer password": VIEWER_PASSWORD, "first token": plaintexts[0],
+               "viewer password": VIEWER_PASSWORD, "provider header value": org_key,
+               "first token": plaintexts[0],
                "second token": plaintexts[1]}
 
     # each token's plaintext is in its create response, and nowhere else
