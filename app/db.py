@@ -6,6 +6,9 @@ gevent patches threading before peewee is imported — so greenlets never share 
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import peewee as pw
@@ -26,11 +29,28 @@ SQLITE_PRAGMAS = {
 }
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file of a sqlite:///PATH URL ("" for an in-memory one); None for other URLs."""
+    parsed = urlparse(url)
+    if parsed.scheme != "sqlite":
+        return None
+    return unquote(parsed.path)[1:] if parsed.netloc == "" else parsed.netloc + parsed.path
+
+
+def create_private(path: str | Path) -> None:
+    """Make an empty SQLite file readable by its owner only, if there is none: it holds
+    password hashes and sealed keys, and SQLite gives its -wal and -shm files its mode."""
+    if not path or str(path) == ":memory:":
+        return
+    with contextlib.suppress(FileExistsError):  # an existing file keeps its mode
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def connect(url: str) -> pw.Database:
     """A pooled database for `url` (sqlite:///PATH or postgresql://...), not yet opened."""
     parsed = urlparse(url)
-    if parsed.scheme == "sqlite":
-        path = unquote(parsed.path)[1:] if parsed.netloc == "" else parsed.netloc + parsed.path
+    path = sqlite_path(url)
+    if path is not None:
         # Pooled connections move between threads; each is used by one thread at a time.
         return PooledSqliteDatabase(
             path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=64, stale_timeout=300,
@@ -49,6 +69,7 @@ def open_database(settings: Settings, migrate: bool = True) -> pw.Database:
     """
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        create_private(sqlite_path(settings.database) or "")
     db = connect(settings.database)
     # Bound before migrating: a step that seals data opens the secret box, which reads the
     # key check through the models (in the step's own transaction).

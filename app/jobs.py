@@ -9,16 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-import sqlite3
 import time
 import uuid
 from pathlib import Path
 
 import peewee as pw
 
-from app.errors import StorageError
+from app import backups
 from app.models import JobLock, RequestLog, database_proxy, utcnow
 from app.services import sessions
+from app.settings import Settings
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 PURGE_BATCH = 1000
@@ -64,26 +64,19 @@ def purge_expired_sessions() -> int:
     return sessions.purge_expired()
 
 
-def backup_sqlite(db: pw.Database, target: Path) -> Path:
-    """An online, consistent copy of the SQLite database at `target`."""
-    if not isinstance(db, pw.SqliteDatabase):
-        raise StorageError("backups are for the SQLite database; back PostgreSQL up with "
-                           "pg_dump")
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-    with db.connection_context(), sqlite3.connect(partial) as copy:
-        db.connection().backup(copy, pages=256, sleep=0.005)
-    copy.close()
-    partial.replace(target)
-    return target
+BACKUP_PATTERNS = ("modelproxy-*.tar.gz", "modelproxy-*.db")  # .db: older versions' copies
 
 
-def nightly_backup(db: pw.Database, backups_dir: Path, keep: int) -> Path:
-    """Back up into `backups_dir` as modelproxy-YYYYMMDD-HHMMSS.db, keeping the newest `keep`."""
+def nightly_backup(db: pw.Database, settings: Settings, keep: int) -> Path:
+    """Back up into <data-dir>/backups (0700) as modelproxy-YYYYMMDD-HHMMSS.tar.gz (the
+    database and the key file, 0600: app.backups), keeping the newest `keep`."""
+    backups_dir = settings.data_dir / "backups"
+    backups_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    backups_dir.chmod(0o700)  # made by an older version with the default mode
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
-    made = backup_sqlite(db, backups_dir / f"modelproxy-{stamp}.db")
-    for old in sorted(backups_dir.glob("modelproxy-*.db"))[:-keep]:
+    made = backups.make(db, settings, backups_dir / f"modelproxy-{stamp}.tar.gz")
+    kept = sorted((p for pattern in BACKUP_PATTERNS for p in backups_dir.glob(pattern)),
+                  key=lambda p: p.name.split(".")[0])
+    for old in kept[:-keep]:
         old.unlink()
     return made

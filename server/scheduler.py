@@ -55,7 +55,7 @@ def start(state: Any) -> GeventScheduler:
     if state.settings.is_sqlite:
         scheduler.add_job(
             _locked("backup", every(hours=1), state,
-                    lambda: jobs.nightly_backup(state.db, state.settings.data_dir / "backups",
+                    lambda: jobs.nightly_backup(state.db, state.settings,
                                                 option("backups_kept"))),
             "cron", hour=3, minute=0, id="backup")
     scheduler.start()

@@ -58,3 +58,4 @@ for module in (admin, provider, endpoint, token, secret):
 cli.add_command(logs.logs)
 cli.add_command(logs.usage)
 cli.add_command(backup.backup)
+cli.add_command(backup.restore)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sqlite3
+import stat
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -18,9 +21,11 @@ from typing import Any
 import peewee as pw
 import pytest
 
-from app import jobs
+from app import backups, jobs
 from app.errors import StorageError
 from app.models import TABLES, JobLock, RequestLog, UsageDaily, UsageHourly, utcnow
+from app.services import secret_key
+from app.settings import Settings
 from server.logwriter import write_batch
 
 pytest.register_assert_rewrite("tests.server.admin_fixtures")
@@ -107,34 +112,46 @@ def _seed(db: pw.Database, rows: int = 50) -> None:
     jobs.acquire_lock("seeded", dt.timedelta(minutes=1), holder="test")
 
 
-def test_backups_are_valid_sqlite_copies_and_only_the_newest_are_kept(
-        db: pw.Database, tmp_path: Path) -> None:
+def _counts_in_backup(archive: Path) -> dict[str, int]:
+    """Table counts of the database in a backup archive, which must also hold the key."""
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    with tarfile.open(archive) as backup, tempfile.TemporaryDirectory() as work:
+        assert {"modelproxy.db", "secret.key", "backup.json"} <= set(backup.getnames())
+        copy = Path(work) / "copy.db"
+        copy.write_bytes(backup.extractfile("modelproxy.db").read())
+        return _counts_in(copy)
+
+
+def test_backups_are_owner_only_archives_and_only_the_newest_are_kept(
+        db: pw.Database, settings: Settings, tmp_path: Path) -> None:
     _seed(db)
+    secret_key.load_box(settings)  # the key file the backups carry
     if not isinstance(db, pw.SqliteDatabase):
         with pytest.raises(StorageError, match="pg_dump"):
-            jobs.backup_sqlite(db, tmp_path / "copy.db")
+            backups.make(db, settings, tmp_path / "copy.tar.gz")
         return
     expected = _counts(db)
     assert expected["request_log"] == 50
 
-    copy = jobs.backup_sqlite(db, tmp_path / "nested" / "copy.db")
-    assert copy == tmp_path / "nested" / "copy.db"
-    assert _counts_in(copy) == expected
-    assert sorted(p.name for p in copy.parent.iterdir()) == ["copy.db"]
+    copy = backups.make(db, settings, tmp_path / "nested" / "copy.tar.gz")
+    assert copy == tmp_path / "nested" / "copy.tar.gz"
+    assert _counts_in_backup(copy) == expected
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["copy.tar.gz"]
 
-    backups = tmp_path / "backups"
-    backups.mkdir()
-    stale = [backups / f"modelproxy-20{y}0101-000000.db" for y in (20, 21, 22)]
+    folder = settings.data_dir / "backups"
+    folder.mkdir(mode=0o755)  # as older versions made it
+    stale = [folder / f"modelproxy-20{y}0101-000000.db" for y in (20, 21, 22)]
     for path in stale:
         path.write_bytes(b"an old backup")
-    made = jobs.nightly_backup(db, backups, keep=2)
-    assert made.parent == backups and made.name.startswith("modelproxy-")
-    assert sorted(p.name for p in backups.iterdir()) == [stale[-1].name, made.name]
-    assert _counts_in(made) == expected
+    made = jobs.nightly_backup(db, settings, keep=2)
+    assert made.parent == folder and made.name.startswith("modelproxy-")
+    assert made.name.endswith(".tar.gz") and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert sorted(p.name for p in folder.iterdir()) == [stale[-1].name, made.name]
+    assert _counts_in_backup(made) == expected
 
     write_batch(db, [_row(utcnow())])
-    assert _counts_in(jobs.nightly_backup(db, backups, keep=1))["request_log"] == 51
-    assert len(list(backups.iterdir())) == 1
+    assert _counts_in_backup(jobs.nightly_backup(db, settings, keep=1))["request_log"] == 51
+    assert len(list(folder.iterdir())) == 1
 
 
 def test_backup_command_copies_a_data_directory(
@@ -147,14 +164,14 @@ def test_backup_command_copies_a_data_directory(
     for _ in range(3):
         assert chat(env.url, token["token"], endpoint["path"]).status_code == 200
     root.wait_for_log_rows(3)
-    target = tmp_path / "out" / "copy.db"
+    target = tmp_path / "out" / "copy.tar.gz"
     result = subprocess.run(
         [sys.executable, "-m", "app.main", "backup", str(target), "--data-dir",
          str(env.data_dir)], capture_output=True, text=True, timeout=60, env=clean_environ(),
         check=False)
     assert result.returncode == 0, result.stderr
-    assert str(target) in result.stdout
-    counts = _counts_in(target)
+    assert str(target) in result.stdout and "mode 0600" in result.stdout
+    counts = _counts_in_backup(target)
     assert counts["request_log"] == 3 and counts["token"] == 1 and counts["endpoint"] == 1
     assert counts["provider"] == 1 and counts["admin"] == 2
     with env.appliance.session():
