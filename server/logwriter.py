@@ -2,8 +2,8 @@
 
 Requests put one record on a queue (no I/O); one writer thread — a greenlet under serve —
 drains it in batches: one transaction per batch inserts the rows, adds them to the daily
-usage rollups and stamps the tokens' last use. It flushes at most every FLUSH_S seconds and
-once more on stop, so a graceful stop loses no row.
+usage rollups and stamps the tokens' last use. Batches start at most every FLUSH_S seconds
+(a row after a quiet spell at once) and once more on stop, so a graceful stop loses no row.
 
 No row can end the writer. Text is made encodable before it is written (`app.text`); a
 batch the database refuses for its content is split until the rows that cannot be written
@@ -59,6 +59,7 @@ class LogWriter:
                  offload: Offload | None = None, unwritten_path: Path | None = None) -> None:
         self._db = db
         self._flush_s = flush_s
+        self._next_flush = 0.0  # monotonic time before which no batch starts
         self._offload = offload or (lambda fn, *args: fn(*args))
         self._unwritten_path = unwritten_path
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -99,7 +100,7 @@ class LogWriter:
         while True:
             first = self._queue.get()
             if first is not _STOP:
-                self._stopping.wait(self._flush_s)  # gather a batch (cut short by stop)
+                self._stopping.wait(self._gather_s())  # gather a batch (cut short by stop)
             try:
                 if self._flush_all(first):
                     return
@@ -108,6 +109,16 @@ class LogWriter:
                 self._keep_aside(self._in_flight, exc)  # (some may be written: better twice)
                 if self._stopping.is_set():
                     return
+
+    def _gather_s(self) -> float:
+        """How long to gather rows before the next batch. Batches start at most every
+        FLUSH_S, so load still makes few transactions; but the first row after a quiet
+        spell is written at once, so `modelproxy logs` run right after a request shows it
+        (waiting FLUSH_S for every batch showed "(none)" where `usage` counted it)."""
+        now = time.monotonic()
+        wait = max(0.0, self._next_flush - now)
+        self._next_flush = now + wait + self._flush_s
+        return wait
 
     def _flush_all(self, first: Any = None) -> bool:
         """Write `first` and what is queued, in batches; True when the stop mark was seen."""
