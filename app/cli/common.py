@@ -74,14 +74,15 @@ def print_rows(rows: Iterable[dict[str, Any]], columns: list[str], as_json: bool
     if not rows:
         click.echo("(none)")
         return
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for r in cells:
         click.echo("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A value as a table cell."""
     if value is None:
         return "-"
     if isinstance(value, list | tuple):

@@ -3,24 +3,65 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
-from app.cli.common import Appliance, json_option, print_rows, storage_options
+from app.cli.common import Appliance, cell, json_option, print_rows, storage_options
 from app.services import request_logs
+
+COLUMNS = ["id", "time", "request_id", "token", "endpoint", "model", "status", "latency_ms",
+           "prompt_tokens", "completion_tokens", "usage_estimated", "client_ip", "error"]
 
 
 @click.command("logs")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Rows to show; 0 for all of them (streamed, in bounded memory).")
+@click.option("--before", type=int, metavar="ID",
+              help="Start after (older than) the row with this id: the next page.")
 @json_option
 @storage_options
-def logs(app: Appliance, limit: int, as_json: bool) -> None:
-    """Show the newest request-log rows, newest first."""
-    rows = request_logs.recent(limit)
-    columns = ["time", "request_id", "token", "endpoint", "model", "status", "latency_ms",
-               "prompt_tokens", "completion_tokens", "usage_estimated", "client_ip", "error"]
-    print_rows(rows, columns, as_json)
+def logs(app: Appliance, limit: int, before: int | None, as_json: bool) -> None:
+    """Show request-log rows, newest first."""
+    rows = request_logs.newest_first(limit or None, before)
+    last = _print_json(rows) if as_json else _print_table(rows)
+    more = bool(limit and last is not None and last["count"] == limit
+                and next(request_logs.newest_first(1, last["id"]), None))
+    if as_json:
+        click.echo(f'], "next_before": {last["id"] if more else "null"}}}')
+    elif more:
+        click.echo(f"(more: modelproxy logs --before {last['id']})", err=True)
+
+
+def _print_json(rows: Iterator[dict[str, Any]]) -> dict[str, int] | None:
+    """Print `{"items": [` and the rows one by one (the caller closes the object)."""
+    click.echo('{"items": [', nl=False)
+    last = None
+    for count, row in enumerate(rows, 1):
+        click.echo(("\n" if count == 1 else ",\n") + json.dumps(row), nl=False)
+        last = {"id": row["id"], "count": count}
+    click.echo("")
+    return last
+
+
+def _print_table(rows: Iterator[dict[str, Any]]) -> dict[str, int] | None:
+    """A table whose column widths come from the first rows; the rest stream under it."""
+    first = list(itertools.islice(rows, request_logs.CHUNK))
+    if not first:
+        click.echo("(none)")
+        return None
+    cells = [[cell(row.get(c)) for c in COLUMNS] for row in first]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(COLUMNS)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True)).rstrip())
+    count, last_id = 0, None
+    for row in itertools.chain(first, rows):
+        line = [cell(row.get(c)) for c in COLUMNS]
+        click.echo("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+        count, last_id = count + 1, row["id"]
+    return {"id": last_id, "count": count}
 
 
 @click.command("usage")

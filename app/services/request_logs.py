@@ -23,10 +23,39 @@ def _names(model: type[pw.Model], field: pw.Field) -> dict[int, str]:
 
 def recent(limit: int = 50) -> list[dict[str, Any]]:
     """The newest `limit` rows, newest first, with token and endpoint names."""
-    tokens = _names(Token, Token.name)
-    endpoints = _names(Endpoint, Endpoint.name)
-    rows = RequestLog.select().order_by(RequestLog.time.desc(), RequestLog.id.desc()).limit(limit)
-    return [to_dict(r, tokens, endpoints) for r in rows]
+    return list(newest_first(limit))
+
+
+CHUNK = 1000  # rows read per query while streaming
+
+
+def newest_first(limit: int | None = None, before: int | None = None
+                 ) -> Iterator[dict[str, Any]]:
+    """Rows newest first — all of them when `limit` is None — starting after (older than)
+    the row with id `before`. Read in keyset chunks, so any number of rows streams in
+    bounded memory on both databases (a PostgreSQL cursor would fetch them all)."""
+    R = RequestLog
+    tokens, endpoints = _names(Token, Token.name), _names(Endpoint, Endpoint.name)
+    after: tuple[dt.datetime, int] | None = None
+    if before is not None:
+        row = R.get_or_none(R.id == before) if 0 < before <= 2**63 - 1 else None
+        if row is None:
+            raise ValidationError(f"no request-log row with id {before}", "before")
+        after = (row.time, row.id)
+    left = limit
+    while left is None or left > 0:
+        query = R.select().order_by(R.time.desc(), R.id.desc())
+        if after is not None:
+            query = query.where((R.time < after[0]) | ((R.time == after[0]) & (R.id < after[1])))
+        rows = list(query.limit(CHUNK if left is None else min(CHUNK, left)))
+        for row in rows:
+            yield to_dict(row, tokens, endpoints)
+        if left is not None:
+            left -= len(rows)
+        if len(rows) < CHUNK and (left is None or left > 0):
+            return
+        if rows:
+            after = (rows[-1].time, rows[-1].id)
 
 
 def to_dict(row: RequestLog, tokens: dict[int, str], endpoints: dict[int, str]) -> dict[str, Any]:
