@@ -12,7 +12,7 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from app import __version__
-from app.services import endpoints, options, tokens
+from app.services import endpoints, options, provider_types, tokens
 from server.admin_api.auth import bp
 
 JSON = "application/json"
@@ -40,39 +40,91 @@ NSTR, NINT, NNUM = ({"type": "string", "nullable": True}, {"type": "integer", "n
 TIME = {"type": "string", "format": "date-time"}
 NTIME = {**TIME, "nullable": True}
 LIMIT = {"type": "integer", "minimum": 0, "nullable": True}
+# Times the server takes: ISO 8601 in the years it can store (validation.timestamp)
+TIME_ARG = {**TIME, "pattern": "^(197[1-9]|19[89][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-"}
+
+def inp(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
+    """A request body: the server refuses fields it does not know (400)."""
+    return {**obj(required, **props), "additionalProperties": False}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+# What the services accept (app/services/validation.py and each service's _clean):
+NAME = {"type": "string", "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9 ._:@/-]{0,99}\s*$"}
+URL = {"type": "string", "pattern": r"^\s*https?://[A-Za-z0-9._~%-]+(:[0-9]{1,5})?(/\S*)?\s*$"}
+ENDPOINT_PATH = {"type": "string", "maxLength": 200,
+                 "pattern": r"^\s*/api(/[A-Za-z0-9._~-]+)+\s*$"}
+ONE_LINE = {"type": "string", "maxLength": 200, "pattern": r"^[^\n]*\S[^\n]*$"}
+HEADERS = {"type": "object", "additionalProperties": False, "patternProperties": {
+               r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$": {"type": "string", "pattern": r"^[^\r\n]*$"}},
+           "description": "Names to values; answers show hints (…a1b2). Sent back unchanged, a "
+                          "hint keeps the stored value; a name left out is removed."}
+TIMEOUT = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 3600,
+           "nullable": True}
+PRICE = {"type": "number", "minimum": 0, "maximum": 1_000_000, "nullable": True}
+PASSWORD = {"type": "string", "minLength": 8, "maxLength": 72,
+            "description": "8 characters to 72 bytes"}
+ROLE = {"type": "string", "enum": ["admin", "viewer"]}
+LIMIT32 = {**LIMIT, "maximum": 2**31 - 1}
+LIMIT64 = {**LIMIT, "maximum": 2**63 - 1}
+
+
+def _provider_fields() -> dict[str, Any]:
+    return {"name": NAME, "type": {"type": "string", "enum": sorted(provider_types.known_types())},
+            "base_url": nullable(URL),
+            "api_key": {"type": "string", "writeOnly": True, "pattern": r"^\s*\S{0,4096}\s*$",
+                        "description": "write-only; \"\" removes the stored key"},
+            "headers": nullable(HEADERS), "timeout_s": TIMEOUT, "enabled": nullable(BOOL)}
+
+
+ENDPOINT_FIELDS = {"name": NAME, "path": ENDPOINT_PATH,
+                   "kind": {"type": "string", "enum": list(endpoints.KINDS)}, "model": ONE_LINE,
+                   "provider_id": {"type": "integer", "minimum": 1}, "enabled": nullable(BOOL),
+                   "price_input_per_m": PRICE, "price_output_per_m": PRICE}
+TOKEN_FIELDS = {"name": NAME,
+                "scopes": nullable({**arr({"type": "string", "enum": list(tokens.SCOPES)}),
+                                    "minItems": 1}),
+                "rpm": LIMIT32, "monthly_requests": LIMIT32, "monthly_tokens": LIMIT64,
+                "allowed_ips": nullable(arr(STR)),
+                "allowed_endpoints": nullable(arr({"type": "integer", "minimum": 1})),
+                "expires_at": {"oneOf": [TIME_ARG, {"type": "string", "enum": [""]}],
+                               "nullable": True, "description": "null or \"\": never"}}
+
+OPTION_SCHEMAS = {  # app.services.options.OPTIONS's checks
+    "log_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+    "cors_origins": arr({"type": "string", "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"}),
+    "max_body_bytes": {"type": "integer", "minimum": 1024, "maximum": 1024**3},
+    "provider_check_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
+    "backups_kept": {"type": "integer", "minimum": 1, "maximum": 365},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj(["error"], error=obj(["message", "type"], message=STR, type=STR, code=NSTR)),
     "Provider": obj(id=INT, name=STR, type=STR, base_url=STR, api_key_set=BOOL,
-                    api_key_hint=NSTR, headers={"type": "object"}, timeout_s=NUM, enabled=BOOL,
-                    created_at=TIME, updated_at=TIME),
-    "ProviderInput": obj(["name", "type"], name=STR, type=STR, base_url=NSTR,
-                         api_key={**STR, "writeOnly": True},
-                         headers={"type": "object", "additionalProperties": STR},
-                         timeout_s=NUM, enabled=BOOL),
+                    api_key_hint=NSTR, headers={"type": "object", "additionalProperties": STR},
+                    timeout_s=NUM, enabled=BOOL, created_at=TIME, updated_at=TIME),
+    "ProviderInput": inp(["name", "type"], **_provider_fields()),
+    "ProviderUpdate": inp(**_provider_fields()),
     "ProviderTest": obj(["ok", "latency_ms"], ok=BOOL, latency_ms=NUM, models=arr(STR),
                         error=STR),
     "Endpoint": obj(id=INT, name=STR, path=STR, kind=STR, model=STR, provider_id=INT,
                     enabled=BOOL, price_input_per_m=NNUM, price_output_per_m=NNUM,
                     created_at=TIME, updated_at=TIME),
-    "EndpointInput": obj(["name", "path", "kind", "model", "provider_id"], name=STR,
-                         path={**STR, "pattern": "^/api/"},
-                         kind={"type": "string", "enum": list(endpoints.KINDS)}, model=STR,
-                         provider_id=INT, enabled=BOOL, price_input_per_m=NNUM,
-                         price_output_per_m=NNUM),
+    "EndpointInput": inp(["name", "path", "kind", "model", "provider_id"], **ENDPOINT_FIELDS),
+    "EndpointUpdate": inp(**ENDPOINT_FIELDS),
     "Token": obj(id=INT, name=STR, prefix=STR, scopes=arr(STR), rpm=NINT,
                  monthly_requests=NINT, monthly_tokens=NINT, allowed_ips=arr(STR),
                  allowed_endpoints=arr(INT), expires_at=NTIME, revoked=BOOL, created_at=TIME,
                  last_used_at=NTIME, usage_month=obj(requests=INT, tokens=INT)),
-    "TokenInput": obj(["name"], name=STR,
-                      scopes=arr({"type": "string", "enum": list(tokens.SCOPES)}), rpm=LIMIT,
-                      monthly_requests=LIMIT, monthly_tokens=LIMIT, allowed_ips=arr(STR),
-                      allowed_endpoints=arr(INT), expires_at=NTIME),
+    "TokenInput": inp(["name"], **TOKEN_FIELDS),
+    "TokenUpdate": inp(**TOKEN_FIELDS),
     "TokenCreated": {"allOf": [ref("Token"), obj(["token"], token=STR)]},
     "Admin": obj(id=INT, username=STR, role=STR, created_at=TIME),
-    "AdminInput": obj(["username", "password"], username=STR, password=STR,
-                      role={"type": "string", "enum": ["admin", "viewer"]}),
-    "AdminUpdate": obj(role={"type": "string", "enum": ["admin", "viewer"]}, password=STR),
+    "AdminInput": inp(["username", "password"], username=NAME, password=PASSWORD, role=ROLE),
+    "AdminUpdate": inp(role=ROLE, password=PASSWORD),
     "Login": obj(["username", "password"], username=STR, password=STR),
     "Session": obj(["token", "expires_at", "user"], token=STR, expires_at=TIME,
                    user=ref("Admin")),
@@ -93,7 +145,8 @@ SCHEMAS: dict[str, Any] = {
     "AuditRow": obj(id=INT, time=TIME, actor=STR, source=NSTR, action=STR, target_type=STR,
                     target_id=NINT, changes={"type": "object"}),
     "Setting": obj(name=STR, value={}, default={}, source=STR, description=STR),
-    "SettingsInput": obj(**{name: {"nullable": True} for name in options.OPTIONS}),
+    "SettingsInput": inp(**{name: {**OPTION_SCHEMAS[name], "nullable": True}
+                            for name in options.OPTIONS}),
     "Message": obj(["role"], role=STR, content={}),
     "ChatRequest": obj(["messages"], endpoint=STR, model=STR,
                        messages={**arr(ref("Message")), "minItems": 1}, stream=BOOL,
@@ -149,8 +202,7 @@ def _crud(plural: str, noun: str, schema: str, input_schema: str, update_schema:
     listed = obj(["items"], items=arr(ref(schema)))
     one = {"parameters": [path_id(id_name)],
            "get": op(f"One {noun}", plural, ref(schema)),
-           "patch": op(f"Change a {noun}", plural, ref(schema), update_schema),
-           "put": op(f"Change a {noun}", plural, ref(schema), update_schema),
+           "patch": op(f"Change some fields of a {noun}", plural, ref(schema), update_schema),
            "delete": op(f"Remove a {noun}", plural, status="204")}
     return {f"/admin/api/{plural}": {"get": op(f"List {plural}", plural, listed),
                                      "post": op(f"Add a {noun}", plural, ref(schema),
@@ -158,17 +210,25 @@ def _crud(plural: str, noun: str, schema: str, input_schema: str, update_schema:
             f"/admin/api/{plural}/{{{id_name}}}": one}
 
 
+ID_ARG = {"type": "integer", "minimum": 0, "maximum": 10**12}  # server.admin_api.common.int_arg
+PAGE_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
+STATUS_ARG = {"type": "string", "pattern": "^(2xx|3xx|4xx|5xx|error|[1-5][0-9][0-9])$"}
+LOG_CURSOR = {"type": "string", "pattern": "^[0-9]{1,16}-[0-9]{1,18}$",
+              "description": "next_cursor of the page before"}
 RANGE_PARAMS = [query("range", {"type": "string", "enum": ["24h", "7d", "30d", "90d"]}),
-                query("from", TIME), query("to", TIME)]
-LOG_PARAMS = [query("from", TIME), query("to", TIME), query("token_id", INT),
-              query("endpoint_id", INT), query("provider_id", INT), query("model", STR),
-              query("status", STR), query("request_id", STR), query("q", STR),
-              query("after_id", INT)]
+                query("from", TIME_ARG), query("to", TIME_ARG)]
+LOG_PARAMS = [query("from", TIME_ARG), query("to", TIME_ARG), query("token_id", ID_ARG),
+              query("endpoint_id", ID_ARG), query("provider_id", ID_ARG), query("model", STR),
+              query("status", STATUS_ARG), query("request_id", STR), query("q", STR),
+              query("after_id", ID_ARG)]
 
 
 def _client_paths() -> dict[str, Any]:
     chat = op("Chat completion (stream with \"stream\": true)", "client",
               ref("ChatCompletion"), "ChatRequest", security="token")
+    chat["responses"]["200"]["content"]["text/event-stream"] = {  # "stream": true
+        "schema": {"description": "each event's data: a chat.completion.chunk object (or "
+                                  "one error object), then [DONE]"}}
     embed = op("Embeddings", "client", ref("Embeddings"), "EmbeddingsRequest", security="token")
     models = op("Endpoints this token may use, as models", "client", ref("ModelList"),
                 security="token", params=[query("provider", STR)])
@@ -208,37 +268,34 @@ def _admin_paths() -> dict[str, Any]:
             *RANGE_PARAMS, query("bucket", {"type": "string", "enum": ["hour", "day"]}),
             query("group_by", {"type": "string", "enum": ["token", "endpoint", "model",
                                                           "provider"]}),
-            query("token_id", INT), query("endpoint_id", INT), query("provider_id", INT),
-            query("model", STR)])},
+            query("token_id", ID_ARG), query("endpoint_id", ID_ARG),
+            query("provider_id", ID_ARG), query("model", STR)])},
         "/admin/api/overview": {"get": op("Overview", "usage", ref("Overview"))},
         "/admin/api/logs": {"get": op(
             "Request logs, newest first", "logs",
             obj(["items"], items=arr(ref("LogRow")), next_cursor=NSTR),
-            params=[*LOG_PARAMS, query("limit", {"type": "integer", "minimum": 1,
-                                                 "maximum": 1000}),
-                    query("cursor", STR)])},
+            params=[*LOG_PARAMS, query("limit", PAGE_LIMIT), query("cursor", LOG_CURSOR)])},
         "/admin/api/logs/export.csv": {"get": op("Request logs as CSV", "logs", STR,
                                                  params=LOG_PARAMS, content="text/csv")},
         "/admin/api/audit": {"get": op(
             "Audit log, newest first", "audit",
             obj(["items"], items=arr(ref("AuditRow")), next_cursor=NSTR),
-            params=[query("from", TIME), query("to", TIME), query("actor", STR),
+            params=[query("from", TIME_ARG), query("to", TIME_ARG), query("actor", STR),
                     query("action", STR), query("target_type", STR),
-                    query("target_id", INT), query("limit", INT), query("cursor", INT)])},
+                    query("target_id", ID_ARG), query("limit", PAGE_LIMIT),
+                    query("cursor", ID_ARG)])},
         "/admin/api/settings": {
             "get": op("Run-time settings", "settings", obj(items=arr(ref("Setting")))),
-            "patch": op("Change settings", "settings", obj(items=arr(ref("Setting"))),
-                        "SettingsInput"),
-            "put": op("Change settings", "settings", obj(items=arr(ref("Setting"))),
-                      "SettingsInput")},
+            "patch": op("Change settings (null: back to the default)", "settings",
+                        obj(items=arr(ref("Setting"))), "SettingsInput")},
         "/admin/api/openapi.json": {"get": op("This document", "session", {"type": "object"},
                                               security=None)},
     }
-    paths.update(_crud("providers", "provider", "Provider", "ProviderInput", "ProviderInput",
+    paths.update(_crud("providers", "provider", "Provider", "ProviderInput", "ProviderUpdate",
                        "provider_id"))
-    paths.update(_crud("endpoints", "endpoint", "Endpoint", "EndpointInput", "EndpointInput",
+    paths.update(_crud("endpoints", "endpoint", "Endpoint", "EndpointInput", "EndpointUpdate",
                        "endpoint_id"))
-    paths.update(_crud("tokens", "token", "Token", "TokenInput", "TokenInput", "token_id"))
+    paths.update(_crud("tokens", "token", "Token", "TokenInput", "TokenUpdate", "token_id"))
     paths.update(_crud("admins", "admin", "Admin", "AdminInput", "AdminUpdate", "admin_id"))
     paths["/admin/api/tokens"]["post"]["responses"]["201"]["content"][JSON]["schema"] = ref(
         "TokenCreated")

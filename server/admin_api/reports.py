@@ -19,8 +19,16 @@ RANGES = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
           "30d": dt.timedelta(days=30), "90d": dt.timedelta(days=90)}
 
 
+def _given(name: str) -> str | None:
+    """A typed query argument: absent is None, but an empty one is a mistake (400)."""
+    value = request.args.get(name)
+    if value == "":
+        raise ValidationError(f"{name} is empty: leave it out, or give a value", name)
+    return value
+
+
 def _time_arg(name: str) -> dt.datetime | None:
-    return timestamp(request.args.get(name), name)
+    return timestamp(_given(name), name)
 
 
 def _range() -> tuple[dt.datetime, dt.datetime]:
@@ -54,14 +62,14 @@ def _log_filters() -> dict[str, Any]:
     return {"from": _time_arg("from"), "to": _time_arg("to"),
             "token_id": int_arg("token_id"), "endpoint_id": int_arg("endpoint_id"),
             "provider_id": int_arg("provider_id"), "model": request.args.get("model"),
-            "status": request.args.get("status"), "request_id": request.args.get("request_id"),
+            "status": _given("status"), "request_id": request.args.get("request_id"),
             "q": request.args.get("q"), "after_id": int_arg("after_id")}
 
 
 @bp.get("/logs")
 def logs() -> ResponseReturnValue:
     rows, next_cursor = request_logs.page(_log_filters(), int_arg("limit", 50, 1, 1000),
-                                          request.args.get("cursor") or None)
+                                          _given("cursor"))
     return items(rows, next_cursor, paginated=True)
 
 

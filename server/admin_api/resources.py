@@ -39,7 +39,7 @@ def get_provider(provider_id: int) -> ResponseReturnValue:
     return jsonify(providers.to_dict(providers.get(provider_id)))
 
 
-@bp.route("/providers/<int:provider_id>", methods=["PATCH", "PUT"])
+@bp.patch("/providers/<int:provider_id>")
 def update_provider(provider_id: int) -> ResponseReturnValue:
     provider = providers.update(state().box, actor(), provider_id,
                                 **json_body())
@@ -81,7 +81,7 @@ def get_endpoint(endpoint_id: int) -> ResponseReturnValue:
     return jsonify(endpoints.to_dict(endpoints.get(endpoint_id)))
 
 
-@bp.route("/endpoints/<int:endpoint_id>", methods=["PATCH", "PUT"])
+@bp.patch("/endpoints/<int:endpoint_id>")
 def update_endpoint(endpoint_id: int) -> ResponseReturnValue:
     endpoint = endpoints.update(actor(), endpoint_id, **json_body())
     _changed()
@@ -123,7 +123,7 @@ def get_token(token_id: int) -> ResponseReturnValue:
     return jsonify(_token_dict(tokens.get(token_id), usage_service.month_by_token()))
 
 
-@bp.route("/tokens/<int:token_id>", methods=["PATCH", "PUT"])
+@bp.patch("/tokens/<int:token_id>")
 def update_token(token_id: int) -> ResponseReturnValue:
     token = tokens.update(actor(), token_id, **json_body())
     _changed()
@@ -168,7 +168,7 @@ def get_admin(admin_id: int) -> ResponseReturnValue:
     return jsonify(admins.to_dict(admins.get(admin_id)))
 
 
-@bp.route("/admins/<int:admin_id>", methods=["PATCH", "PUT"])
+@bp.patch("/admins/<int:admin_id>")
 def update_admin(admin_id: int) -> ResponseReturnValue:
     body = body_fields({"role", "password"})
     if "role" in body:

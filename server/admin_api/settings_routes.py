@@ -14,7 +14,7 @@ def get_settings() -> ResponseReturnValue:
     return items(options.describe(state().settings))
 
 
-@bp.route("/settings", methods=["PATCH", "PUT"])
+@bp.patch("/settings")
 def update_settings() -> ResponseReturnValue:
     options.update(state().settings, actor(), json_body())
     state().catalog.apply_change()

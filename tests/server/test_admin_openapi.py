@@ -17,6 +17,13 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app.settings import load_settings
 from server.client_api import routes as client_routes
@@ -30,6 +37,7 @@ from tests.server.admin_fixtures import (  # noqa: E402
     API,
     HTTP_TIMEOUT,
     AdminAppliance,
+    assert_api_error,
     chat,
 )
 
@@ -115,9 +123,13 @@ FEW = {("/admin/api/login", "POST"): 3}  # failed logins get slower (and then lo
 SKIP = {("/admin/api/logout", "POST")}  # would end the session the run uses
 # Provider writes get only valid bodies, with base URLs on loopback: a generated provider
 # must not send the proxy out to the internet.
-POSITIVE_ONLY = {("/admin/api/providers", "POST"), ("/admin/api/providers/{provider_id}", "PATCH"),
-                 ("/admin/api/providers/{provider_id}", "PUT")}
+POSITIVE_ONLY = {("/admin/api/providers", "POST"), ("/admin/api/providers/{provider_id}", "PATCH")}
 NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9 ._-]{0,20}$"}
+# What the document promises of every answer, and that invalid input is refused. (Not
+# "valid input is accepted": some rules are no JSON Schema — `to` after `from`, a password's
+# 72 bytes, a reference to an endpoint deleted meanwhile.)
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance,
+               negative_data_rejection]
 
 
 def _fuzz_document(document: dict[str, Any], base_urls: list[str],
@@ -126,24 +138,32 @@ def _fuzz_document(document: dict[str, Any], base_urls: list[str],
     names the server accepts, existing ids, and provider base URLs on loopback only."""
     fuzz = copy.deepcopy(document)
     schemas = fuzz["components"]["schemas"]
-    provider = schemas["ProviderInput"]
-    provider["properties"]["base_url"] = {"type": "string", "enum": base_urls}
-    provider["required"] = sorted(set(provider["required"]) | {"base_url"})
-    provider["properties"]["headers"] = {
-        "type": "object", "maxProperties": 2,
-        "propertyNames": {"pattern": "^X-[A-Za-z]{1,8}$"},
-        "additionalProperties": {"type": "string", "pattern": "^[a-z0-9]{0,10}$"}}
-    for name in ("ProviderInput", "EndpointInput", "TokenInput"):
+    for name in ("ProviderInput", "ProviderUpdate"):
+        if name not in schemas:
+            continue
+        provider = schemas[name]["properties"]
+        provider["base_url"] = {"type": "string", "enum": base_urls}
+        provider["headers"] = {
+            "type": "object", "maxProperties": 2, "additionalProperties": False,
+            "patternProperties": {"^X-[A-Za-z]{1,8}$": {"type": "string",
+                                                        "pattern": "^[a-z0-9]{0,10}$"}}}
+    schemas["ProviderInput"]["required"] = sorted(
+        set(schemas["ProviderInput"]["required"]) | {"base_url"})
+    updates = [name for name in ("ProviderUpdate", "EndpointUpdate", "TokenUpdate")
+               if name in schemas]
+    for name in ("ProviderInput", "EndpointInput", "TokenInput", *updates):
         schemas[name]["properties"]["name"] = NAME
     schemas["AdminInput"]["properties"]["username"] = NAME
-    endpoint = schemas["EndpointInput"]["properties"]
-    endpoint["path"] = {"type": "string", "pattern": "^/api/[a-z0-9]{1,12}$"}
-    endpoint["provider_id"] = {"type": "integer", "enum": provider_ids}
-    token = schemas["TokenInput"]["properties"]
-    token["allowed_ips"] = {"type": "array", "maxItems": 2, "items": {
-        "type": "string", "enum": ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"]}}
-    token["allowed_endpoints"] = {"type": "array", "maxItems": 2,
-                                  "items": {"type": "integer", "enum": endpoint_ids}}
+    for name in ("EndpointInput", *(n for n in updates if n.startswith("Endpoint"))):
+        endpoint = schemas[name]["properties"]
+        endpoint["path"] = {"type": "string", "pattern": "^/api/[a-z0-9]{1,12}$"}
+        endpoint["provider_id"] = {"type": "integer", "enum": provider_ids}
+    for name in ("TokenInput", *(n for n in updates if n.startswith("Token"))):
+        token = schemas[name]["properties"]
+        token["allowed_ips"] = {"type": "array", "maxItems": 2, "items": {
+            "type": "string", "enum": ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"]}}
+        token["allowed_endpoints"] = {"type": "array", "maxItems": 2,
+                                      "items": {"type": "integer", "enum": endpoint_ids}}
     return fuzz
 
 
@@ -177,7 +197,8 @@ def test_schemathesis_finds_no_server_errors(
         operations = [result.ok() for result in schema.get_all_operations()]
         operations.sort(key=lambda op: _order(op.path, op.method.upper()))
         assert len(operations) >= 40
-        failures: dict[tuple[str, str, int], list[str]] = {}
+        failures: dict[tuple[str, str, str], list[str]] = {}
+        nonconforming: dict[tuple[str, str, str], list[str]] = {}
         statuses: list[int] = []
 
         def run(operation: Any, mode: GenerationMode, examples: int) -> None:
@@ -192,11 +213,19 @@ def test_schemathesis_finds_no_server_errors(
             def check(case: Any) -> None:
                 response = case.call(base_url=env.url, headers=headers, timeout=HTTP_TIMEOUT)
                 statuses.append(response.status_code)
+                curl = case.as_curl_command(headers=headers, base_url=env.url)
                 if response.status_code >= 500:
-                    key = (operation.method.upper(), operation.path, response.status_code)
+                    key = (operation.method.upper(), operation.path, str(response.status_code))
                     failures.setdefault(key, []).append(
-                        f"{mode.value}: {case.as_curl_command(headers=headers, base_url=env.url)}"
-                        f"\n      -> {response.content[:160]!r}")
+                        f"{mode.value}: {curl}\n      -> {response.content[:160]!r}")
+                try:
+                    case.validate_response(response, checks=CONFORMANCE, headers=headers)
+                except FailureGroup as group:
+                    for failure in group.exceptions:
+                        key = (operation.method.upper(), operation.path, failure.title)
+                        nonconforming.setdefault(key, []).append(
+                            f"{mode.value}: {curl}\n      -> {response.status_code} "
+                            f"{response.content[:160]!r}")
 
             check()
 
@@ -214,6 +243,31 @@ def test_schemathesis_finds_no_server_errors(
     ok = sum(200 <= s < 300 for s in statuses)
     assert ok >= 100 and statuses.count(401) < len(statuses) // 5, (
         "the run must mostly get past authentication", ok, statuses.count(401))
-    report = [f"{method} {path} -> {status} ({len(cases)}x), e.g.\n    {cases[0]}"
-              for (method, path, status), cases in sorted(failures.items())]
-    assert not failures, f"{len(report)} operations answered 5xx:\n" + "\n".join(report)
+    assert not failures, f"{len(failures)} operations answered 5xx:\n" + _report(failures)
+    assert not nonconforming, (f"{len(nonconforming)} answers do not conform to openapi.json:\n"
+                               + _report(nonconforming))
+
+
+def _report(found: dict[tuple[str, str, str], list[str]]) -> str:
+    return "\n".join(f"{method} {path} -> {what} ({len(cases)}x), e.g.\n    {cases[0]}"
+                     for (method, path, what), cases in sorted(found.items()))
+
+
+def test_the_document_says_what_the_server_refuses(admin_env: AdminAppliance) -> None:
+    """Found by schemathesis's conformance checks: bodies with unknown fields, partial
+    updates, PUT (not offered), and empty typed query arguments."""
+    root = admin_env.admin
+    assert root is not None
+    document = root.ok("GET", "openapi.json")
+    schemas = document["components"]["schemas"]
+    bodies = [name for name in schemas if name.endswith(("Input", "Update"))]
+    assert len(bodies) >= 9
+    assert all(schemas[name]["additionalProperties"] is False for name in bodies)
+    assert all("required" not in schemas[name] for name in bodies if name.endswith("Update"))
+    assert not [path for path, item in document["paths"].items() if "put" in item]
+    for path in ("logs?to=", "logs?status=", "logs?cursor=", "logs/export.csv?from=",
+                 "audit?from=", "logs?cursor=not-one"):
+        assert_api_error(root.get(path), 400)
+    page = root.ok("GET", "logs", params={"limit": 1})
+    if page["next_cursor"]:
+        assert root.get("logs", params={"cursor": page["next_cursor"]}).status_code == 200

@@ -77,7 +77,7 @@ def test_provider_crud_never_returns_the_key(admin_env: AdminAppliance) -> None:
     assert changed["api_key_set"] is True and changed["headers"] == {"X-Team": "…"}
     assert root.ok("GET", f"providers/{pid}")["enabled"] is False
 
-    replaced = root.ok("PUT", f"providers/{pid}", json={"api_key": "sk-second-key-abcd9876"})
+    replaced = root.ok("PATCH", f"providers/{pid}", json={"api_key": "sk-second-key-abcd9876"})
     assert replaced["api_key_hint"] == "…9876" and replaced["api_key_set"] is True
     cleared = root.ok("PATCH", f"providers/{pid}", json={"api_key": ""})
     assert cleared["api_key_set"] is False and cleared["api_key_hint"] is None
@@ -137,7 +137,7 @@ def test_provider_duplicates_unknown_ids_and_providers_in_use(admin_env: AdminAp
     assert_api_error(root.patch(f"providers/{other['id']}", json={"name": name}), 409)
     assert root.ok("GET", f"providers/{other['id']}")["name"] == other["name"]
 
-    for method in ("GET", "PATCH", "PUT", "DELETE"):
+    for method in ("GET", "PATCH", "DELETE"):
         assert_api_error(root.request(method, f"providers/{MISSING}", json={"enabled": True}),
                          404)
     assert_api_error(root.post(f"providers/{MISSING}/test"), 404)
@@ -237,7 +237,7 @@ def test_endpoint_crud_applies_to_the_client_api_at_once(admin_env: AdminApplian
     assert admin_env.fake.last_request.body["model"] == "gpt-4o"
 
     new_path = f"/api/{name}/v2"
-    assert root.ok("PUT", f"endpoints/{eid}", json={"path": new_path})["path"] == new_path
+    assert root.ok("PATCH", f"endpoints/{eid}", json={"path": new_path})["path"] == new_path
     assert_api_error(chat(admin_env.url, token, f"/api/{name}"), 404, "endpoint_not_found")
     assert chat(admin_env.url, token, new_path).status_code == 200
 
@@ -288,7 +288,7 @@ def test_endpoint_duplicates_and_unknown_ids(admin_env: AdminAppliance) -> None:
     assert_api_error(root.patch(f"endpoints/{second['id']}", json={"path": first["path"]}),
                      409, mentions="path")
     assert root.ok("GET", f"endpoints/{second['id']}")["path"] == second["path"]
-    for method in ("GET", "PATCH", "PUT", "DELETE"):
+    for method in ("GET", "PATCH", "DELETE"):
         assert_api_error(root.request(method, f"endpoints/{MISSING}", json={"model": "m"}), 404)
 
 
@@ -348,7 +348,7 @@ def test_token_lifecycle_applies_to_the_client_api_at_once(admin_env: AdminAppli
     past = _iso(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     root.ok("PATCH", f"tokens/{tid}", json={"expires_at": past})
     assert_api_error(chat(admin_env.url, plaintext, path), 403, "token_expired")
-    root.ok("PUT", f"tokens/{tid}", json={"expires_at": None, "allowed_endpoints": []})
+    root.ok("PATCH", f"tokens/{tid}", json={"expires_at": None, "allowed_endpoints": []})
     assert chat(admin_env.url, plaintext, other["path"]).status_code == 200
     root.ok("PATCH", f"tokens/{tid}", json={"rpm": 1})  # it has sent more in this minute
     limited = chat(admin_env.url, plaintext, path)
@@ -410,7 +410,7 @@ def test_token_validation_names_the_field(admin_env: AdminAppliance, change: dic
 def test_token_unknown_ids_are_404(admin_env: AdminAppliance) -> None:
     root = _root(admin_env)
     for method, path in [("GET", f"tokens/{MISSING}"), ("PATCH", f"tokens/{MISSING}"),
-                         ("PUT", f"tokens/{MISSING}"), ("DELETE", f"tokens/{MISSING}"),
+                         ("DELETE", f"tokens/{MISSING}"),
                          ("POST", f"tokens/{MISSING}/revoke")]:
         assert_api_error(root.request(method, path, json={"rpm": 1}), 404)
 
@@ -529,7 +529,7 @@ def test_admin_duplicates_and_unknown_ids(admin_env: AdminAppliance) -> None:
                      mentions="password")
     assert_api_error(root.patch(f"admins/{viewer_id}", json={"username": "renamed"}), 400,
                      mentions="username")
-    for method in ("GET", "PATCH", "PUT", "DELETE"):
+    for method in ("GET", "PATCH", "DELETE"):
         assert_api_error(root.request(method, f"admins/{MISSING}", json={"role": "viewer"}),
                          404)
 
@@ -589,9 +589,9 @@ def test_settings_list_change_and_reset(admin_env: AdminAppliance) -> None:
         assert rows and rows[0]["changes"] == {"log_retention_days": 30,
                                                "provider_check_minutes": 10, "backups_kept": 3}
     finally:
-        reset = root.ok("PUT", "settings", json={"log_retention_days": None,
-                                                 "provider_check_minutes": None,
-                                                 "backups_kept": None})
+        reset = root.ok("PATCH", "settings", json={"log_retention_days": None,
+                                                   "provider_check_minutes": None,
+                                                   "backups_kept": None})
     back = {s["name"]: s for s in reset["items"]}
     assert back["log_retention_days"]["value"] == 90
     assert back["log_retention_days"]["source"] == "default"
@@ -713,3 +713,16 @@ def test_every_change_is_audited_with_filters_and_a_cursor(admin_env: AdminAppli
     assert [r["id"] for r in walked] == sorted((r["id"] for r in walked), reverse=True)
     assert_api_error(root.get("audit", params={"cursor": "abc"}), 400, mentions="cursor")
     assert_api_error(root.get("audit", params={"limit": 0}), 400, mentions="limit")
+
+
+def test_put_is_not_offered_patch_changes_part_of_a_resource(admin_env: AdminAppliance) -> None:
+    """PUT would have to replace a whole resource, write-only keys included; the API offers
+    PATCH (partial) instead, and says so: 405 with Allow."""
+    root = _root(admin_env)
+    pid = admin_env.provider_ids["echo"]
+    for path in (f"providers/{pid}", f"endpoints/{MISSING}", f"tokens/{MISSING}",
+                 f"admins/{admin_env.admin_ids['viewer']}", "settings"):
+        answer = root.put(path, json={"enabled": False})
+        assert_api_error(answer, 405)
+        assert "PATCH" in answer.headers["Allow"] and "PUT" not in answer.headers["Allow"]
+    assert root.ok("GET", f"providers/{pid}")["enabled"] is True  # nothing changed
