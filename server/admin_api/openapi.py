@@ -99,6 +99,7 @@ OPTION_SCHEMAS = {  # app.services.options.OPTIONS's checks
     "max_body_bytes": {"type": "integer", "minimum": 1024, "maximum": 1024**3},
     "provider_check_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
     "backups_kept": {"type": "integer", "minimum": 1, "maximum": 365},
+    "quota_reserve_tokens": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
 }
 
 SCHEMAS: dict[str, Any] = {
