@@ -8,11 +8,14 @@ the secret key: `MODELPROXY_SECRET_KEY`, or the key file made in the data direct
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import bcrypt
 from cryptography.fernet import Fernet, InvalidToken
@@ -20,6 +23,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.errors import SecretKeyError
+
+T = TypeVar("T")
+# run_blocking(fn, *args) -> fn(*args), perhaps in another thread: the server passes one
+# that runs bcrypt off the event loop; elsewhere it runs inline.
+RunBlocking = Callable[..., Any]
 
 TOKEN_PREFIX = "mpx_"
 TOKEN_LOOKUP_CHARS = 8  # random characters that, with "mpx_", form the public lookup prefix
@@ -107,6 +115,23 @@ def fast_digest(token: str) -> bytes:
 
 def hash_secret(secret: str, rounds: int = 12) -> str:
     return bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def run_inline(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)
+
+
+@functools.lru_cache(maxsize=4)
+def dummy_hash(rounds: int) -> str:
+    """A valid bcrypt hash at `rounds` of a secret nobody knows: checking a password against
+    it costs what checking against a real one of that cost does."""
+    return hash_secret(secrets.token_urlsafe(32), rounds)
+
+
+def hash_rounds(hashed: str) -> int | None:
+    """The cost a bcrypt hash ("$2b$12$...") was made with, or None if it is not one."""
+    parts = hashed.split("$")
+    return int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
 
 
 def check_secret(secret: str, hashed: str) -> bool:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import peewee as pw
 
-from app.crypto import check_secret, hash_secret
+from app.crypto import (
+    RunBlocking,
+    check_secret,
+    dummy_hash,
+    hash_rounds,
+    hash_secret,
+    run_inline,
+)
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.models import Admin, database_proxy
 from app.services import audit
@@ -18,16 +26,32 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 72  # bcrypt reads no further
 
 
+@dataclass(frozen=True)
+class LoginCheck:
+    admin: Admin | None  # the admin, when the password is right
+    known: bool  # whether such an admin exists: for the login guard only, never shown
+
+
+def password_hash(password: Any, rounds: int = 12,
+                  run_blocking: RunBlocking = run_inline) -> str:
+    """The bcrypt hash to store for a new password (checked first), made by `run_blocking`."""
+    _check_password(password)
+    return run_blocking(hash_secret, password, rounds)
+
+
 def create(actor: Actor, username: Any, password: Any, role: Any = "admin",
-           rounds: int = 12) -> Admin:
+           rounds: int = 12, run_blocking: RunBlocking = run_inline,
+           hashed: str | None = None) -> Admin:
+    """A new admin; bcrypt runs through `run_blocking`, before the transaction (or not at
+    all when the caller passes the password's `hashed` form)."""
     clean_name = v.name(username, "username")
     clean_role = v.one_of(role, ROLES, "role")
     _check_password(password)
     if Admin.select().where(pw.fn.LOWER(Admin.username) == clean_name.lower()).exists():
         raise ConflictError(f"an admin named {clean_name!r} already exists", "username")
+    hashed = hashed or password_hash(password, rounds, run_blocking)
     with database_proxy.atomic():
-        admin = Admin.create(username=clean_name, role=clean_role,
-                             password_hash=hash_secret(password, rounds))
+        admin = Admin.create(username=clean_name, role=clean_role, password_hash=hashed)
         audit.record(actor, "admin.create", "admin", admin.id,
                      {"username": clean_name, "role": clean_role})
     return admin
@@ -45,11 +69,12 @@ def set_role(actor: Actor, admin_id: int, role: Any) -> Admin:
     return admin
 
 
-def set_password(actor: Actor, admin_id: int, password: Any, rounds: int = 12) -> Admin:
+def set_password(actor: Actor, admin_id: int, password: Any, rounds: int = 12,
+                 run_blocking: RunBlocking = run_inline) -> Admin:
     admin = get(admin_id)
-    _check_password(password)
+    hashed = password_hash(password, rounds, run_blocking)
     with database_proxy.atomic():
-        admin.password_hash = hash_secret(password, rounds)
+        admin.password_hash = hashed
         admin.save()
         audit.record(actor, "admin.update", "admin", admin.id, {"password": "(changed)"})
     return admin
@@ -64,13 +89,22 @@ def delete(actor: Actor, admin_id: int) -> None:
         audit.record(actor, "admin.delete", "admin", admin_id, {"username": admin.username})
 
 
-def authenticate(username: str, password: str) -> Admin | None:
+def authenticate(username: str, password: str,
+                 run_blocking: RunBlocking = run_inline) -> Admin | None:
     """The admin with these credentials, or None (the same answer for either being wrong)."""
-    admin = Admin.get_or_none(Admin.username == username)
+    return check_login(username, password, run_blocking).admin
+
+
+def check_login(username: str, password: str,
+                run_blocking: RunBlocking = run_inline) -> LoginCheck:
+    """Check credentials in the same time whether or not the admin exists: an unknown name
+    is checked against a valid hash of the same cost (bcrypt through `run_blocking`)."""
+    admin = Admin.get_or_none(Admin.username == username) if _could_be_name(username) else None
     if admin is None:
-        check_secret(password, _DUMMY_HASH)  # spend the same time as a real check
-        return None
-    return admin if check_secret(password, admin.password_hash) else None
+        run_blocking(check_secret, password, dummy_hash(_usual_rounds()))
+        return LoginCheck(None, known=False)
+    right = run_blocking(check_secret, password, admin.password_hash)
+    return LoginCheck(admin if right else None, known=True)
 
 
 def get(admin_id: int) -> Admin:
@@ -106,4 +140,17 @@ def _keep_one_admin(admin: Admin) -> None:
         raise ConflictError("cannot remove or demote the last admin", "role")
 
 
-_DUMMY_HASH = "$2b$12$" + "C" * 53
+def _could_be_name(username: str) -> bool:
+    """Whether `username` passes the check every admin's name passed (so a 4 MB or
+    unencodable name never reaches the database)."""
+    try:
+        v.name(username, "username")
+    except ValidationError:
+        return False
+    return True
+
+
+def _usual_rounds(default: int = 12) -> int:
+    """The bcrypt cost the admins' passwords are stored with (that of the first admin)."""
+    stored = Admin.select(Admin.password_hash).order_by(Admin.id).limit(1).scalar()
+    return (hash_rounds(stored) if stored else None) or default

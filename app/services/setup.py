@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from app.crypto import same, write_key_file
+from app.crypto import RunBlocking, run_inline, same, write_key_file
 from app.errors import ConflictError, ForbiddenError
 from app.models import Admin, database_proxy
 from app.services import admins
@@ -34,16 +34,24 @@ def ensure_code(settings: Settings) -> str | None:
 
 
 def create_first_admin(settings: Settings, actor: Actor, username: object, password: object,
-                       code: object) -> Admin:
-    """Create the first admin if `code` is the setup code; the code is then spent."""
+                       code: object, run_blocking: RunBlocking = run_inline) -> Admin:
+    """Create the first admin if `code` is the setup code; the code is then spent. The cheap
+    checks come first, so only the code's holder makes the server hash a password (through
+    `run_blocking`, outside the transaction); they are made again inside it."""
     path = code_file(settings)
+    _check_allowed(path, code)
+    hashed = admins.password_hash(password, settings.bcrypt_rounds, run_blocking)
     with database_proxy.atomic():
-        if admins.exists():
-            raise ConflictError("setup is already done: an admin exists; log in instead")
-        expected = path.read_text().strip() if path.is_file() else None
-        if not isinstance(code, str) or expected is None or not same(code.strip().upper(),
-                                                                      expected):
-            raise ForbiddenError(f"the setup code is wrong (see the server's output or {path})")
-        admin = admins.create(actor, username, password, "admin", rounds=settings.bcrypt_rounds)
+        _check_allowed(path, code)
+        admin = admins.create(actor, username, password, "admin", hashed=hashed)
     path.unlink(missing_ok=True)
     return admin
+
+
+def _check_allowed(path: Path, code: object) -> None:
+    if admins.exists():
+        raise ConflictError("setup is already done: an admin exists; log in instead")
+    expected = path.read_text().strip() if path.is_file() else None
+    if not isinstance(code, str) or expected is None or not same(code.strip().upper(),
+                                                                  expected):
+        raise ForbiddenError(f"the setup code is wrong (see the server's output or {path})")

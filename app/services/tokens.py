@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.crypto import hash_secret, mint_token, token_prefix
+from app.crypto import RunBlocking, hash_secret, mint_token, run_inline, token_prefix
 from app.errors import NotFoundError, ValidationError
 from app.models import Endpoint, Token, database_proxy, utcnow
 from app.services import audit
@@ -16,12 +16,15 @@ FIELDS = {"name", "scopes", "rpm", "monthly_requests", "monthly_tokens", "allowe
            "allowed_endpoints", "expires_at"}
 
 
-def create(actor: Actor, rounds: int = 12, /, **fields: Any) -> tuple[Token, str]:
-    """Issue a token; returns the row and the plaintext, which is never available again."""
+def create(actor: Actor, rounds: int = 12, run_blocking: RunBlocking = run_inline, /,
+           **fields: Any) -> tuple[Token, str]:
+    """Issue a token; returns the row and the plaintext, which is never available again.
+    bcrypt runs through `run_blocking`, before the transaction."""
     clean = _clean(fields, creating=True)
     plaintext, prefix = _unused_token()
+    secret_hash = run_blocking(hash_secret, plaintext, rounds)
     with database_proxy.atomic():
-        token = Token.create(prefix=prefix, secret_hash=hash_secret(plaintext, rounds), **clean)
+        token = Token.create(prefix=prefix, secret_hash=secret_hash, **clean)
         audit.record(actor, "token.create", "token", token.id, {"prefix": prefix, **clean})
     return token, plaintext
 

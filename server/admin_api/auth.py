@@ -58,22 +58,24 @@ def login() -> ResponseReturnValue:
     if not isinstance(username, str) or not isinstance(password, str):
         raise ValidationError("username and password are required", "username")
     address = client_ip()
-    guard = state().login_guard
-    locked = guard.locked_for(address, username)
-    if locked > 0:
-        response = error_response(429, "too many failed logins; try again later",
-                                  "login_locked")
-        response.headers["Retry-After"] = str(int(locked) + 1)
-        return response
-    admin = admins.authenticate(username, password)
-    if admin is None:
-        time.sleep(guard.failed(address, username))  # a greenlet's sleep under serve
+    with state().login_guard.attempt(address, username) as attempt:
+        if attempt.wait > 0:
+            response = error_response(429, "too many failed logins; try again later",
+                                      "login_locked")
+            response.headers["Retry-After"] = str(int(attempt.wait) + 1)
+            return response
+        check = admins.check_login(username, password, state().run_bcrypt)
+        if check.admin is None:
+            hold_back = attempt.failed(check.known)
+        else:
+            attempt.succeeded()
+    if check.admin is None:
+        time.sleep(hold_back)  # a greenlet's sleep under serve
         return error_response(401, "wrong username or password", "invalid_credentials")
-    guard.succeeded(address, username)
     ttl = dt.timedelta(hours=state().settings.session_hours)
-    token, session = sessions.start(admin, address, ttl)
+    token, session = sessions.start(check.admin, address, ttl)
     return jsonify({"token": token, "expires_at": sessions.to_dict(session)["expires_at"],
-                    "user": admins.to_dict(admin)})
+                    "user": admins.to_dict(check.admin)})
 
 
 @bp.post("/logout")
@@ -98,5 +100,5 @@ def setup_first_admin() -> ResponseReturnValue:
     body = json_body()
     admin = setup.create_first_admin(state().settings, Actor("setup", client_ip()),
                                      body.get("username"), body.get("password"),
-                                     body.get("code"))
+                                     body.get("code"), state().run_bcrypt)
     return jsonify(admins.to_dict(admin)), 201

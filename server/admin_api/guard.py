@@ -1,53 +1,123 @@
-"""Slows, then refuses, repeated failed logins — per client address and per username."""
+"""Slows, then refuses, repeated failed logins: hard per client address, soft per admin.
+
+- Per address: 3 failures are answered at once, then held back 1 s, 2 s, then 4 s;
+  the 10th failure within 15 minutes locks that address out (429) for 15 minutes.
+- Per admin: after 10 failures for one existing admin from anywhere, attempts for that
+  admin wait a backoff (1 s, doubling up to 60 s) — but only from addresses that failed
+  for that admin and never logged in as it. An address with no recent failure for the
+  admin, or one it logged in from, is never held back by it: an attacker elsewhere cannot
+  lock the real admin out (issue 11, item 9), while guessing from one address stays slow.
+
+Memory is bounded whatever clients send: at most MAX_ENTRIES keys per table, each a few
+numbers; usernames are kept only as 16-byte digests and only for admins that exist.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-WINDOW_S = 15 * 60  # failures older than this are forgotten
-SLOW_AFTER = 3  # failures before answers are delayed
-LOCK_AFTER = 10  # failures before logins are refused outright
+from app.throttle import FailureTable, address_key, backoff, lock_after
+
+WINDOW_S = 15 * 60  # failures are forgotten this long after the last one
+SLOW_AFTER = 3  # failures from an address before its answers are held back
+LOCK_AFTER = 10  # failures from an address before it is refused outright
 LOCK_S = 15 * 60
 MAX_DELAY_S = 4.0
+ADMIN_SOFT_AFTER = 10  # failures for one admin before suspect addresses must wait
+ADMIN_MAX_WAIT_S = 60.0
+MAX_ENTRIES = 10_000
+KNOWN_GOOD = 4_096  # (admin, address) pairs remembered as having logged in
+
+
+def user_key(username: str) -> bytes:
+    """What the guard keeps of a username: a digest of its normalised form."""
+    normal = username.strip().lower()[:256].encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(normal, digest_size=16).digest()
+
+
+class LoginAttempt:
+    """One login under way; say how it ended with `failed` or `succeeded`."""
+
+    def __init__(self, guard: LoginGuard, address: str, user: bytes, wait: float) -> None:
+        self.wait = wait  # > 0: refused; try again in this many seconds
+        self._guard, self._address, self._user = guard, address, user
+        self.ended = wait > 0
+
+    def failed(self, known_admin: bool) -> float:
+        """Note the failure; returns how long to hold the answer back."""
+        self.ended = True
+        return self._guard._failed(self._address, self._user, known_admin)
+
+    def succeeded(self) -> None:
+        self.ended = True
+        self._guard._succeeded(self._address, self._user)
 
 
 class LoginGuard:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._locked_until: dict[tuple[str, str], float] = {}
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 max_entries: int = MAX_ENTRIES) -> None:
+        self._addresses = FailureTable(lock_after(LOCK_AFTER, LOCK_S), WINDOW_S,
+                                       max_entries, clock)
+        self._admins = FailureTable(backoff(ADMIN_SOFT_AFTER, 1.0, ADMIN_MAX_WAIT_S),
+                                    WINDOW_S, max_entries, clock)
+        # (admin, address) pairs that failed: only counted, they say who is suspect
+        self._pairs = FailureTable(lambda _failures: 0.0, WINDOW_S, max_entries, clock)
+        self._known_good: OrderedDict[tuple[bytes, str], None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def locked_for(self, address: str, username: str) -> float:
-        """Seconds until logins from this address or for this user are allowed again (0: now)."""
-        now = self._clock()
-        with self._lock:
-            return max([0.0] + [self._locked_until.get(k, 0.0) - now
-                                for k in self._keys(address, username)])
+    @contextmanager
+    def attempt(self, address: str, username: str) -> Iterator[LoginAttempt]:
+        """A login from `address` as `username`: refused when `.wait` > 0, else counted
+        as a failure while it runs (so concurrent guesses cannot all slip in at once)."""
+        address, user = address_key(address), user_key(username)
+        wait = self._addresses.wait(address)
+        if not wait and self._suspect(user, address):
+            wait = self._admins.wait(user)
+        attempt = LoginAttempt(self, address, user, wait)
+        if wait:
+            yield attempt
+            return
+        self._addresses.begin(address)
+        self._admins.begin(user)
+        try:
+            yield attempt
+        finally:
+            if not attempt.ended:  # the check itself broke (database down): no verdict
+                self._addresses.end(address, failed=False)
+                self._admins.end(user, failed=False)
 
-    def failed(self, address: str, username: str) -> float:
-        """Note a failed login; returns how long to hold the answer back."""
-        now = self._clock()
-        worst = 0
+    def _suspect(self, user: bytes, address: str) -> bool:
+        """Whether the per-admin backoff applies to logins for `user` from `address`."""
         with self._lock:
-            for key in self._keys(address, username):
-                failures = self._failures.setdefault(key, deque())
-                while failures and failures[0] <= now - WINDOW_S:
-                    failures.popleft()
-                failures.append(now)
-                if len(failures) >= LOCK_AFTER:
-                    self._locked_until[key] = now + LOCK_S
-                worst = max(worst, len(failures))
+            if (user, address) in self._known_good:
+                return False
+        return self._pairs.failures((user, address)) > 0
+
+    def _failed(self, address: str, user: bytes, known_admin: bool) -> float:
+        self._addresses.end(address, failed=True)
+        self._admins.end(user, failed=known_admin)  # unknown names are not kept
+        if known_admin:
+            self._pairs.failed((user, address))
+        worst = self._addresses.failures(address)
         return 0.0 if worst <= SLOW_AFTER else min(MAX_DELAY_S, 0.5 * 2 ** (worst - SLOW_AFTER))
 
-    def succeeded(self, address: str, username: str) -> None:
+    def _succeeded(self, address: str, user: bytes) -> None:
+        self._addresses.end(address, failed=False)
+        self._admins.end(user, failed=False)
+        self._addresses.clear(address)
+        self._pairs.clear((user, address))
         with self._lock:
-            for key in self._keys(address, username):
-                self._failures.pop(key, None)
+            self._known_good[(user, address)] = None
+            self._known_good.move_to_end((user, address))
+            while len(self._known_good) > KNOWN_GOOD:
+                self._known_good.popitem(last=False)
 
-    @staticmethod
-    def _keys(address: str, username: str) -> tuple[tuple[str, str], ...]:
-        return (("address", address), ("user", username.strip().lower()))
+    def sizes(self) -> dict[str, int]:
+        """How many keys each table holds (for tests and benchmarks)."""
+        return {"addresses": len(self._addresses), "admins": len(self._admins),
+                "pairs": len(self._pairs), "known_good": len(self._known_good)}

@@ -113,7 +113,7 @@ def list_tokens() -> ResponseReturnValue:
 @bp.post("/tokens")
 def create_token() -> ResponseReturnValue:
     token, plaintext = tokens.create(actor(), state().settings.bcrypt_rounds,
-                                     **json_body())
+                                     state().run_bcrypt, **json_body())
     _changed()
     return jsonify({**_token_dict(token, {}), "token": plaintext}), 201
 
@@ -158,7 +158,8 @@ def list_admins() -> ResponseReturnValue:
 def create_admin() -> ResponseReturnValue:
     body = body_fields({"username", "password", "role"})
     admin = admins.create(actor(), body.get("username"), body.get("password"),
-                          body.get("role", "admin"), rounds=state().settings.bcrypt_rounds)
+                          body.get("role", "admin"), rounds=state().settings.bcrypt_rounds,
+                          run_blocking=state().run_bcrypt)
     return jsonify(admins.to_dict(admin)), 201
 
 
@@ -175,7 +176,8 @@ def update_admin(admin_id: int) -> ResponseReturnValue:
         admins.set_role(actor(), admin_id, body["role"])
     if "password" in body:
         admins.set_password(actor(), admin_id, body["password"],
-                            rounds=state().settings.bcrypt_rounds)
+                            rounds=state().settings.bcrypt_rounds,
+                            run_blocking=state().run_bcrypt)
         sessions.end_all_for(admin_id, keep=g.session_token)
     return jsonify(admins.to_dict(admins.get(admin_id)))
 

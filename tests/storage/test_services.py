@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bcrypt
 import pytest
 
 from app.crypto import SecretBox
@@ -166,6 +167,30 @@ def test_admin_password_is_hashed_and_authenticates(db, actor) -> None:
     assert admins.authenticate("alice", "correct horse").id == admin.id
     assert admins.authenticate("alice", "wrong password") is None
     assert admins.authenticate("nobody", "correct horse") is None
+
+
+def test_an_unknown_username_costs_a_real_bcrypt_check_of_the_admins_cost(
+        db, actor, monkeypatch) -> None:
+    """Item 6 of issue 11: an invalid dummy hash made bcrypt refuse at once (2 ms against
+    230 ms), so the answer's time told which usernames exist."""
+    admins.create(actor, "alice", "correct horse", rounds=5)
+    checked: list[tuple[str, str]] = []
+    real_checkpw = bcrypt.checkpw
+
+    def spy(secret: bytes, hashed: bytes) -> bool:
+        try:
+            right = real_checkpw(secret, hashed)
+        except ValueError:  # not a bcrypt hash: refused without any work
+            checked.append((hashed.decode(), "refused at once"))
+            raise
+        checked.append((hashed.decode(), "hashed"))
+        return right
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    for username in ["nobody", "x" * 4_000_000, "bad\ud800name", "alice"]:
+        assert admins.authenticate(username, "wrong password") is None
+    assert [outcome for _, outcome in checked] == ["hashed"] * 4, checked
+    assert {hashed[:7] for hashed, _ in checked} == {"$2b$05$"}
 
 
 def test_last_admin_cannot_be_removed_or_demoted(db, actor) -> None:
