@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import peewee as pw
 
 from app.crypto import token_prefix
 from app.models import UsageDaily, utcnow
-from app.services.token_auth import TokenVerifier
+from app.services.token_auth import TokenVerifier, TooManyFailures
 from app.settings import Settings
 from server.catalog import Catalog, EndpointRecord, ProviderEntry, TokenRecord
 from server.client_api import network
@@ -52,7 +53,13 @@ class Gateway:
             raise ClientError(401, "missing token: send the header "
                               "'Authorization: Bearer <token>'", "missing_token")
         presented = presented.strip()
-        token_id = self.verifier.verify(presented, self._lookup)
+        try:
+            token_id = self.verifier.verify(presented, self._lookup, call.client_ip)
+        except TooManyFailures as refused:
+            retry = str(max(1, math.ceil(refused.retry_after_s)))
+            raise ClientError(429, "too many failed token checks from this address; retry in "
+                              f"{retry} s", "too_many_failed_attempts",
+                              headers={"Retry-After": retry}) from None
         prefix = token_prefix(presented)
         token = self.catalog.token(prefix) if prefix else None
         if token_id is None or token is None or token.id != token_id:
