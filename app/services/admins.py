@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import peewee as pw
@@ -24,12 +23,6 @@ from app.services.audit import Actor
 ROLES = ("admin", "viewer")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 72  # bcrypt reads no further
-
-
-@dataclass(frozen=True)
-class LoginCheck:
-    admin: Admin | None  # the admin, when the password is right
-    known: bool  # whether such an admin exists: for the login guard only, never shown
 
 
 def password_hash(password: Any, rounds: int = 12,
@@ -91,20 +84,14 @@ def delete(actor: Actor, admin_id: int) -> None:
 
 def authenticate(username: str, password: str,
                  run_blocking: RunBlocking = run_inline) -> Admin | None:
-    """The admin with these credentials, or None (the same answer for either being wrong)."""
-    return check_login(username, password, run_blocking).admin
-
-
-def check_login(username: str, password: str,
-                run_blocking: RunBlocking = run_inline) -> LoginCheck:
-    """Check credentials in the same time whether or not the admin exists: an unknown name
-    is checked against a valid hash of the same cost (bcrypt through `run_blocking`)."""
+    """The admin with these credentials, or None (the same answer for either being wrong),
+    in the same time whether or not the admin exists: an unknown name is checked against a
+    valid hash of the admins' cost. bcrypt runs through `run_blocking`."""
     admin = Admin.get_or_none(Admin.username == username) if _could_be_name(username) else None
     if admin is None:
         run_blocking(check_secret, password, dummy_hash(_usual_rounds()))
-        return LoginCheck(None, known=False)
-    right = run_blocking(check_secret, password, admin.password_hash)
-    return LoginCheck(admin if right else None, known=True)
+        return None
+    return admin if run_blocking(check_secret, password, admin.password_hash) else None
 
 
 def get(admin_id: int) -> Admin:

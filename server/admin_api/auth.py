@@ -64,18 +64,18 @@ def login() -> ResponseReturnValue:
                                       "login_locked")
             response.headers["Retry-After"] = str(int(attempt.wait) + 1)
             return response
-        check = admins.check_login(username, password, state().run_bcrypt)
-        if check.admin is None:
-            hold_back = attempt.failed(check.known)
+        admin = admins.authenticate(username, password, state().run_bcrypt)
+        if admin is None:
+            hold_back = attempt.failed()
         else:
             attempt.succeeded()
-    if check.admin is None:
+    if admin is None:
         time.sleep(hold_back)  # a greenlet's sleep under serve
         return error_response(401, "wrong username or password", "invalid_credentials")
     ttl = dt.timedelta(hours=state().settings.session_hours)
-    token, session = sessions.start(check.admin, address, ttl)
+    token, session = sessions.start(admin, address, ttl)
     return jsonify({"token": token, "expires_at": sessions.to_dict(session)["expires_at"],
-                    "user": admins.to_dict(check.admin)})
+                    "user": admins.to_dict(admin)})
 
 
 @bp.post("/logout")

@@ -1,15 +1,16 @@
-"""Slows, then refuses, repeated failed logins: hard per client address, soft per admin.
+"""Slows, then refuses, repeated failed logins: hard per client address, soft per username.
 
 - Per address: 3 failures are answered at once, then held back 1 s, 2 s, then 4 s;
   the 10th failure within 15 minutes locks that address out (429) for 15 minutes.
-- Per admin: after 10 failures for one existing admin from anywhere, attempts for that
-  admin wait a backoff (1 s, doubling up to 60 s) — but only from addresses that failed
-  for that admin and never logged in as it. An address with no recent failure for the
-  admin, or one it logged in from, is never held back by it: an attacker elsewhere cannot
-  lock the real admin out (issue 11, item 9), while guessing from one address stays slow.
+- Per username: after 10 failures for one username from anywhere, attempts for it wait a
+  backoff (1 s, doubling up to 60 s) — but only from addresses that failed for it and
+  never logged in as it. An address with no recent failure for the admin, or one it
+  logged in from, is never held back by it: an attacker elsewhere cannot lock the real
+  admin out (issue 11, item 9), while guessing from a few addresses stays slow. Names
+  that are no admin's are counted alike, so the guard's answers do not tell which exist.
 
 Memory is bounded whatever clients send: at most MAX_ENTRIES keys per table, each a few
-numbers; usernames are kept only as 16-byte digests and only for admins that exist.
+numbers; usernames are kept only as 16-byte digests.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ SLOW_AFTER = 3  # failures from an address before its answers are held back
 LOCK_AFTER = 10  # failures from an address before it is refused outright
 LOCK_S = 15 * 60
 MAX_DELAY_S = 4.0
-ADMIN_SOFT_AFTER = 10  # failures for one admin before suspect addresses must wait
-ADMIN_MAX_WAIT_S = 60.0
+USER_SOFT_AFTER = 10  # failures for one username before suspect addresses must wait
+USER_MAX_WAIT_S = 60.0
 MAX_ENTRIES = 10_000
-KNOWN_GOOD = 4_096  # (admin, address) pairs remembered as having logged in
+KNOWN_GOOD = 4_096  # (username, address) pairs remembered as having logged in
 
 
 def user_key(username: str) -> bytes:
@@ -48,10 +49,10 @@ class LoginAttempt:
         self._guard, self._address, self._user = guard, address, user
         self.ended = wait > 0
 
-    def failed(self, known_admin: bool) -> float:
+    def failed(self) -> float:
         """Note the failure; returns how long to hold the answer back."""
         self.ended = True
-        return self._guard._failed(self._address, self._user, known_admin)
+        return self._guard._failed(self._address, self._user)
 
     def succeeded(self) -> None:
         self.ended = True
@@ -63,9 +64,9 @@ class LoginGuard:
                  max_entries: int = MAX_ENTRIES) -> None:
         self._addresses = FailureTable(lock_after(LOCK_AFTER, LOCK_S), WINDOW_S,
                                        max_entries, clock)
-        self._admins = FailureTable(backoff(ADMIN_SOFT_AFTER, 1.0, ADMIN_MAX_WAIT_S),
+        self._users = FailureTable(backoff(USER_SOFT_AFTER, 1.0, USER_MAX_WAIT_S),
                                     WINDOW_S, max_entries, clock)
-        # (admin, address) pairs that failed: only counted, they say who is suspect
+        # (username, address) pairs that failed: only counted, they say who is suspect
         self._pairs = FailureTable(lambda _failures: 0.0, WINDOW_S, max_entries, clock)
         self._known_good: OrderedDict[tuple[bytes, str], None] = OrderedDict()
         self._lock = threading.Lock()
@@ -77,38 +78,37 @@ class LoginGuard:
         address, user = address_key(address), user_key(username)
         wait = self._addresses.wait(address)
         if not wait and self._suspect(user, address):
-            wait = self._admins.wait(user)
+            wait = self._users.wait(user)
         attempt = LoginAttempt(self, address, user, wait)
         if wait:
             yield attempt
             return
         self._addresses.begin(address)
-        self._admins.begin(user)
+        self._users.begin(user)
         try:
             yield attempt
         finally:
             if not attempt.ended:  # the check itself broke (database down): no verdict
                 self._addresses.end(address, failed=False)
-                self._admins.end(user, failed=False)
+                self._users.end(user, failed=False)
 
     def _suspect(self, user: bytes, address: str) -> bool:
-        """Whether the per-admin backoff applies to logins for `user` from `address`."""
+        """Whether the per-username backoff applies to logins for `user` from `address`."""
         with self._lock:
             if (user, address) in self._known_good:
                 return False
         return self._pairs.failures((user, address)) > 0
 
-    def _failed(self, address: str, user: bytes, known_admin: bool) -> float:
+    def _failed(self, address: str, user: bytes) -> float:
         self._addresses.end(address, failed=True)
-        self._admins.end(user, failed=known_admin)  # unknown names are not kept
-        if known_admin:
-            self._pairs.failed((user, address))
+        self._users.end(user, failed=True)
+        self._pairs.failed((user, address))
         worst = self._addresses.failures(address)
         return 0.0 if worst <= SLOW_AFTER else min(MAX_DELAY_S, 0.5 * 2 ** (worst - SLOW_AFTER))
 
     def _succeeded(self, address: str, user: bytes) -> None:
         self._addresses.end(address, failed=False)
-        self._admins.end(user, failed=False)
+        self._users.end(user, failed=False)
         self._addresses.clear(address)
         self._pairs.clear((user, address))
         with self._lock:
@@ -119,5 +119,5 @@ class LoginGuard:
 
     def sizes(self) -> dict[str, int]:
         """How many keys each table holds (for tests and benchmarks)."""
-        return {"addresses": len(self._addresses), "admins": len(self._admins),
+        return {"addresses": len(self._addresses), "users": len(self._users),
                 "pairs": len(self._pairs), "known_good": len(self._known_good)}
