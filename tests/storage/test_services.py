@@ -5,7 +5,7 @@ from __future__ import annotations
 import bcrypt
 import pytest
 
-from app.crypto import SecretBox
+from app.crypto import SecretBox, dummy_hash
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.models import AuditEntry, Endpoint, Provider, Token
 from app.services import admins, endpoints, providers, tokens
@@ -191,6 +191,22 @@ def test_an_unknown_username_costs_a_real_bcrypt_check_of_the_admins_cost(
         assert admins.authenticate(username, "wrong password") is None
     assert [outcome for _, outcome in checked] == ["hashed"] * 4, checked
     assert {hashed[:7] for hashed, _ in checked} == {"$2b$05$"}
+
+
+def test_all_bcrypt_work_of_a_login_goes_through_run_blocking(db, actor) -> None:
+    """Under serve, run_blocking is bcrypt's thread pool: the dummy hash an unknown name is
+    checked against is made there too, not on the event loop."""
+    admins.create(actor, "alice", "correct horse", rounds=4)
+    dummy_hash.cache_clear()
+    made_before_offload: list[int] = []
+
+    def offload(fn, *args):
+        made_before_offload.append(dummy_hash.cache_info().currsize)
+        return fn(*args)
+
+    assert admins.authenticate("nobody", "wrong password", offload) is None
+    assert admins.authenticate("alice", "correct horse", offload) is not None
+    assert made_before_offload == [0, 1] and dummy_hash.cache_info().currsize == 1
 
 
 def test_last_admin_cannot_be_removed_or_demoted(db, actor) -> None:
