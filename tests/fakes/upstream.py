@@ -11,25 +11,25 @@ Endpoints: ``POST /v1/chat/completions`` (plain or SSE stream), ``POST /v1/embed
 base64), ``GET /v1/models[/<id>]``. Replies are deterministic: chat echoes the last user message
 as ``"echo: <text>"``; embeddings come from :func:`fake_embedding`.
 
+Fault modes per provider: a provider whose base URL is ``fake.fault_url(MODE[, ARG])`` gets
+that mode's broken answers (huge events, drips, garbage, stalls, bad usage...: the list is in
+tests/fakes/faults.py), others on the same fake get normal ones.
+
 Faults, set from the test: ``fail_next``/``fail_always``, ``drop_next`` and ``fail_mid_stream``
 act on the next ``count`` requests (``count=None``: until reset); ``set_delay``, ``stream_delay``,
 ``no_usage_in_stream`` and ``require_api_key`` hold until ``reset()``. Every request is recorded
 (``requests``, ``last_request``, ``clear()``); ``streams_aborted`` counts client disconnects
-mid-stream, ``requests_abandoned`` those during a ``set_delay`` wait.
+mid-stream, ``requests_abandoned`` those during a ``set_delay`` wait (or a fault mode's).
 Plain threads, never gevent: it runs in any process, serving from a daemon thread.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
-import random
 import selectors
 import socket
 import socketserver
-import struct
 import sys
 import threading
 import time
@@ -40,39 +40,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.fakes import faults
+from tests.fakes.replies import (
+    chat_reply,
+    completion,
+    embeddings_list,
+    error_for,
+    fake_embedding,
+    model_object,
+    stream_lines,
+)
+
+__all__ = ["DEFAULT_MODELS", "FakeUpstream", "RecordedRequest", "fake_embedding"]
+
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
-_ERROR_KINDS = {  # status -> (type, code), as OpenAI reports them
-    401: ("invalid_request_error", "invalid_api_key"),
-    404: ("invalid_request_error", "not_found"),
-    429: ("requests", "rate_limit_exceeded"),
-}
-
-
-def openai_error(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
-
-def _error_for(status: int, message: str) -> dict[str, Any]:
-    default = ("server_error", None) if status >= 500 else ("invalid_request_error", None)
-    return openai_error(message, *_ERROR_KINDS.get(status, default))
-
-
-def fake_embedding(text: str, dim: int) -> list[float]:
-    """A unit-length vector of ``dim`` floats derived only from ``text``."""
-    rng = random.Random(hashlib.sha256(text.encode()).digest())
-    vec = [rng.uniform(-1.0, 1.0) for _ in range(dim)]
-    norm = sum(x * x for x in vec) ** 0.5 or 1.0
-    return [round(x / norm, 6) for x in vec]
-
-
-def _text(content: Any) -> str:  # a content string, or the text parts of a content list
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content if isinstance(content, str) else ""
-
-
-def _model(mid: str) -> dict[str, Any]:
-    return {"id": mid, "object": "model", "created": 1700000000, "owned_by": "fake-upstream"}
 
 
 class Headers(dict[str, str]):
@@ -153,77 +134,58 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(*fail)
         if fake._api_key is not None and (
                 self.headers.get("Authorization") != f"Bearer {fake._api_key}"):
-            return self._send(401, _error_for(401, "Incorrect API key provided."))
-        route = (self.command, urlsplit(self.path).path.rstrip("/"))
+            return self._send(401, error_for(401, "Incorrect API key provided."))
+        fault, path = faults.parse(urlsplit(self.path).path)
+        route = (self.command, path.rstrip("/"))
+        if fault is not None and self.command == "POST" and faults.serve(self, fault, route[1],
+                                                                          body):
+            return
         if route == ("POST", "/v1/chat/completions"):
             self._chat(body)
         elif route == ("POST", "/v1/embeddings"):
             self._embeddings(body)
         elif route == ("GET", "/v1/models"):
-            self._send(200, {"object": "list", "data": [_model(m) for m in fake.models]})
+            self._send(200, {"object": "list", "data": [model_object(m) for m in fake.models]})
         elif route[0] == "GET" and route[1].removeprefix("/v1/models/") in fake.models:
-            self._send(200, _model(route[1].removeprefix("/v1/models/")))
+            self._send(200, model_object(route[1].removeprefix("/v1/models/")))
         else:
-            self._send(404, _error_for(404, f"Unknown request URL: {route[0]} {route[1]}"))
+            self._send(404, error_for(404, f"Unknown request URL: {route[0]} {route[1]}"))
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def _chat(self, body: Any) -> None:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            return self._send(400, _error_for(400, "'messages' is a required property"))
-        msgs = [m for m in body["messages"] if isinstance(m, dict)]
-        users = [_text(m.get("content")) for m in msgs if m.get("role") == "user"]
-        content = "echo: " + (users[-1] if users else "")
-        prompt = max(1, sum(len(_text(m.get("content")).split()) for m in msgs))
-        done = len(content.split())
-        usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
-        model = str(body.get("model") or "fake-model")
+            return self._send(400, error_for(400, "'messages' is a required property"))
+        reply, fake = chat_reply(body), self.server.fake
         if body.get("stream"):
-            opts = body.get("stream_options")
-            want = isinstance(opts, dict) and bool(opts.get("include_usage"))
-            return self._stream(model, content, usage, want and not self.server.fake._no_usage)
-        message = {"role": "assistant", "content": content, "refusal": None}
-        self._send(200, {
-            "id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion",
-            "created": int(time.time()), "model": model, "usage": usage,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": "stop"}]})
+            cut = fake._take("mid_stream")  # content chunks to send before dying, or None
+            n = max(1, fake.stream_chunks)
+            return self._stream(stream_lines(reply, n, self._wants_usage(body)),
+                                send_only=None if cut is None else 1 + min(cut, n))
+        self._send(200, completion(reply))
 
-    def _stream(self, model: str, content: str, usage: dict[str, int], with_usage: bool) -> None:
+    def _wants_usage(self, body: dict[str, Any]) -> bool:
+        opts = body.get("stream_options")
+        return isinstance(opts, dict) and bool(opts.get("include_usage")) \
+            and not self.server.fake._no_usage
+
+    def _stream(self, lines: Iterable[bytes], send_only: int | None = None,
+                content_type: str = "text/event-stream; charset=utf-8",
+                gap: float | None = None) -> None:
+        """Send SSE `lines` as chunks, `gap` seconds apart (default: `stream_delay`);
+        `send_only`: close after that many (a FIN, never [DONE]). Counts the stream as
+        completed, or aborted when the client leaves."""
         fake = self.server.fake
-        cut = fake._take("mid_stream")  # content chunks to send before dying, or None
-        base: dict[str, Any] = {"id": "chatcmpl-" + uuid.uuid4().hex[:24], "model": model,
-                                "object": "chat.completion.chunk", "created": int(time.time())}
-        if with_usage:
-            base["usage"] = None  # as OpenAI: usage null on every chunk but the last
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                         "finish_reason": finish}]}
-
-        n, size = max(1, fake.stream_chunks), len(content)
-        events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": content[i * size // n:(i + 1) * size // n]}) for i in range(n)]
-        events.append(chunk({}, "stop"))
-        if with_usage:
-            events.append({**base, "choices": [], "usage": usage})
-        lines = [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events]
-        lines.append(b"data: [DONE]\n\n")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        for name, value in fake.rate_limits.items():
-            self.send_header(name, value)
-        self.end_headers()
+        gap = fake._stream_delay if gap is None else gap
+        self._start_chunked(200, content_type, {"Cache-Control": "no-cache"})
         fake._count(open_streams=1)
         try:
             for i, line in enumerate(lines):
-                if cut is not None and i > min(cut, n):  # sent: role + `cut` content chunks
+                if send_only is not None and i >= send_only:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)  # FIN, never [DONE]
                     return
-                if i and fake._stream_delay and not self._wait(fake._stream_delay):
+                if i and gap and not self._wait(gap):
                     raise ConnectionResetError("client went away")
                 self._write_chunk(line)
             self._write_chunk(b"")  # the terminating zero-length chunk
@@ -234,23 +196,21 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             fake._count(open_streams=-1)
 
+    def _start_chunked(self, status: int, content_type: str,
+                       headers: dict[str, str] | None = None) -> None:
+        """Status and headers of a chunked answer (then `_write_chunk` its pieces)."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in {**(headers or {}), **self.server.fake.rate_limits}.items():
+            self.send_header(name, value)
+        self.end_headers()
+
     def _embeddings(self, body: Any) -> None:
         inp = body.get("input") if isinstance(body, dict) else None
         if not inp or not isinstance(inp, str | list):
-            return self._send(400, _error_for(400, "'input' is a required property"))
-        if isinstance(inp, str) or all(isinstance(t, int) for t in inp):
-            inp = [inp]  # one text, or one token array
-        texts = [t if isinstance(t, str) else json.dumps(t) for t in inp]
-        dim = int(body.get("dimensions") or self.server.fake.embedding_dim)
-        data = []
-        for i, text in enumerate(texts):
-            vec: Any = fake_embedding(text, dim)
-            if body.get("encoding_format") == "base64":  # little-endian float32, as OpenAI
-                vec = base64.b64encode(struct.pack(f"<{dim}f", *vec)).decode()
-            data.append({"object": "embedding", "index": i, "embedding": vec})
-        tokens = sum(max(1, len(t.split())) for t in texts)
-        self._send(200, {"object": "list", "data": data, "model": str(body.get("model") or ""),
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+            return self._send(400, error_for(400, "'input' is a required property"))
+        self._send(200, embeddings_list(body, self.server.fake.embedding_dim))
 
     def _read_body(self) -> bytes:
         if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
@@ -282,10 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _write_chunk(self, data: bytes) -> None:  # wfile is unbuffered: one write, one send
         self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
 
-    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
+              ctype: str = "text/plain; charset=utf-8") -> None:
         if body is None:
-            body = _error_for(status, f"Injected failure (HTTP {status})")
-        ctype = "text/plain; charset=utf-8"
+            body = error_for(status, f"Injected failure (HTTP {status})")
         if isinstance(body, dict | list):
             body, ctype = json.dumps(body), "application/json"
         data = body.encode() if isinstance(body, str) else bytes(body)
@@ -359,6 +319,10 @@ class FakeUpstream:
     @property
     def base_url(self) -> str:
         return self.url + "/v1"
+
+    def fault_url(self, mode: str, arg: float | None = None) -> str:
+        """A base URL whose requests get fault `mode` (see tests/fakes/faults.py)."""
+        return self.url + faults.fault_path(mode, arg)
 
     @property
     def requests(self) -> list[RecordedRequest]:
