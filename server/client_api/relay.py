@@ -18,6 +18,7 @@ from server.client_api.usage import (
     read_usage,
 )
 from server.providers import Adapter, Answer, Stream, UpstreamError, UpstreamTimeout
+from server.providers.sse import data_of
 
 # Upstream statuses that mean the client's request was wrong: passed on as 400.
 CLIENT_FAULTS = {400, 413, 422}
@@ -92,6 +93,41 @@ def error_event(message: str, code: str) -> bytes:
     return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
 
 
+def stream_chunk(data: bytes | None) -> dict[str, Any] | None:
+    """The `chat.completion.chunk` in the data of an upstream event (None for an event
+    without data: a comment, a keep-alive). Raises UpstreamError for what no client could read:
+    data that is not a JSON object, choices that are not objects, a delta that is not an
+    object, content that is not text; and for the provider's own mid-stream error event,
+    so the client gets one error event in the proxy's shape."""
+    if data is None:
+        return None
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise UpstreamError("the upstream sent an event that is not JSON") from None
+    if not isinstance(chunk, dict):
+        raise UpstreamError("the upstream sent an event that is not a JSON object")
+    if "error" in chunk and not chunk.get("choices"):
+        error = chunk["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise UpstreamError(f"the upstream stream failed: {str(message or 'error')[:500]}")
+    choices = chunk.get("choices")
+    if choices is None:
+        return chunk
+    if not isinstance(choices, list) or not all(_readable_choice(c) for c in choices):
+        raise UpstreamError("the upstream sent a chunk of the wrong shape (choices)")
+    return chunk
+
+
+def _readable_choice(choice: Any) -> bool:
+    if not isinstance(choice, dict):
+        return False
+    delta = choice.get("delta")
+    if delta is None:
+        return True
+    return isinstance(delta, dict) and isinstance(delta.get("content"), str | None)
+
+
 class StreamRelay:
     """Passes upstream events to the client as they come, keeping count of usage.
 
@@ -133,16 +169,19 @@ class StreamRelay:
         try:
             for event in self.stream:
                 self.call.mark_first_byte()
-                done = event.startswith(b"data: [DONE]")
-                if done or self._inspect(event):
+                data = data_of(event)
+                done = data == b"[DONE]"
+                if done or self._inspect(data):
                     yield event
             if not done and not self.disconnected:
                 self.call.fail(502, "the upstream stream ended before [DONE]")
                 yield error_event(self.call.error, "upstream_error")
         except UpstreamError as exc:
             if not self.disconnected:
-                self.call.fail(502, exc.message)
-                yield error_event(exc.message, "upstream_error")
+                timeout = isinstance(exc, UpstreamTimeout)
+                self.call.fail(504 if timeout else 502, exc.message)
+                yield error_event(exc.message, "upstream_timeout" if timeout
+                                  else "upstream_error")
         except GeneratorExit:  # the server noticed the client left while writing
             self._client_left()
             raise
@@ -151,13 +190,11 @@ class StreamRelay:
                 watcher.kill(block=False)
             self._close_call()
 
-    def _inspect(self, event: bytes) -> bool:
-        """Note usage and content; False for a usage-only chunk the client did not ask for."""
-        if not event.startswith(b"data: {"):
-            return True
-        try:
-            chunk = json.loads(event[6:])
-        except ValueError:
+    def _inspect(self, data: bytes | None) -> bool:
+        """Note usage and content; False for a usage-only chunk the client did not ask for.
+        Raises UpstreamError for a chunk no client could read (`stream_chunk`)."""
+        chunk = stream_chunk(data)
+        if chunk is None:
             return True
         usage = read_usage(chunk.get("usage"))
         if usage is not None:
@@ -166,9 +203,8 @@ class StreamRelay:
         if chunk.get("usage") is not None and not chunk.get("choices"):
             return self.wants_usage  # the usage-only chunk, believable or not
         for choice in chunk.get("choices") or []:
-            content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) \
-                else None
-            if isinstance(content, str):
+            content = (choice.get("delta") or {}).get("content")
+            if content:
                 self.completion_chars += len(content)
         return True
 

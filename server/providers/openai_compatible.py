@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,49 +20,40 @@ from server.providers.base import (
     UpstreamError,
     UpstreamTimeout,
 )
-from server.providers.transport import Response, Transport
+from server.providers.http_stream import HTTPStream, StreamLimits
+from server.providers.sse import MAX_EVENT_BYTES
+from server.providers.transport import (
+    BodyTooLarge,
+    DeadlinePassed,
+    Response,
+    Transport,
+    deadline,
+    read_body,
+)
 
 CONNECT_TIMEOUT_S = 10.0
 JSON_BODY = {"Content-Type": "application/json"}
-
-
-class HTTPStream(Stream):
-    """SSE events read from an upstream response as they arrive, one event per item."""
-
-    def __init__(self, response: Response) -> None:
-        self._response = response
-
-    @property
-    def rate_limits(self) -> dict[str, str]:
-        return rate_limits(self._response)
-
-    def __iter__(self) -> Iterator[bytes]:
-        buffer = b""
-        try:
-            while True:
-                data = self._response.read1(65536)  # whatever has arrived; never waits for more
-                if not data:
-                    break
-                buffer += data.replace(b"\r\n", b"\n")
-                *events, buffer = buffer.split(b"\n\n")
-                for event in events:
-                    if event.strip():
-                        yield event + b"\n\n"
-        except urllib3.exceptions.ReadTimeoutError:
-            raise UpstreamTimeout("the provider stopped sending within its timeout") from None
-        except (HTTPError, OSError, AttributeError, ValueError) as exc:
-            # AttributeError/ValueError: the response was closed under us (the client left).
-            raise UpstreamError(f"the upstream stream broke ({type(exc).__name__})") from None
-        self._response.release_conn()  # read to the end: the connection can serve again
-        if buffer.strip():
-            yield buffer + b"\n\n"
-
-    def close(self) -> None:
-        self._response.close()
+MiB = 1 << 20
+# A whole answer is read into memory (its usage is read, its bytes relayed), so it is
+# capped. The largest real ones are embeddings: OpenAI's biggest batch (2048 inputs of
+# 3072 dimensions) is ~32 MiB as base64 (what the OpenAI SDKs ask for by default); as
+# JSON floats a batch of 2048 x 1536 is ~60 MB. Larger is a broken or hostile upstream.
+MAX_ANSWER_BYTES = 64 * MiB
+ERROR_BODY_BYTES = 64 * 1024  # an error answer: enough for any provider's message
+# The longest one stream may last, however lively: the longest generations (128k tokens
+# at ~50 tokens/s) take ~45 minutes.
+MAX_STREAM_S = 3600.0
+EVENT_STREAM = "text/event-stream"
 
 
 class OpenAICompatibleAdapter(Adapter):
     """Talks the OpenAI HTTP API to `base_url` with the provider's key and headers."""
+
+    # The caps (see the module's constants), as class attributes: a plug-in adapter for a
+    # provider known to send more can raise them.
+    max_answer_bytes = MAX_ANSWER_BYTES
+    max_event_bytes = MAX_EVENT_BYTES
+    max_stream_s = MAX_STREAM_S
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
@@ -79,58 +72,102 @@ class OpenAICompatibleAdapter(Adapter):
         return self._post_json("/chat/completions", body, request_id)
 
     def chat_stream(self, body: dict[str, Any], request_id: str) -> Stream:
-        response = self._send("POST", "/chat/completions", body, request_id, stream=True)
-        return HTTPStream(response)
+        started = time.monotonic()
+        with self._deadline():  # the answer's headers, within the provider's timeout
+            response = self._send("POST", "/chat/completions", body, request_id)
+            self._check_event_stream(response)
+        limits = StreamLimits(self.config.timeout_s, self.max_stream_s, self.max_event_bytes)
+        return HTTPStream(response, self.config.name, limits, started, rate_limits(response))
 
     def embeddings(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         return self._post_json("/embeddings", body, request_id)
 
     def models(self) -> list[dict[str, Any]]:
-        answer = _json(self._send("GET", "/models", None, None))
+        with self._deadline():
+            answer = _json(self._read(self._send("GET", "/models", None, None)))
         return answer.get("data", []) if isinstance(answer, dict) else []
 
     def close(self) -> None:
         self.transport.close()
 
     def _post_json(self, path: str, body: dict[str, Any], request_id: str) -> Answer:
-        response = self._send("POST", path, body, request_id)
-        answer = _json(response)
+        with self._deadline():  # the whole call, however the provider trickles it
+            response = self._send("POST", path, body, request_id)
+            raw = self._read(response)
+        answer = _json(raw)
         if not isinstance(answer, dict):
             raise UpstreamError("the upstream answer was not a JSON object", 200)
-        return Answer(answer, response.data, rate_limits(response))
+        return Answer(answer, raw, rate_limits(response))
+
+    @contextlib.contextmanager
+    def _deadline(self) -> Iterator[None]:
+        """The provider's timeout as the budget of the whole block, not of each read."""
+        try:
+            with deadline(self.config.timeout_s):
+                yield
+        except DeadlinePassed:
+            raise UpstreamTimeout(f"provider {self.config.name} did not answer within "
+                                  f"{self.config.timeout_s:g} s") from None
+
+    def _read(self, response: Response) -> bytes:
+        try:
+            return read_body(response, self.max_answer_bytes)
+        except BodyTooLarge as exc:
+            raise UpstreamError(f"provider {self.config.name} sent an answer larger than "
+                                f"{exc.limit >> 20} MiB, the most the proxy reads") from None
+        except (HTTPError, OSError) as exc:
+            if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+                raise self._timed_out() from None
+            raise UpstreamError(f"the answer of provider {self.config.name} broke off "
+                                f"({type(exc).__name__})") from None
+
+    def _check_event_stream(self, response: Response) -> None:
+        """A stream request must be answered with an event stream: a JSON body (a server
+        that ignores `stream`, or an error sent with 200) or anything else is refused
+        before a byte of it reaches the client. No Content-Type at all is let through."""
+        ctype = response.headers.get("Content-Type", "")
+        if not ctype or ctype.split(";")[0].strip().lower() == EVENT_STREAM:
+            return
+        detail = _provider_message(response)
+        raise UpstreamError(
+            f"provider {self.config.name} answered a stream request with "
+            f"{ctype.split(';')[0][:60]}, not an event stream"
+            + (f": {_scrub(detail, self.config.api_key)}" if detail else ""), response.status)
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None,
-              request_id: str | None, stream: bool = False) -> Response:
+              request_id: str | None) -> Response:
         headers = dict(JSON_BODY) if body is not None else {}
         if request_id:
             headers["X-Request-ID"] = request_id
         data = json.dumps(body).encode() if body is not None else None
         try:
-            response = self.transport.send(method, path, data, headers, self.timeout, stream)
+            response = self.transport.send(method, path, data, headers, self.timeout)
         except (HTTPError, OSError) as exc:
             # urllib3 files a refused connection (NewConnectionError) under its timeouts.
             if isinstance(exc, urllib3.exceptions.TimeoutError) \
                     and not isinstance(exc, NewConnectionError):
-                raise UpstreamTimeout(f"provider {self.config.name} did not answer within "
-                                      f"{self.config.timeout_s:g} s") from None
+                raise self._timed_out() from None
             raise UpstreamError(
                 f"cannot reach provider {self.config.name}: {_reason(exc)}"
             ) from None
         if response.status >= 400:
             message = _scrub(_error_message(response), self.config.api_key)
-            response.close()
             raise UpstreamError(
                 f"provider {self.config.name} answered {response.status}: {message}",
                 response.status, response.headers.get("Retry-After"),
             )
         return response
 
+    def _timed_out(self) -> UpstreamTimeout:
+        return UpstreamTimeout(f"provider {self.config.name} did not answer within "
+                               f"{self.config.timeout_s:g} s")
 
-def _json(response: Response) -> Any:
+
+def _json(raw: bytes) -> Any:
     try:
-        return json.loads(response.data)
-    except (ValueError, HTTPError, OSError):
-        raise UpstreamError("the upstream answer was not valid JSON", response.status) from None
+        return json.loads(raw)
+    except ValueError:
+        raise UpstreamError("the upstream answer was not valid JSON", 200) from None
 
 
 def rate_limits(response: Response) -> dict[str, str]:
@@ -141,12 +178,20 @@ def rate_limits(response: Response) -> dict[str, str]:
 
 def _error_message(response: Response) -> str:
     """The provider's own error message, trimmed; never echoes request headers."""
+    return _provider_message(response) or str(response.reason or "error")[:500]
+
+
+def _provider_message(response: Response) -> str | None:
+    """The message of the OpenAI-shaped error in the body, if it is one, trimmed. Reads at
+    most ERROR_BODY_BYTES of the body, and closes the response."""
     try:
-        error = json.loads(response.data).get("error")
+        error = json.loads(read_body(response, ERROR_BODY_BYTES)).get("error")
         message = error.get("message") if isinstance(error, dict) else error
-    except (ValueError, AttributeError, HTTPError, OSError):
+    except (ValueError, AttributeError, HTTPError, OSError, BodyTooLarge):
         message = None
-    return str(message or response.reason or "error")[:500]
+    finally:
+        response.close()
+    return str(message)[:500] if message else None
 
 
 def _reason(exc: Exception) -> str:
