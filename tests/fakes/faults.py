@@ -26,6 +26,9 @@ Modes (``ARG`` optional; "stream" = a chat request with ``"stream": true``):
     any POST: 200 ``application/json`` whose body is an OpenAI error object.
 ``str_delta``
     stream: the role chunk, then ``{"choices": [{"delta": "str"}]}``, then the rest.
+``error_event``
+    stream: the role chunk, then the provider's own error as an event
+    (``data: {"error": {...}}``, as OpenRouter sends one mid-stream), then the end.
 ``stall``
     stream: the role chunk, then silence until the client leaves; whole answer: no answer
     at all until the client leaves (up to STALL_S). Counted in ``streams_aborted`` /
@@ -219,6 +222,14 @@ def str_delta(h: _Handler, fault: Fault, req: Request) -> bool:
     return True
 
 
+def error_event(h: _Handler, fault: Fault, req: Request) -> bool:
+    if not req.streamed:
+        return False
+    role = sse_line(stream_chunks(req.reply(), 1, False)[0])
+    h._stream([role, sse_line(openai_error("The model is overloaded.", "server_error"))])
+    return True
+
+
 def stall(h: _Handler, fault: Fault, req: Request) -> bool:
     fake = h.server.fake
     if not req.streamed:
@@ -277,9 +288,9 @@ def surrogate_error(h: _Handler, fault: Fault, req: Request) -> bool:
 MODES: dict[str, Callable[[_Handler, Fault, Request], bool]] = {
     "huge_event": huge_event, "huge_answer": huge_answer, "drip": drip, "garbage": garbage,
     "plain_json": plain_json, "error_200": error_200, "str_delta": str_delta,
-    "stall": stall, "drop": drop, "negative_usage": bad_usage, "usage_many": bad_usage,
-    "usage_list": bad_usage, "null_message": null_message,
-    "surrogate_error": surrogate_error,
+    "error_event": error_event, "stall": stall, "drop": drop,
+    "negative_usage": bad_usage, "usage_many": bad_usage, "usage_list": bad_usage,
+    "null_message": null_message, "surrogate_error": surrogate_error,
 }
 
 

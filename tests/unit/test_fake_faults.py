@@ -122,6 +122,12 @@ def test_str_delta_puts_a_string_where_the_delta_object_goes(
     assert payloads[-1] == b"[DONE]"
 
 
+def test_error_event_is_the_providers_error_mid_stream(fake: FakeUpstream,
+                                                       http: requests.Session) -> None:
+    payloads = data_lines(post(http, fake.fault_url("error_event"), STREAM))
+    assert len(payloads) == 2 and json.loads(payloads[1])["error"]["message"]
+
+
 def test_stall_holds_until_the_client_leaves(fake: FakeUpstream,
                                              http: requests.Session) -> None:
     with post(http, fake.fault_url("stall"), STREAM, stream=True) as response:
