@@ -107,7 +107,7 @@ def stream_chunk(data: bytes | None) -> dict[str, Any] | None:
         raise UpstreamError("the upstream sent an event that is not JSON") from None
     if not isinstance(chunk, dict):
         raise UpstreamError("the upstream sent an event that is not a JSON object")
-    if "error" in chunk and not chunk.get("choices"):
+    if chunk.get("error") and not chunk.get("choices"):
         error = chunk["error"]
         message = error.get("message") if isinstance(error, dict) else error
         raise UpstreamError(f"the upstream stream failed: {str(message or 'error')[:500]}")
