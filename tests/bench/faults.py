@@ -3,8 +3,9 @@ modes of the fake upstream (tests/fakes/faults.py); prints one JSON object.
 
     PYTHONPATH=$PWD .venv/bin/python tests/bench/faults.py
 
-- `huge_event`: `/api/health` probed every 20 ms while one stream carries a 20 MB event
-  with no blank line; the slowest probe and how long the stream took.
+- `huge_event`, `big_event`: `/api/health` probed every 20 ms while one stream carries a
+  20 MB event (past the 16 MiB cap) or a 12 MB one (under it, relayed whole) with no
+  blank line until its end; the slowest probe and how long the stream took.
 - `huge_answers_50mb`, `huge_answers_100mb`: the server's resident memory at its highest
   (sampled every 10 ms) above where it was, while six whole answers of 50 MB (under the
   64 MiB cap) or 100 MB (past it) are asked for at once, and their statuses.
@@ -39,27 +40,28 @@ MB = 1_000_000
 def serve(data_dir: Path, fake: FakeUpstream) -> tuple[Appliance, str]:
     app = Appliance(data_dir)
     app.provider("huge-event", base_url=fake.fault_url("huge_event", 20 * MB))
+    app.provider("big-event", base_url=fake.fault_url("huge_event", 12 * MB))
     app.provider("huge-answer", base_url=fake.fault_url("huge_answer", 50 * MB))
     app.provider("huger-answer", base_url=fake.fault_url("huge_answer", 100 * MB))
     app.provider("drip", base_url=fake.fault_url("drip", 0.2), timeout_s=2)
     app.provider("stall", base_url=fake.fault_url("stall"), timeout_s=10)
-    for name in ("huge-event", "huge-answer", "huger-answer", "drip", "stall"):
+    for name in ("huge-event", "big-event", "huge-answer", "huger-answer", "drip", "stall"):
         app.endpoint(name, f"/api/{name}", name)
     token = app.token("bench").plaintext
     app.serve()
     return app, token
 
 
-def huge_event(url: str, headers: dict[str, str]) -> dict[str, Any]:
+def huge_event(url: str, headers: dict[str, str], path: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
 
     def stream() -> None:
         started = time.monotonic()
-        response = requests.post(url + "/api/huge-event", json=chat_body(stream=True),
+        response = requests.post(url + path, json=chat_body(stream=True),
                                  headers=headers, timeout=300)
         result.update(stream_s=round(time.monotonic() - started, 2),
                       status=response.status_code, bytes=len(response.content),
-                      ends_with=response.content[-120:].decode(errors="replace"))
+                      ends_with=response.content[-80:].decode(errors="replace"))
 
     thread = threading.Thread(target=stream)
     thread.start()
@@ -133,7 +135,8 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {token}"}
             assert app.live is not None and app.live.process is not None
             report = {
-                "huge_event": huge_event(app.url, headers),
+                "huge_event": huge_event(app.url, headers, "/api/huge-event"),
+                "big_event": huge_event(app.url, headers, "/api/big-event"),
                 "huge_answers_50mb": huge_answers(app.url, headers, app.live.process.pid,
                                                   "/api/huge-answer"),
                 "huge_answers_100mb": huge_answers(app.url, headers, app.live.process.pid,
