@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import current_app, g, jsonify, request
@@ -11,6 +10,8 @@ from flask.typing import ResponseReturnValue
 from app.errors import ValidationError
 from app.models import Admin
 from app.services.audit import Actor
+from server.framing import BodyError
+from server.jsonbody import InvalidJSON, parse_object
 
 
 def state() -> Any:
@@ -31,14 +32,10 @@ def actor() -> Actor:
 
 def json_body() -> dict[str, Any]:
     """The request body as a JSON object, whatever the Content-Type says."""
-    raw = request.get_data(cache=False)
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object")
-    return body
+        return parse_object(request.get_data(cache=False))
+    except (BodyError, InvalidJSON) as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def body_fields(allowed: frozenset[str] | set[str]) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from werkzeug import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.client_api.call import ClientError
+from server.framing import BodyError
+from server.jsonbody import InvalidJSON, parse_object
 
 
 def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -23,18 +24,14 @@ def read_json(request: Request, limit: int) -> dict[str, Any]:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
         raise _too_large(limit) from None
+    except BodyError as exc:  # malformed chunks, cut short, too slow
+        raise ClientError(exc.status, exc.message, exc.code) from None
     if len(raw) > limit:
         raise _too_large(limit)
-    if not raw.strip():
-        raise ClientError(400, "the request body is empty; send a JSON object", "invalid_json")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ClientError(400, f"the request body is not valid JSON: {exc}",
-                          "invalid_json") from None
-    if not isinstance(body, dict):
-        raise ClientError(400, "the request body must be a JSON object", "invalid_json")
-    return body
+        return parse_object(raw)
+    except InvalidJSON as exc:
+        raise ClientError(400, str(exc), "invalid_json") from None
 
 
 def check_chat(body: dict[str, Any]) -> None:

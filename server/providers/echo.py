@@ -102,7 +102,7 @@ class EchoAdapter(Adapter):
 
 def _vector(text: str) -> list[float]:
     """A unit-length vector that depends only on the text."""
-    digest = hashlib.sha512(text.encode()).digest()
+    digest = hashlib.sha512(text.encode("utf-8", "surrogatepass")).digest()  # any str
     values = [v / 2**31 for v in struct.unpack(f">{DIMENSIONS}i", digest[: DIMENSIONS * 4])]
     norm = sum(v * v for v in values) ** 0.5 or 1.0
     return [round(v / norm, 6) for v in values]
