@@ -30,6 +30,10 @@ class Settings:
     secret_key: str | None = None  # None: the key file in the data directory
     max_body_bytes: int = DEFAULT_BODY_LIMIT
     grace_s: float = 10.0  # how long a graceful stop waits for in-flight requests
+    header_timeout_s: float = 10.0  # a request's line and headers must arrive in this time
+    body_timeout_s: float = 60.0  # ... and its whole body in this time
+    keepalive_s: float = 30.0  # an idle keep-alive connection is closed after this
+    max_connections: int | None = None  # None: from the open-file limit (server/capacity.py)
     bcrypt_rounds: int = 12
     trusted_proxies: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()  # exact origins, e.g. https://app.example.com
@@ -130,6 +134,13 @@ def _positive_float(raw: Any) -> float:
     return value
 
 
+def _timeout(raw: Any) -> float:
+    value = _positive_float(raw)
+    if not 0 < value <= 3600:
+        raise ValueError(f"expected a number of seconds above 0 and at most 3600, got {value:g}")
+    return value
+
+
 def _networks(raw: Any) -> tuple[str, ...]:
     items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
     for item in items:
@@ -161,6 +172,10 @@ _PARSERS = {
     "port": _int_in(1, 65535),
     "max_body_bytes": _int_in(1024, 1024**3),
     "grace_s": _positive_float,
+    "header_timeout_s": _timeout,
+    "body_timeout_s": _timeout,
+    "keepalive_s": _timeout,
+    "max_connections": _int_in(1, 1_000_000),
     "bcrypt_rounds": _int_in(4, 16),
     "trusted_proxies": _networks,
     "cors_origins": parse_origins,

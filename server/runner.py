@@ -12,13 +12,14 @@ import errno  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
+import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
 import psycopg2.extensions  # noqa: E402
 from gevent.event import Event  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
-from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
+from gevent.pywsgi import WSGIServer  # noqa: E402
 from gevent.socket import wait_read, wait_write  # noqa: E402
 
 from app import __version__  # noqa: E402
@@ -26,8 +27,10 @@ from app.db import redact  # noqa: E402
 from app.errors import SettingsError  # noqa: E402
 from app.services import setup  # noqa: E402
 from app.settings import Settings, data_dir_notice, env_name  # noqa: E402
-from server import scheduler  # noqa: E402
+from server import capacity, scheduler  # noqa: E402
+from server.connection import ConnectionLimits, Handler, RefusalLog, error_bytes  # noqa: E402
 from server.factory import create_app  # noqa: E402
+from server.stopping import ServerStopped  # noqa: E402
 
 log = logging.getLogger("modelproxy")
 
@@ -49,51 +52,87 @@ def _psycopg2_wait(conn: Any, timeout: float | None = None) -> None:
 psycopg2.extensions.set_wait_callback(_psycopg2_wait)
 
 
-class Handler(WSGIHandler):
-    """Sets TCP_NODELAY (without it keep-alive clients wait ~40 ms per response on
-    delayed ACKs), tells the server when a connection sits idle between requests, and
-    formats access-log lines only when there is an access log (DEBUG)."""
-
-    def handle(self) -> None:
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().handle()
-
-    def get_environ(self) -> dict[str, Any]:
-        environ = super().get_environ()
-        environ["modelproxy.socket"] = self.socket  # to notice a waiting client leave
-        return environ
-
-    def log_request(self) -> None:
-        if self.server.access_log:  # else not even formatted: ~1% of a request's CPU
-            super().log_request()
-
-    def read_requestline(self) -> str:
-        if self.server.closed:
-            return ""  # stopping: end the keep-alive connection instead of waiting
-        current = gevent.getcurrent()
-        self.server.idle.add(current)
-        try:
-            return super().read_requestline()
-        finally:
-            self.server.idle.discard(current)
-
-
 class Server(WSGIServer):
-    """A WSGIServer whose stop ends idle keep-alive connections at once and gives requests
-    in flight the grace period to finish."""
+    """A WSGIServer that refuses connections past its cap, ends idle keep-alive
+    connections at once on stop and gives requests in flight the grace period to finish;
+    those still running after it are cut off (ServerStopped), each answered 503 where
+    its response has not started, and logged."""
 
     handler_class = Handler
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limits: ConnectionLimits | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, spawn=Pool(), **kwargs)
         self.access_log = kwargs.get("log") is not None
+        self.limits = limits or ConnectionLimits()
         self.idle: set[gevent.Greenlet] = set()
+        self.cut_off = Event()  # set when the grace period is over
+        self.last_call = 0.0  # once stopping: until when an idle connection may still ask
+        self.connections = 0
+        self.refusals = RefusalLog()
+        self._refusing = 0
+
+    def handle(self, sock: socket.socket, address: Any) -> None:
+        if self.connections >= self.limits.max_connections:
+            self._refuse(sock)
+            return
+        self.connections += 1
+        try:
+            super().handle(sock, address)
+        finally:
+            self.connections -= 1
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """503 at once, without waiting for the request: the answer is the same whatever
+        it is. Then what the client sent is read away, so that the close is a FIN, not a
+        reset that would destroy the answer unread: for a moment (until the client has
+        read it and closes), but only a few such moments at a time, so that a flood of
+        connections cannot hold the files the cap keeps free."""
+        self._refusing += 1
+        self.refusals.note(logging.WARNING, "refused a connection: %d open, the limit "
+                           "(%s)", self.connections, env_name("max_connections"))
+        try:
+            with gevent.Timeout(REFUSAL_LINGER_S, False):
+                sock.sendall(error_bytes(
+                    503, f"the server is at its limit of {self.limits.max_connections} "
+                    "connections; retry shortly", "too_many_connections",
+                    {"Retry-After": "1"}))
+                sock.shutdown(socket.SHUT_WR)
+                if self._refusing > REFUSALS_LINGERING:
+                    sock.settimeout(0)  # only what has arrived already
+                while sock.recv(65536):
+                    pass
+        except OSError:  # BlockingIOError: nothing more has arrived
+            pass
+        finally:
+            self._refusing -= 1
+            sock.close()
 
     def stop(self, timeout: float | None = None) -> None:
+        grace = self.stop_timeout if timeout is None else timeout
         self.close()
+        # Idle keep-alive connections last had a response that did not say "close": their
+        # clients may be sending the next request right now. It is answered (saying
+        # "close") if it comes within LAST_CALL_S, rather than its connection closed under
+        # it, which leaves a client not knowing whether a POST was done.
+        last_call = min(LAST_CALL_S, grace)
+        self.last_call = time.monotonic() + last_call
+        gevent.spawn_later(last_call, self._end_idle)
+        self.pool.join(timeout=grace)
+        if len(self.pool):
+            log.warning("the grace period is over: cutting off %d connection(s) still busy",
+                        len(self.pool))
+            self.cut_off.set()
+            self.pool.kill(exception=ServerStopped, block=True, timeout=1)
+
+    def _end_idle(self) -> None:
         for greenlet in list(self.idle):
             greenlet.kill(block=False)
-        super().stop(timeout)
+
+
+LAST_CALL_S = 0.5
+REFUSAL_LINGER_S = 1.0
+REFUSALS_LINGERING = 32
 
 
 def serve(settings: Settings) -> int:
@@ -104,7 +143,8 @@ def serve(settings: Settings) -> int:
     app = create_app(settings)
     state = app.extensions["modelproxy"]
     access_log = log if settings.log_level == "DEBUG" else None
-    server = Server((settings.host, settings.port), app, log=access_log, error_log=log)
+    server = Server((settings.host, settings.port), app, log=access_log, error_log=log,
+                    limits=connection_limits(settings))
     try:
         server.start()
     except OSError as exc:
@@ -125,6 +165,22 @@ def serve(settings: Settings) -> int:
     state.close()
     log.info("stopped")
     return 0
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    """The request deadlines and the connection cap, after raising the open-file limit."""
+    files = capacity.raise_file_limit()
+    cap, note = capacity.connection_cap(settings.max_connections,
+                                        files.after if files else None)
+    if files is not None and files.raised:
+        log.info("open-file limit raised from %d to %d", files.before, files.after)
+    if note:
+        log.warning("%s %s", env_name("max_connections"), note)
+    log.info("up to %d client connections (open-file limit %s)", cap,
+             files.after if files else "none")
+    return ConnectionLimits(header_timeout_s=settings.header_timeout_s,
+                            keepalive_s=settings.keepalive_s,
+                            body_timeout_s=settings.body_timeout_s, max_connections=cap)
 
 
 def _announce(settings: Settings, db: Any, data_dir_existed: bool = True) -> None:

@@ -34,6 +34,7 @@ from server.client_api.relay import (
 )
 from server.errors import INTERNAL_ERROR, error_response
 from server.providers import Answer
+from server.stopping import STOPPED, ServerStopped
 
 log = logging.getLogger(__name__)
 Resolve = Callable[[Gateway, Call, TokenRecord, dict[str, Any]],
@@ -156,7 +157,8 @@ def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve) ->
         client = request.environ.get("modelproxy.socket")
         if call.stream:
             stream = open_stream(call, provider.adapter, forwarded, client)
-            relay = StreamRelay(call, stream, body, gw.finish, client, gw.metrics.open_streams)
+            relay = StreamRelay(call, stream, body, _stream_finish(gw, request), client,
+                                gw.metrics.open_streams)
             return stamp(call, Response(relay, mimetype="text/event-stream", headers={
                 "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
         answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded, client)
@@ -168,6 +170,8 @@ def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve) ->
         call.fail(499, "the client disconnected")
         gw.finish(call)
         return stamp(call, Response(status=499))
+    except ServerStopped:  # the stop's grace period ended while it waited
+        return refuse(gw, call, ClientError(503, STOPPED, "server_stopped"))
     except Exception:  # a bug: still one log row, and no quota held for ever
         log.exception("unhandled error in the client API")
         return refuse(gw, call, ClientError(500, INTERNAL_ERROR, "internal_error"))
@@ -185,6 +189,22 @@ def handle_models(gw: Gateway, request: Request, provider_name: str | None) -> R
         return stamp(call, json_response({"object": "list", "data": data}))
     except ClientError as exc:
         return refuse(gw, call, exc)
+    except ServerStopped:
+        return refuse(gw, call, ClientError(503, STOPPED, "server_stopped"))
+
+
+def _stream_finish(gw: Gateway, request: Request) -> Callable[[Call], None]:
+    """The relay's `finish`, which also knows a stream cut off by the server's stop (the
+    relay sees only its end: upstream interrupted, or the client socket closed) and logs
+    it as such, not as a success or a client that left."""
+    cut_off = request.environ.get("modelproxy.cut_off")
+
+    def finish(call: Call) -> None:
+        if cut_off is not None and cut_off.is_set() and call.status in (200, 499):
+            call.fail(503, STOPPED)
+        gw.finish(call)
+
+    return finish
 
 
 def refuse(gw: Gateway, call: Call, exc: ClientError) -> Response:

@@ -102,8 +102,8 @@ class Appliance:
 
     # serving
 
-    def serve(self, **env: str) -> LiveServer:
-        live = LiveServer(self.data_dir, self.database_url, env=env)
+    def serve(self, wrap: list[str] | None = None, **env: str) -> LiveServer:
+        live = LiveServer(self.data_dir, self.database_url, env=env, wrap=wrap)
         live.env = {**clean_environ(), "MODELPROXY_BCRYPT_ROUNDS": "4", **env}
         if self.database_url:
             live.env["MODELPROXY_DATABASE_URL"] = self.database_url

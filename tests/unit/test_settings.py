@@ -72,3 +72,20 @@ def test_a_relative_data_dir_is_made_absolute_from_the_working_directory(
     assert data_dir_notice(relative, existed=True) is None  # the appliance already there
     notice = data_dir_notice(relative, existed=False)
     assert notice and str(tmp_path / "data") in notice and "absolute --data-dir" in notice
+
+
+def test_connection_limits_have_defaults_and_named_errors() -> None:
+    s = load_settings({}, environ={}, env_file=None)
+    assert (s.header_timeout_s, s.body_timeout_s, s.keepalive_s, s.max_connections) == (
+        10.0, 60.0, 30.0, None)
+    s = load_settings({}, environ={"MODELPROXY_MAX_CONNECTIONS": "300",
+                                   "MODELPROXY_HEADER_TIMEOUT_S": "2.5"}, env_file=None)
+    assert (s.max_connections, s.header_timeout_s) == (300, 2.5)
+    for name, raw, message in [
+        ("MODELPROXY_HEADER_TIMEOUT_S", "0", "above 0"),
+        ("MODELPROXY_BODY_TIMEOUT_S", "soon", "expected a number of seconds"),
+        ("MODELPROXY_KEEPALIVE_S", "7200", "at most 3600"),
+        ("MODELPROXY_MAX_CONNECTIONS", "0", "expected 1..1000000"),
+    ]:
+        with pytest.raises(SettingsError, match=f"{name}: .*{message}"):
+            load_settings({}, environ={name: raw}, env_file=None)
