@@ -22,8 +22,9 @@ MAX_FIELDS = 100  # as http.client
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/(\d)\.(\d)")
 _FIELD_NAME = re.compile(_TOKEN)
-# A field value may hold visible characters, obs-text, spaces and tabs, nothing else.
-_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# name ":" value, where a value holds visible characters, obs-text, spaces and tabs, and
+# nothing else (RFC 9110 section 5.5).
+_FIELD_LINE = re.compile(rb"(" + _TOKEN + rb"):([\t\x20-\x7e\x80-\xff]*)")
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -81,30 +82,36 @@ def _request_line(line: bytes) -> tuple[str, str, str]:
 
 
 def _field(line: bytes) -> tuple[str, str]:
+    match = _FIELD_LINE.fullmatch(line)
+    if match is not None:  # the common case, in one match
+        return match[1].decode("ascii"), match[2].strip(b" \t").decode("latin-1")
     if line[:1] in (b" ", b"\t"):
         raise FramingError(400, "obsolete line folding in the request head")
-    name, colon, value = line.partition(b":")
+    name, colon, _ = line.partition(b":")
     if not colon or not _FIELD_NAME.fullmatch(name):
         # Includes `Transfer-Encoding : chunked`: no space may come before the colon
         # (RFC 9112 section 5.1), as proxies disagree on what it names.
         raise FramingError(400, f"malformed header field name {_shown(name)}")
-    value = value.strip(b" \t")
-    if _BAD_VALUE_BYTE.search(value):
-        raise FramingError(400, f"a control character in the value of {_shown(name)}")
-    return name.decode("ascii"), value.decode("latin-1")
+    raise FramingError(400, f"a control character in the value of {_shown(name)}")
 
 
 def _framed(method: str, target: str, version: str,
             fields: list[tuple[str, str]]) -> RequestHead:
-    lengths = [v for n, v in fields if n.lower() == "content-length"]
-    codings = [v for n, v in fields if n.lower() == "transfer-encoding"]
-    hosts = [v for n, v in fields if n.lower() == "host"]
+    lengths, codings, hosts, kept = [], [], [], []
+    for name, value in fields:
+        lower = name.lower()
+        if lower == "content-length":
+            lengths.append(value)
+        elif lower == "transfer-encoding":
+            codings.append(value)
+        else:
+            if lower == "host":
+                hosts.append(value)
+            kept.append((name, value))
     if len(hosts) > 1 or (version == "HTTP/1.1" and not hosts):
         raise FramingError(400, "an HTTP/1.1 request has exactly one Host header")
     content_length = _content_length(lengths) if lengths else None
     chunked = _chunked(codings, version, content_length) if codings else False
-    kept = [(n, v) for n, v in fields if n.lower() not in {"content-length",
-                                                           "transfer-encoding"}]
     if content_length is not None:
         kept.append(("Content-Length", str(content_length)))
     if chunked:
