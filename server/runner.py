@@ -53,10 +53,10 @@ psycopg2.extensions.set_wait_callback(_psycopg2_wait)
 
 
 class Server(WSGIServer):
-    """A WSGIServer that refuses connections past its cap, ends idle keep-alive
-    connections at once on stop and gives requests in flight the grace period to finish;
-    those still running after it are cut off (ServerStopped), each answered 503 where
-    its response has not started, and logged."""
+    """A WSGIServer that refuses connections past its cap; on stop it ends idle keep-alive
+    connections (after a last call) and gives requests in flight the grace period to
+    finish; those still running after it are cut off (ServerStopped), each answered 503
+    where its response has not started, and logged."""
 
     handler_class = Handler
 

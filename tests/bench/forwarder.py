@@ -30,7 +30,7 @@ TIMEOUT = (10.0, 600.0)
 
 
 class Handler(WSGIHandler):
-    """TCP_NODELAY on accepted sockets, exactly as server/runner.py's Handler does."""
+    """TCP_NODELAY on accepted sockets, exactly as server/connection.py's Handler does."""
 
     def handle(self) -> None:
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
