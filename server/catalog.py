@@ -147,7 +147,7 @@ class Catalog:
         change is saved, and its answer must say so); the watcher tries again."""
         try:
             self.reload()
-        except pw.PeeweeException as exc:
+        except (pw.PeeweeException, SecretKeyError) as exc:
             self._fingerprint = ()
             log.error("saved, but could not reload providers, endpoints and tokens "
                       "(trying again in %.0f s): %s", REFRESH_S, exc)
@@ -246,24 +246,27 @@ class Catalog:
 
     def _unopened_entry(self, row: Provider, current: ProviderEntry | None,
                         problem: str) -> ProviderEntry:
-        """The entry of a provider whose stored key cannot be opened (the key was rotated
-        and this server cannot read the new one): the key it opened before, if nothing
-        else about the provider changed (a rotation re-seals the same key), else unusable."""
-        config = self._config(row, sealed_key=False)
-        if current and current.config.api_key and current.adapter and (
-                replace(config, api_key=current.config.api_key) == current.config):
+        """The entry of a provider whose sealed key or headers cannot be opened (the key was
+        rotated and this server cannot read the new one): what it opened before, if nothing
+        else about the provider changed (a rotation re-seals the same values), else
+        unusable."""
+        config = self._config(row, sealed=False)
+        if current and current.adapter and replace(
+                config, api_key=current.config.api_key,
+                headers=current.config.headers) == current.config:
             return replace(current, enabled=row.enabled)
         return ProviderEntry(config, row.enabled, None, problem)
 
-    def _config(self, row: Provider, sealed_key: bool = True) -> ProviderConfig:
-        """The provider's configuration; with `sealed_key` False, without its stored key."""
-        api_key = providers.api_key(self._box, row) if sealed_key else None
+    def _config(self, row: Provider, sealed: bool = True) -> ProviderConfig:
+        """The provider's configuration; with `sealed` False, without what is sealed (its
+        stored key and its headers' values)."""
+        api_key = providers.api_key(self._box, row) if sealed else None
         env_field = provider_types.KEY_ENV.get(row.type)
         if api_key is None and env_field:
             api_key = getattr(self._settings, env_field) or os.environ.get(env_field.upper())
+        headers = providers.header_values(self._box, row) if sealed else {}
         return ProviderConfig(id=row.id, name=row.name, type=row.type, base_url=row.base_url,
-                              api_key=api_key, headers=providers.header_values(self._box, row),
-                              timeout_s=row.timeout_s)
+                              api_key=api_key, headers=headers, timeout_s=row.timeout_s)
 
 
 def _file_stamp(path: Path) -> tuple:

@@ -58,12 +58,17 @@ def _cli_token(env: AdminAppliance, name: str, **environ: str) -> dict:
     assert made.returncode == 0, made.stderr
     return json.loads(made.stdout)
 
+ORG_HEADER = "org-header-secret-value"
+
 
 def _serve_with_fake_endpoint(tmp_path: Path, fake: FakeUpstream, database_url: str | None,
                               **environ: str) -> tuple[AdminAppliance, str]:
     fake.require_api_key(PROVIDER_KEY)  # so a provider key that cannot be opened shows
     env = build_admin_appliance(tmp_path / "data", fake, database_url=database_url, **environ)
     assert env.admin is not None
+    # Sealed headers too: a rotation re-seals them, and a reload must survive that.
+    env.admin.ok("PATCH", f"providers/{env.provider_ids['fake']}",
+                 json={"headers": {"X-Org": ORG_HEADER}})
     endpoint = env.admin.create_endpoint(env.provider_ids["fake"], name="upstream",
                                          path="/api/upstream", model="gpt-4o-mini")
     return env, endpoint["path"]
@@ -137,6 +142,7 @@ def test_rotate_with_the_environment_key_while_serving(tmp_path: Path) -> None:
                 "base_url": fake.base_url, "api_key": PROVIDER_KEY})
             assert_api_error(refused, 409, mentions="restart it with the new key")
             assert chat(env.url, kept["token"], path).status_code == 200
+            assert fake.last_request.headers.get("X-Org") == ORG_HEADER
             assert chat(env.url, kept["token"], "/api/echo-after").status_code == 404
             root.create_endpoint(env.provider_ids["echo"], name="echo-after",
                                  path="/api/echo-after")  # 201: admin writes go on

@@ -95,3 +95,28 @@ def test_a_reload_after_a_saved_change_does_not_raise_when_the_database_fails(
                       connect("postgresql://nobody@127.0.0.1:1/none"))
     catalog.apply_change()  # logged; the watcher tries again
     assert catalog.tokens_by_prefix == {}
+
+
+def test_headers_sealed_under_a_key_the_server_lacks_leave_the_reload_working(
+        db, settings, actor) -> None:
+    """A rotation this server cannot follow (MODELPROXY_SECRET_KEY) re-seals the headers
+    too: the provider keeps what it had opened, and a reload after a saved change never
+    fails that change's answer."""
+    box = secret_key.load_box(settings)
+    provider_id = providers.create(box, actor, name="h", type="openai_compatible",
+                                   base_url="http://127.0.0.1:9", api_key="sk-header-test-1",
+                                   headers={"X-Org": "org-secret-value-1"}).id
+    running = _catalog(settings, db, box)
+    other = SecretBox("some other key " * 3)
+    Provider.update(api_key_encrypted=other.seal("sk-header-test-1"),
+                    headers_encrypted=other.seal('{"X-Org": "org-secret-value-1"}')).where(
+        Provider.id == provider_id).execute()
+    fresh, _ = tokens.create(actor, 4, name="after", scopes=["all"])
+
+    running.apply_change()  # does not raise
+    assert running.token(fresh.prefix) is not None
+    entry = running.providers[provider_id]
+    assert entry.adapter is not None and entry.config.headers == {"X-Org": "org-secret-value-1"}
+    started_now = _catalog(settings, db, box)  # never opened them: unusable, and says why
+    assert started_now.providers[provider_id].adapter is None
+    assert started_now.providers[provider_id].config.headers == {}
