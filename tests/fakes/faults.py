@@ -29,10 +29,25 @@ Modes (``ARG`` optional; "stream" = a chat request with ``"stream": true``):
 ``error_event``
     stream: the role chunk, then the provider's own error as an event
     (``data: {"error": {...}}``, as OpenRouter sends one mid-stream), then the end.
+``key_error_event[:CHARS]``
+    stream: as ``error_event``, but the message quotes the key the request came with (its
+    ``Authorization: Bearer`` value) after CHARS characters (default 0), as a provider's
+    "Incorrect API key provided: ..." does; CHARS puts the key where a message is cut.
+``content_parts``
+    stream: the normal stream with each delta's ``content`` a list of text parts
+    (``[{"type": "text", "text": ...}]``), as some OpenAI-compatible servers send it.
+``after_done[:SECONDS]``
+    stream: the normal stream through ``[DONE]``, then SECONDS later (default 1) a
+    keep-alive comment, then the end. A client that leaves before (as it may, at
+    ``[DONE]``) counts in ``streams_aborted``.
 ``stall``
     stream: the role chunk, then silence until the client leaves; whole answer: no answer
     at all until the client leaves (up to STALL_S). Counted in ``streams_aborted`` /
     ``requests_abandoned`` when the client leaves.
+``half_event``
+    stream, unframed (HTTP/1.0 style: no Content-Length, no chunks; the body ends when the
+    connection closes, as many SSE servers answer): the role chunk and the first half of a
+    content event, then silence until the client leaves (counted in ``streams_aborted``).
 ``drop[:N]``
     stream: the role chunk and N content chunks (default 2), then a FIN, never ``[DONE]``.
 ``negative_usage``, ``usage_many``, ``usage_list``
@@ -230,6 +245,75 @@ def error_event(h: _Handler, fault: Fault, req: Request) -> bool:
     return True
 
 
+def key_error_event(h: _Handler, fault: Fault, req: Request) -> bool:
+    if not req.streamed:
+        return False
+    key = h.headers.get("Authorization", "").removeprefix("Bearer ")
+    message = "x" * int(fault.number(0)) + f"Incorrect API key provided: {key}."
+    role = sse_line(stream_chunks(req.reply(), 1, False)[0])
+    h._stream([role, sse_line(openai_error(message, "invalid_request_error"))])
+    return True
+
+
+def content_parts(h: _Handler, fault: Fault, req: Request) -> bool:
+    if not req.streamed:
+        return False
+    chunks = stream_chunks(req.reply(), max(1, h.server.fake.stream_chunks),
+                           h._wants_usage(req.body))
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            if choice["delta"].get("content"):
+                choice["delta"]["content"] = [{"type": "text",
+                                               "text": choice["delta"]["content"]}]
+    h._stream([*(sse_line(c) for c in chunks), DONE])
+    return True
+
+
+def after_done(h: _Handler, fault: Fault, req: Request) -> bool:
+    if not req.streamed:
+        return False
+    fake = h.server.fake
+    lines = stream_lines(req.reply(), max(1, fake.stream_chunks), h._wants_usage(req.body))
+    h._start_chunked(200, SSE)
+    fake._count(open_streams=1)
+    try:
+        for line in lines:
+            h._write_chunk(line)
+        if not h._wait(fault.number(1.0)):
+            raise ConnectionResetError("client went away")
+        h._write_chunk(b": keep-alive\n\n")
+        h._write_chunk(b"")
+        fake._count(streams_completed=1)
+    except OSError:
+        h.close_connection = True
+        fake._count(streams_aborted=1)
+    finally:
+        fake._count(open_streams=-1)
+    return True
+
+
+def half_event(h: _Handler, fault: Fault, req: Request) -> bool:
+    if not req.streamed:
+        return False
+    fake = h.server.fake
+    h.close_connection = True  # the body's end is the connection's
+    h.send_response(200)
+    h.send_header("Content-Type", SSE)
+    h.end_headers()
+    fake._count(open_streams=1)
+    try:
+        role = sse_line(stream_chunks(req.reply(), 1, False)[0])
+        content = sse_line(stream_chunks(req.reply(), 1, False)[1])
+        h.wfile.write(role + content[:len(content) // 2])
+        if not h._wait(STALL_S):
+            fake._count(streams_aborted=1)
+    except OSError:
+        fake._count(streams_aborted=1)
+    finally:
+        fake._count(open_streams=-1)
+    return True
+
+
 def stall(h: _Handler, fault: Fault, req: Request) -> bool:
     fake = h.server.fake
     if not req.streamed:
@@ -288,7 +372,9 @@ def surrogate_error(h: _Handler, fault: Fault, req: Request) -> bool:
 MODES: dict[str, Callable[[_Handler, Fault, Request], bool]] = {
     "huge_event": huge_event, "huge_answer": huge_answer, "drip": drip, "garbage": garbage,
     "plain_json": plain_json, "error_200": error_200, "str_delta": str_delta,
-    "error_event": error_event, "stall": stall, "drop": drop,
+    "error_event": error_event, "key_error_event": key_error_event,
+    "content_parts": content_parts, "after_done": after_done, "half_event": half_event,
+    "stall": stall, "drop": drop,
     "negative_usage": bad_usage, "usage_many": bad_usage, "usage_list": bad_usage,
     "null_message": null_message, "surrogate_error": surrogate_error,
 }

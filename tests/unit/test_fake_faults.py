@@ -4,7 +4,7 @@ each mode answers the way its docstring says, and only on the base URL that name
 from __future__ import annotations
 
 import json
-import time
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,10 +93,9 @@ def test_drip_sends_the_normal_answer_a_byte_at_a_time(fake: FakeUpstream,
                                                        http: requests.Session) -> None:
     with post(http, fake.fault_url("drip", 0.05), STREAM, stream=True) as response:
         pieces = response.iter_content(chunk_size=None)  # held: a dropped one closes
-        first = next(pieces)
-        started = time.monotonic()
-        second = next(pieces)
-        assert time.monotonic() - started >= 0.04
+        first, second = next(pieces), next(pieces)
+        # ~1,000 bytes 0.05 s apart: still sending (sent at once, it would have ended)
+        assert fake.open_streams == 1 and fake.streams_completed == 0
     assert (first, second) == (b"d", b"a")
     assert fake.wait_until(lambda f: f.streams_aborted == 1)
     answer = post(http, fake.fault_url("drip", 0.001), CHAT)
@@ -126,6 +125,58 @@ def test_error_event_is_the_providers_error_mid_stream(fake: FakeUpstream,
                                                        http: requests.Session) -> None:
     payloads = data_lines(post(http, fake.fault_url("error_event"), STREAM))
     assert len(payloads) == 2 and json.loads(payloads[1])["error"]["message"]
+
+
+def test_key_error_event_quotes_the_key_after_chars(fake: FakeUpstream,
+                                                    http: requests.Session) -> None:
+    headers = {"Authorization": "Bearer pk-the-key"}
+    payloads = data_lines(post(http, fake.fault_url("key_error_event", 5), STREAM,
+                               headers=headers))
+    assert len(payloads) == 2 and json.loads(payloads[0])["choices"]
+    message = json.loads(payloads[1])["error"]["message"]
+    assert message == "xxxxxIncorrect API key provided: pk-the-key."
+
+
+def test_content_parts_sends_each_deltas_content_as_a_list_of_text_parts(
+        fake: FakeUpstream, http: requests.Session) -> None:
+    payloads = data_lines(post(http, fake.fault_url("content_parts"), USAGE))
+    assert payloads[-1] == b"[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    contents = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    parts = [part for content in contents if isinstance(content, list) for part in content]
+    assert len(parts) == fake.stream_chunks and all(p["type"] == "text" for p in parts)
+    assert "".join(p["text"] for p in parts) == "echo: hello there"
+    assert chunks[-1]["usage"]["completion_tokens"] == 3
+
+
+def test_after_done_sends_a_comment_after_done_or_counts_a_client_that_left(
+        fake: FakeUpstream, http: requests.Session) -> None:
+    body = post(http, fake.fault_url("after_done", 0.01), STREAM).content
+    assert body.endswith(b"data: [DONE]\n\n: keep-alive\n\n")
+    assert fake.streams_completed == 1
+    with post(http, fake.fault_url("after_done", 60), STREAM, stream=True) as response:
+        for line in response.iter_lines():
+            if line == b"data: [DONE]":
+                break
+    assert fake.wait_until(lambda f: f.streams_aborted == 1)
+
+
+def test_half_event_is_unframed_and_stops_inside_an_event(fake: FakeUpstream) -> None:
+    body = json.dumps(STREAM).encode()
+    with socket.create_connection(("127.0.0.1", int(fake.url.rsplit(":", 1)[1])),
+                                  timeout=5) as sock:
+        sock.sendall(b"POST /fault/half_event/v1/chat/completions HTTP/1.1\r\n"
+                     b"Host: fake\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        received = b""
+        while received.count(b"data: ") < 2:
+            received += sock.recv(65536)
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head and b"Content-Length" not in head
+    role, half = rest.split(b"\n\n")
+    assert json.loads(role[6:])["choices"][0]["delta"]["role"] == "assistant"
+    assert half.startswith(b'data: {"id"') and not half.endswith(b"}")
+    assert fake.wait_until(lambda f: f.streams_aborted == 1)
 
 
 def test_stall_holds_until_the_client_leaves(fake: FakeUpstream,
