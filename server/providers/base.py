@@ -3,6 +3,7 @@ each provider gets one adapter with one pool of connections (providers/transport
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,25 @@ class UpstreamError(Exception):
 
 class UpstreamTimeout(UpstreamError):
     """The provider did not answer within the provider's timeout."""
+
+
+MESSAGE_CHARS = 500  # of a provider's own message, in an UpstreamError
+_KEY_LIKE = re.compile(r"\b(sk|mpx)[-_][A-Za-z0-9_*.-]{6,}")
+_KEY_LIKE_PART = 9  # the longest start of a key-like word that _KEY_LIKE leaves: "mpx_" + 5
+
+
+def scrub(message: str, api_key: str | None, limit: int = MESSAGE_CHARS) -> str:
+    """A provider's message as clients and the request log may see it: its key and
+    anything shaped like a key (providers quote keys, partly masked, in errors) hidden,
+    then cut to `limit` characters. Hidden before the cut: a key cut in half would slip
+    past. Only the message's start is read (an event may be megabytes long)."""
+    window = message[:4 * limit]
+    if api_key:
+        window = window.replace(api_key, "***")
+    window = _KEY_LIKE.sub(r"\1-***", window)
+    if len(message) > 4 * limit:  # the window may end inside a key: leave its end out
+        window = window[:-max(len(api_key or ""), _KEY_LIKE_PART)]
+    return window[:limit]
 
 
 class Answer(dict):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from server.providers.base import (
     Stream,
     UpstreamError,
     UpstreamTimeout,
+    scrub,
 )
 from server.providers.http_stream import HTTPStream, StreamLimits
 from server.providers.sse import MAX_EVENT_BYTES
@@ -132,7 +132,7 @@ class OpenAICompatibleAdapter(Adapter):
         raise UpstreamError(
             f"provider {self.config.name} answered a stream request with "
             f"{ctype.split(';')[0][:60]}, not an event stream"
-            + (f": {_scrub(detail, self.config.api_key)}" if detail else ""), response.status)
+            + (f": {scrub(detail, self.config.api_key)}" if detail else ""), response.status)
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None,
               request_id: str | None) -> Response:
@@ -151,7 +151,7 @@ class OpenAICompatibleAdapter(Adapter):
                 f"cannot reach provider {self.config.name}: {_reason(exc)}"
             ) from None
         if response.status >= 400:
-            message = _scrub(_error_message(response), self.config.api_key)
+            message = scrub(_error_message(response), self.config.api_key)
             raise UpstreamError(
                 f"provider {self.config.name} answered {response.status}: {message}",
                 response.status, response.headers.get("Retry-After"),
@@ -177,21 +177,22 @@ def rate_limits(response: Response) -> dict[str, str]:
 
 
 def _error_message(response: Response) -> str:
-    """The provider's own error message, trimmed; never echoes request headers."""
-    return _provider_message(response) or str(response.reason or "error")[:500]
+    """The provider's own error message (to be scrubbed); never echoes request headers."""
+    return _provider_message(response) or str(response.reason or "error")
 
 
 def _provider_message(response: Response) -> str | None:
-    """The message of the OpenAI-shaped error in the body, if it is one, trimmed. Reads at
-    most ERROR_BODY_BYTES of the body, and closes the response."""
+    """The message of the OpenAI-shaped error in the body, if it is one (to be scrubbed).
+    Reads at most ERROR_BODY_BYTES of the body, and closes the response."""
     try:
-        error = json.loads(read_body(response, ERROR_BODY_BYTES)).get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-    except (ValueError, AttributeError, HTTPError, OSError, BodyTooLarge):
-        message = None
+        answer = json.loads(read_body(response, ERROR_BODY_BYTES))
+    except (ValueError, HTTPError, OSError, BodyTooLarge):
+        return None
     finally:
         response.close()
-    return str(message)[:500] if message else None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    return str(message) if message else None
 
 
 def _reason(exc: Exception) -> str:
@@ -200,13 +201,3 @@ def _reason(exc: Exception) -> str:
     if "Connection refused" in str(exc):
         return "connection refused"
     return type(exc).__name__
-
-
-_KEY_LIKE = re.compile(r"\b(sk|mpx)[-_][A-Za-z0-9_*.-]{6,}")
-
-
-def _scrub(message: str, api_key: str | None) -> str:
-    """Providers quote (partly masked) keys in errors; clients never see any of it."""
-    if api_key:
-        message = message.replace(api_key, "***")
-    return _KEY_LIKE.sub(r"\1-***", message)
