@@ -49,6 +49,7 @@ class HTTPStream(Stream):
         self._rate_limits = rate_limits
         self._reading = False  # a greenlet is inside read1 on the response right now
         self._closed = False
+        self._ended = False  # read to its end, the connection released
 
     @property
     def rate_limits(self) -> dict[str, str]:
@@ -62,38 +63,62 @@ class HTTPStream(Stream):
             if events:
                 due = time.monotonic() + self._limits.idle_s
                 yield from events
+        self._ended = True
         self._response.release_conn()  # read to the end: the connection can serve again
         yield from self._split(splitter, None)
 
     def close(self) -> None:
-        """Release the upstream connection at once, from any greenlet. If another greenlet
-        is reading, closing the buffered reader under it would raise ("reentrant call
-        inside BufferedReader") and leave the upstream open: its socket is shut instead,
-        which wakes that read, and the reader closes the response on its way out."""
-        self._closed = True
-        if not self._reading:
-            self._response.close()
+        """Release the upstream connection at once, from any greenlet: back to the pool
+        if the answer's end has come already (a stream left at its [DONE], whose end
+        followed it), else closed. If another greenlet is reading, closing the buffered
+        reader under it would raise ("reentrant call inside BufferedReader") and leave the
+        upstream open: its socket is shut instead, which wakes that read, and the reader
+        closes the response on its way out."""
+        if self._closed:
             return
-        with contextlib.suppress(OSError, ValueError, RuntimeError):  # already gone
-            self._response.shutdown()
+        self._closed = True
+        if self._reading:
+            with contextlib.suppress(OSError, ValueError, RuntimeError):  # already gone
+                self._response.shutdown()
+        elif not self._ended and not self._end_at_hand():
+            self._response.close()
+
+    def _end_at_hand(self) -> bool:
+        """Whether what is left of the answer is its end, received already: read without
+        waiting, and if so the connection goes back to the pool (else the caller closes
+        it; keeping connections spares a provider's TLS handshake per stream)."""
+        try:
+            with deadline(0):
+                if self._response.read1(READ_SIZE):
+                    return False
+        except (DeadlinePassed, HTTPError, OSError):
+            return False
+        self._response.release_conn()
+        return True
 
     def _read(self, due: float) -> bytes:
-        """What has arrived (b"" at the end), waiting no later than `due` or the end."""
+        """What has arrived (b"" at the end), waiting no later than `due` or the end.
+        Once the stream is closed, from here or by another greenlet during the read, only
+        UpstreamError: what a shut socket gives (b"", a broken chunk) is not the end."""
         if self._closed:
             raise UpstreamError("the stream was closed")
         self._reading = True
         try:
             with deadline(min(due, self._ends) - time.monotonic()):
-                return self._response.read1(READ_SIZE)  # never waits for more than 1 byte
+                data = self._response.read1(READ_SIZE)  # never waits for more than 1 byte
         except (DeadlinePassed, urllib3.exceptions.ReadTimeoutError):
             raise self._timeout(due) from None
-        except (HTTPError, OSError, AttributeError, ValueError) as exc:
-            # AttributeError/ValueError: the response was closed under us (the client left).
+        except (HTTPError, OSError) as exc:
+            if self._closed:
+                raise UpstreamError("the stream was closed") from None
             raise UpstreamError(f"the upstream stream broke ({type(exc).__name__})") from None
         finally:
             self._reading = False
             if self._closed:  # closed by another greenlet meanwhile: release it here
                 self._response.close()
+        if self._closed:
+            raise UpstreamError("the stream was closed")
+        return data
 
     def _split(self, splitter: EventSplitter, data: bytes | None) -> list[bytes]:
         """The events `data` completes (None: the stream's end); an event past the cap
