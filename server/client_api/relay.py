@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from prometheus_client import Gauge
@@ -17,8 +18,13 @@ from server.client_api.usage import (
     prompt_estimate,
     read_usage,
 )
+from server.errors import INTERNAL_ERROR
 from server.providers import Adapter, Answer, Stream, UpstreamError, UpstreamTimeout
+from server.providers.base import scrub
 from server.providers.sse import data_of
+from server.stopping import STOPPED, ServerStopped
+
+log = logging.getLogger(__name__)
 
 # Upstream statuses that mean the client's request was wrong: passed on as 400.
 CLIENT_FAULTS = {400, 413, 422}
@@ -88,17 +94,17 @@ def open_stream(call: Call, adapter: Adapter, body: dict[str, Any],
     return stream
 
 
-def error_event(message: str, code: str) -> bytes:
-    error = {"message": message, "type": "upstream_error", "code": code}
+def error_event(message: str, code: str, type_: str = "upstream_error") -> bytes:
+    error = {"message": message, "type": type_, "code": code}
     return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
 
 
-def stream_chunk(data: bytes | None) -> dict[str, Any] | None:
+def stream_chunk(data: bytes | None, api_key: str | None = None) -> dict[str, Any] | None:
     """The `chat.completion.chunk` in the data of an upstream event (None for an event
-    without data: a comment, a keep-alive). Raises UpstreamError for what no client could read:
-    data that is not a JSON object, choices that are not objects, a delta that is not an
-    object, content that is not text; and for the provider's own mid-stream error event,
-    so the client gets one error event in the proxy's shape."""
+    without data: a comment, a keep-alive). Raises UpstreamError for what no client could
+    read: data that is not a JSON object, choices that are not a list of objects, a delta
+    that is not an object; and for the provider's own mid-stream error event, so the client
+    gets one error event in the proxy's shape (its message scrubbed of `api_key`)."""
     if data is None:
         return None
     try:
@@ -110,7 +116,8 @@ def stream_chunk(data: bytes | None) -> dict[str, Any] | None:
     if chunk.get("error") and not chunk.get("choices"):
         error = chunk["error"]
         message = error.get("message") if isinstance(error, dict) else error
-        raise UpstreamError(f"the upstream stream failed: {str(message or 'error')[:500]}")
+        raise UpstreamError("the upstream stream failed: "
+                            + scrub(str(message or "error"), api_key))
     choices = chunk.get("choices")
     if choices is None:
         return chunk
@@ -123,33 +130,51 @@ def _readable_choice(choice: Any) -> bool:
     if not isinstance(choice, dict):
         return False
     delta = choice.get("delta")
-    if delta is None:
-        return True
-    return isinstance(delta, dict) and isinstance(delta.get("content"), str | None)
+    return delta is None or isinstance(delta, dict)
+
+
+def text_chars(content: Any) -> int:
+    """The characters of text in a delta's content: a string, or a list of parts (some
+    OpenAI-compatible servers send `[{"type": "text", "text": ...}]`); else none."""
+    if isinstance(content, str):
+        return len(content)
+    if not isinstance(content, list):
+        return 0
+    chars = 0
+    for part in content:
+        text = part.get("text") if isinstance(part, dict) else part
+        if isinstance(text, str):
+            chars += len(text)
+    return chars
 
 
 class StreamRelay:
     """Passes upstream events to the client as they come, keeping count of usage.
 
     Hides the usage-only chunk from clients that did not ask for it; turns an upstream
-    failure into one error event; on client disconnect closes upstream at once. `finish`
-    runs exactly once, when the stream is over for any reason.
+    failure into one error event; on client disconnect closes upstream at once. Stops at
+    `[DONE]` (what a provider sends after it is not read). The call is finished (quota
+    settled, row written) exactly once, before the stream's last event reaches the client:
+    a client that sends its next request on `[DONE]`, to any server, is counted exactly.
     """
 
     def __init__(self, call: Call, stream: Stream, body: dict[str, Any],
                  finish: Callable[[Call], None], client_socket: socket.socket | None,
-                 open_streams: Gauge) -> None:
+                 open_streams: Gauge, api_key: str | None = None) -> None:
         self.call = call
         self.stream = stream
         self.body = body
         self.finish = finish
         self.client_socket = client_socket
         self.open_streams = open_streams
+        self.api_key = api_key  # the provider's, hidden from its error messages
         self.wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.completion_chars = 0
         self.usage_seen = False
         self.disconnected = False
         self._finished = False
+        self._closed = False
+        open_streams.inc()  # here, not when iterated: a relay closed unstarted counts too
         self._events = self._relay()
 
     def __iter__(self) -> Iterator[bytes]:
@@ -160,40 +185,62 @@ class StreamRelay:
         self._events.close()
         if not self._finished:  # closed before it began: the client left at once
             self._client_left()
-            self._close_call()
+        self._close_upstream()
+        self._finish_call()
 
     def _relay(self) -> Iterator[bytes]:
-        self.open_streams.inc()
         watcher = watch_disconnect(self.client_socket, self._client_left)
-        done = False
+        try:
+            last = yield from self._pass_events()
+            self._finish_call()
+            if last is not None:
+                yield last
+            # Nothing more is read from upstream; it is closed once [DONE] is written
+            # (finally, below): by then the answer's end, sent right after [DONE], has as
+            # a rule arrived, and the connection goes back to the pool rather than cost
+            # the next stream a new one (a TLS handshake, to a provider far away).
+        except GeneratorExit:  # the server noticed the client left while writing
+            self._client_left()
+            raise
+        except ServerStopped:  # the stop's grace period ended while it waited upstream
+            self.call.fail(503, STOPPED)
+            self._finish_call()
+            yield error_event(STOPPED, "server_stopped", "server_error")
+        except Exception:  # a bug: logged, and the client told, never a 200 row
+            log.exception("unhandled error relaying a stream")
+            self.call.fail(500, INTERNAL_ERROR)
+            self._finish_call()
+            yield error_event(INTERNAL_ERROR, "internal_error", "server_error")
+        finally:
+            if watcher is not None:
+                watcher.kill(block=False)
+            self._close_upstream()
+            self._finish_call()
+
+    def _pass_events(self) -> Generator[bytes, None, bytes | None]:
+        """Relay the events before `[DONE]`; return the stream's last event for the client:
+        `[DONE]` itself, or one error event (None once the client has left)."""
         try:
             for event in self.stream:
                 self.call.mark_first_byte()
                 data = data_of(event)
-                done = data == b"[DONE]"
-                if done or self._inspect(data):
+                if data == b"[DONE]":
+                    return event
+                if self._inspect(data):
                     yield event
-            if not done and not self.disconnected:
-                self.call.fail(502, "the upstream stream ended before [DONE]")
-                yield error_event(self.call.error, "upstream_error")
+            failure = UpstreamError("the upstream stream ended before [DONE]")
         except UpstreamError as exc:
-            if not self.disconnected:
-                timeout = isinstance(exc, UpstreamTimeout)
-                self.call.fail(504 if timeout else 502, exc.message)
-                yield error_event(exc.message, "upstream_timeout" if timeout
-                                  else "upstream_error")
-        except GeneratorExit:  # the server noticed the client left while writing
-            self._client_left()
-            raise
-        finally:
-            if watcher is not None:
-                watcher.kill(block=False)
-            self._close_call()
+            failure = exc
+        if self.disconnected:
+            return None
+        timeout = isinstance(failure, UpstreamTimeout)
+        self.call.fail(504 if timeout else 502, failure.message)
+        return error_event(failure.message, "upstream_timeout" if timeout else "upstream_error")
 
     def _inspect(self, data: bytes | None) -> bool:
         """Note usage and content; False for a usage-only chunk the client did not ask for.
         Raises UpstreamError for a chunk no client could read (`stream_chunk`)."""
-        chunk = stream_chunk(data)
+        chunk = stream_chunk(data, self.api_key)
         if chunk is None:
             return True
         usage = read_usage(chunk.get("usage"))
@@ -205,7 +252,8 @@ class StreamRelay:
         for choice in chunk.get("choices") or []:
             content = (choice.get("delta") or {}).get("content")
             if content:
-                self.completion_chars += len(content)
+                self.completion_chars += len(content) if type(content) is str \
+                    else text_chars(content)
         return True
 
     def _client_left(self) -> None:
@@ -214,12 +262,18 @@ class StreamRelay:
             self.call.fail(499, "the client disconnected")
             self.stream.close()
 
-    def _close_call(self) -> None:
+    def _close_upstream(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.open_streams.dec()
+            self.stream.close()
+
+    def _finish_call(self) -> None:
+        """Settle the quota and write the row, with the usage upstream sent (or estimated);
+        once. A client leaving after this changes nothing: it had the whole answer."""
         if self._finished:
             return
         self._finished = True
-        self.open_streams.dec()
-        self.stream.close()
         if not self.usage_seen:
             self.call.usage_estimated = True
             self.call.prompt_tokens = prompt_estimate(self.body)

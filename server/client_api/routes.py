@@ -158,7 +158,7 @@ def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve) ->
         if call.stream:
             stream = open_stream(call, provider.adapter, forwarded, client)
             relay = StreamRelay(call, stream, body, _stream_finish(gw, request), client,
-                                gw.metrics.open_streams)
+                                gw.metrics.open_streams, provider.adapter.config.api_key)
             return stamp(call, Response(relay, mimetype="text/event-stream", headers={
                 "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
         answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded, client)

@@ -6,7 +6,6 @@ client could read becomes a clear error; each request leaves one row saying so."
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,14 @@ PROVIDERS: dict[str, tuple[str, float | None, float]] = {
     "error-200": ("error_200", None, 60),
     "garbage": ("garbage", None, 60),
     "error-event": ("error_event", None, 60),
+    "key-error": ("key_error_event", None, 60),
+    # the key at characters 490-515 of the message: across the 500 where it is cut
+    "key-error-cut": ("key_error_event", 462, 60),
+    "content-parts": ("content_parts", None, 60),
+    "after-done": ("after_done", 2, 60),
 }
+# Not shaped like a key ("sk-..."): only the provider's own key, known, can hide it.
+PROVIDER_KEY = "pk9Q2vX7rT4mW8zL1nB6cY3dE5"
 
 
 @dataclass
@@ -61,7 +67,8 @@ def _faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultGateway]:
     with FakeUpstream() as fake:
         app = Appliance(tmp_path_factory.mktemp("faulty"))
         for name, (mode, arg, timeout_s) in PROVIDERS.items():
-            app.provider(name, base_url=fake.fault_url(mode, arg), timeout_s=timeout_s)
+            app.provider(name, base_url=fake.fault_url(mode, arg), timeout_s=timeout_s,
+                         api_key=PROVIDER_KEY)
             app.endpoint(name, f"/api/{name}", name)
         app.endpoint("embed", "/api/embed", "huge-answer", kind="embeddings")
         token = app.token("faults").plaintext
@@ -85,16 +92,6 @@ def one_error_event(payloads: list[str]) -> dict[str, Any]:
     errors = [p for p in payloads if '"error"' in p]
     assert len(errors) == 1 and payloads[-1] == errors[0], payloads[-3:]
     return json.loads(errors[0])["error"]
-
-
-def read_for_at_most(response: requests.Response, seconds: float) -> bytes:
-    """The body of a streamed response, giving up (and failing) after `seconds`."""
-    body, started = b"", time.monotonic()
-    with response:
-        for piece in response.iter_content(chunk_size=None):
-            body += piece
-            assert time.monotonic() - started < seconds, f"still relaying after {seconds} s"
-    return body
 
 
 # --- item 7: sizes ---------------------------------------------------------------------
@@ -135,11 +132,13 @@ def test_a_client_leaving_a_silent_stream_closes_the_upstream_at_once(
     assert next(pieces).startswith(b"data: ")
     assert faulty.fake.open_streams == 1
     response.close()
-    assert faulty.fake.wait_until(lambda f: f.streams_aborted == 1, timeout=3), \
+    # Held, the upstream would be closed by the provider's timeout only (60 s), and the
+    # row written then: both are waited for well within that.
+    assert faulty.fake.wait_until(lambda f: f.streams_aborted == 1, timeout=20), \
         "the upstream stream was held after the client left"
-    row = faulty.appliance.log_row("left-silent")
+    row = faulty.appliance.log_row("left-silent", timeout=20)
     assert row["status"] == 499 and "disconnect" in row["error"]
-    assert row["latency_ms"] < 5000  # not the provider's 60 s timeout
+    assert faulty.fake.open_streams == 0
 
 
 # --- item 15: what no client could read ------------------------------------------------
@@ -165,6 +164,44 @@ def test_the_providers_error_event_mid_stream_is_one_error_event(
     assert faulty.row(response)["status"] == 502
 
 
+@pytest.mark.parametrize("endpoint", ["key-error", "key-error-cut"])
+def test_a_key_quoted_in_the_providers_error_event_reaches_no_client_and_no_row(
+        faulty: FaultGateway, endpoint: str) -> None:
+    response = faulty.post(endpoint, chat_body(stream=True))
+    error = one_error_event(sse_data(response))
+    assert "Incorrect API key provided: ***" in error["message"]
+    row = faulty.row(response)
+    assert row["status"] == 502 and "***" in row["error"]
+    for text in (response.text, row["error"]):
+        assert PROVIDER_KEY[:8] not in text  # not whole, nor its start where it is cut
+
+
+def test_content_as_a_list_of_parts_is_relayed_and_counted(faulty: FaultGateway) -> None:
+    faulty.fake.no_usage_in_stream()  # counted from the parts' text
+    response = faulty.post("content-parts", chat_body("parts please", stream=True))
+    payloads = sse_data(response)
+    assert payloads[-1] == "[DONE]" and not any('"error"' in p for p in payloads)
+    contents = [c["choices"][0]["delta"].get("content") for c in chunks_of(payloads)]
+    parts = [part for content in contents if isinstance(content, list) for part in content]
+    assert "".join(part["text"] for part in parts) == "echo: parts please"
+    row = faulty.row(response)
+    assert (row["status"], row["error"], row["usage_estimated"]) == (200, None, True)
+    assert row["completion_tokens"] == (len("echo: parts please") + 3) // 4
+
+
+def test_the_stream_ends_at_done_whatever_the_provider_sends_after_it(
+        faulty: FaultGateway) -> None:
+    """The provider sends a keep-alive comment 2 s after [DONE]: the stream has ended at
+    [DONE] (the upstream closed there, not waited on), one success."""
+    response = faulty.post("after-done", chat_body(stream=True))
+    payloads = sse_data(response)
+    assert payloads[-1] == "[DONE]" and not any('"error"' in p for p in payloads)
+    row = faulty.row(response)
+    assert (row["status"], row["error"]) == (200, None)
+    assert faulty.fake.wait_until(lambda f: f.streams_aborted == 1)
+    assert faulty.fake.streams_completed == 0  # its keep-alive was never read
+
+
 @pytest.mark.parametrize("endpoint, mentions", [
     ("plain-json", "application/json"),
     ("error-200", "had an error processing"),
@@ -181,25 +218,27 @@ def test_a_stream_request_answered_with_no_event_stream_is_502(
 # --- item 16: a deadline for the whole call --------------------------------------------
 
 
+# A drip of ~1,000 bytes 0.1 s apart relays for ~100 s with a per-read timeout only: past
+# this test's own limit, which bounds it (no duration is asserted).
+@pytest.mark.timeout(40)
 def test_a_stream_dripping_bytes_times_out_on_the_providers_timeout(
         faulty: FaultGateway) -> None:
     """A byte every 0.1 s keeps every read short; no event completes within the 1 s
     timeout, so the stream ends with a timeout error event."""
-    response = faulty.post("drip", chat_body(stream=True), stream=True)
-    assert response.status_code == 200
-    body = read_for_at_most(response, seconds=8)
-    payloads = [line[6:] for line in body.decode().split("\n") if line.startswith("data: ")]
-    error = one_error_event(payloads)
-    assert error["code"] == "upstream_timeout" and "within 1 s" in error["message"]
-    row = faulty.row(response)
-    assert row["status"] == 504 and row["latency_ms"] < 5000
+    response = faulty.post("drip", chat_body(stream=True))
+    error = one_error_event(sse_data(response))
+    assert error["code"] == "upstream_timeout" and "sent no event within 1 s" \
+        in error["message"]
+    assert faulty.row(response)["status"] == 504
+    assert faulty.fake.wait_until(lambda f: f.streams_aborted == 1), \
+        "the dripping stream was not closed"
 
 
+@pytest.mark.timeout(40)
 def test_a_whole_answer_dripping_bytes_is_504_within_the_providers_timeout(
         faulty: FaultGateway) -> None:
     response = faulty.post("drip", chat_body())
     assert_error(response, 504, "upstream_timeout", mentions="within 1 s")
-    row = faulty.row(response)
-    assert row["status"] == 504 and row["latency_ms"] < 5000
+    assert faulty.row(response)["status"] == 504
     assert faulty.fake.wait_until(lambda f: f.requests_abandoned == 1), \
         "the dripping connection was not closed"

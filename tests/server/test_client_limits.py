@@ -278,7 +278,11 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoServers
             app.provider("slow", base_url=fake.base_url, api_key=UPSTREAM_KEY)
             app.endpoint("echo-chat", "/api/chat", "echo", model="echo-model")
             app.endpoint("slow-chat", "/api/slow", "slow")
-            tokens = {"requests": app.token("ten-requests", monthly_requests=10),
+            # streams whose provider holds on for 5 s after [DONE]
+            app.provider("holds", base_url=fake.fault_url("after_done", 5), api_key=UPSTREAM_KEY)
+            app.endpoint("holds-chat", "/api/holds", "holds")
+            tokens = {"streams": app.token("four-streams", monthly_requests=4),
+                      "requests": app.token("ten-requests", monthly_requests=10),
                       "tokens": app.token("two-thousand-tokens", monthly_tokens=2000),
                       "concurrent": app.token("concurrent", monthly_requests=10),
                       "many": app.token("many", monthly_requests=1000,
@@ -323,6 +327,27 @@ def test_sequential_use_across_two_servers_stays_within_the_token_quota(
     assert wait_for(lambda: _month_tokens(two_servers.app, token) > 0, 5)
     used = _month_tokens(two_servers.app, token)
     assert used <= 2000 < used + used // through  # one more would have passed it
+
+
+@pytest.mark.postgres
+def test_sequential_streams_across_two_servers_stop_at_the_request_quota(
+        two_servers: TwoServers) -> None:
+    """Each stream's next request goes to the other server the moment [DONE] is read (as
+    an SDK may, not reading on to the answer's end; the provider here holds its connection
+    for 5 s after [DONE]): by then the stream is settled and its row written."""
+    token, answers, responses = two_servers.tokens["streams"], [], []
+    try:
+        for i in range(8):
+            response = requests.post(two_servers.urls[i % 2] + "/api/holds", stream=True,
+                                     json=chat_body(stream=True), headers=token.headers,
+                                     timeout=10)
+            responses.append(response)  # held open: the client has not left
+            done = response.status_code == 200 and b"data: [DONE]" in response.iter_lines()
+            answers.append("done" if done else response.status_code)
+    finally:
+        for response in responses:
+            response.close()
+    assert answers == ["done"] * 4 + [429] * 4
 
 
 @pytest.mark.postgres
