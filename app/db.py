@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 import peewee as pw
 from playhouse.db_url import parseresult_to_dict
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from app import migrations
 from app.crypto import SecretBox
@@ -27,6 +27,22 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 5000,  # ms to wait for another process's write lock
     "synchronous": "normal",  # safe with WAL, and much faster than FULL
 }
+
+# Connections one process opens at most. A request holds one only while its query runs
+# (~1 ms), never while it waits upstream, so a few dozen serve thousands of clients.
+SQLITE_POOL, POSTGRES_POOL = 64, 32
+# How long a caller waits for a connection when all are in use, before the pool raises
+# MaxConnectionsExceeded: far longer than a burst of quick queries takes to drain (32
+# connections at ~1 ms a query serve ~30,000 a second), short enough that a request does
+# not hang on a database that has stopped answering. Without it the pool refuses at once.
+POOL_WAIT_S = 2.0
+
+# The database is away or busy (unreachable, restarting, locked, its connection broken,
+# every pooled connection in use): the same work may succeed a moment later.
+DATABASE_AWAY = (pw.OperationalError, pw.InterfaceError, pw.InternalError,
+                 MaxConnectionsExceeded)
+# Whatever using the database may raise (a full pool's error is a ValueError, not peewee's).
+DATABASE_ERRORS = (pw.PeeweeException, MaxConnectionsExceeded)
 
 
 def sqlite_path(url: str) -> str | None:
@@ -46,19 +62,23 @@ def create_private(path: str | Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def connect(url: str) -> pw.Database:
-    """A pooled database for `url` (sqlite:///PATH or postgresql://...), not yet opened."""
+def connect(url: str, max_connections: int | None = None,
+            wait_s: float = POOL_WAIT_S) -> pw.Database:
+    """A pooled database for `url` (sqlite:///PATH or postgresql://...), not yet opened:
+    at most `max_connections` (SQLITE_POOL or POSTGRES_POOL), each asked for waiting up
+    to `wait_s` while all are in use."""
     parsed = urlparse(url)
     path = sqlite_path(url)
     if path is not None:
         # Pooled connections move between threads; each is used by one thread at a time.
         return PooledSqliteDatabase(
-            path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=64, stale_timeout=300,
-            check_same_thread=False,
+            path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=max_connections or
+            SQLITE_POOL, stale_timeout=300, timeout=wait_s, check_same_thread=False,
         )
     if parsed.scheme in {"postgresql", "postgres"}:
         params = parseresult_to_dict(parsed, unquote_password=True, unquote_user=True)
-        return PooledPostgresqlDatabase(max_connections=32, stale_timeout=300, **params)
+        return PooledPostgresqlDatabase(max_connections=max_connections or POSTGRES_POOL,
+                                        stale_timeout=300, timeout=wait_s, **params)
     raise StorageError(f"unsupported database URL scheme {parsed.scheme!r}")
 
 
@@ -98,7 +118,7 @@ def ping(db: pw.Database) -> bool:
         with db.connection_context():
             db.execute_sql("SELECT 1")
         return True
-    except pw.PeeweeException:
+    except DATABASE_ERRORS:
         return False
 
 

@@ -8,7 +8,8 @@ usage rollups and stamps the tokens' last use. Batches start at most every FLUSH
 No row can end the writer. Text is made encodable before it is written (`app.text`); a
 batch the database refuses for its content is split until the rows that cannot be written
 are found, and those are kept aside in `<data-dir>/unwritten-requests.jsonl` (logged and
-counted, never dropped silently). A database that does not answer is retried with backoff.
+counted, never dropped silently). A database that does not answer, or whose connections
+are all in use, is retried with backoff: that is never a row's fault.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import peewee as pw
 
 from app import latency
+from app.db import DATABASE_AWAY, DATABASE_ERRORS
 from app.models import RequestLog, Token, UsageDaily, UsageHourly
 from app.text import encodable
 
@@ -38,14 +40,21 @@ STOP_ATTEMPTS = 3  # on stop, tries before the rows left are kept aside
 UNWRITTEN_FILE = "unwritten-requests.jsonl"
 _STOP = object()
 
-# The database is away (restarting, locked, unreachable): the same rows will do later.
-TRANSIENT = (pw.OperationalError, pw.InterfaceError)
-# Something in the rows themselves: retrying them as they are cannot help.
-ROW_ERRORS = (pw.DatabaseError, ValueError, TypeError, KeyError, AttributeError,
-              OverflowError)
+# The database is away or busy (restarting, locked, unreachable, every pooled connection
+# in use): the same rows will do later. Checked first: a full pool's error is a ValueError.
+TRANSIENT = DATABASE_AWAY
+# Something in the rows themselves, so retrying them as they are cannot help: a value the
+# database refuses (out of range, of the wrong type, breaking a constraint) or the driver
+# cannot send (ValueError), or a record the writer cannot build (a bug's row). Anything
+# else is the writer's bug: its batch is kept aside whole (`_run`).
+ROW_ERRORS = (pw.DataError, pw.IntegrityError, pw.ProgrammingError, ValueError, TypeError,
+              KeyError, AttributeError, OverflowError)
 
 
 Offload = Callable[..., Any]
+# Told the rows of each batch once they are committed (the quota book counts rows that are
+# not yet in the rollups from memory).
+WrittenHook = Callable[[list[dict[str, Any]]], None]
 
 
 class LogWriter:
@@ -67,7 +76,8 @@ class LogWriter:
         self._stopping = threading.Event()
         self._failures = 0  # database failures in a row
         self._in_flight: list[dict[str, Any]] = []
-        self.written = 0  # rows committed, for tests and metrics
+        self._on_written: WrittenHook | None = None
+        self.written = 0  # rows committed (batched or by write_now), for tests and metrics
         self.kept_aside = 0  # rows that could not be written, in the unwritten file
 
     @property
@@ -78,6 +88,36 @@ class LogWriter:
     def write(self, record: dict[str, Any]) -> None:
         """Queue one request-log row (RequestLog field names). Never blocks, never fails."""
         self._queue.put(record)
+
+    def report_written(self, hook: WrittenHook) -> None:
+        """Call `hook` with the rows of each batch once they are committed."""
+        self._on_written = hook
+
+    def write_now(self, record: dict[str, Any]) -> bool:
+        """Write one row (and its rollups) in a transaction of its own, now, on PostgreSQL
+        (the one database servers share, whose other servers must see it at once); False
+        if it could not be: the caller then queues it with `write`."""
+        try:
+            statements = batch_statements(self._db, [record])
+            with self._db.connection_context(), pw.__exception_wrapper__:
+                # One round trip (a quarter of the time statement by statement). Seen by
+                # other sessions once committed; durable a moment later, as the batched
+                # writer's rows are (it holds them for up to 250 ms).
+                sql = "; ".join(["BEGIN", "SET LOCAL synchronous_commit TO OFF",
+                                 *(sql for sql, _ in statements), "COMMIT"])
+                cursor = self._db.connection().cursor()
+                try:
+                    cursor.execute(sql, [value for _, params in statements for value in params])
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+        # ValueError: text the driver cannot send (a NUL, a lone surrogate).
+        except (*DATABASE_ERRORS, ValueError) as exc:
+            log.warning("could not write request %s's row at once (%s); it is queued",
+                        record.get("request_id"), exc)
+            return False
+        self.written += 1
+        return True
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True, name="log-writer")
@@ -165,7 +205,16 @@ class LogWriter:
             else:
                 self.written += len(piece)
                 self._failures = 0
+                self._report(piece)
         return True
+
+    def _report(self, rows: list[dict[str, Any]]) -> None:
+        if self._on_written is None:
+            return
+        try:
+            self._on_written(rows)
+        except Exception:  # a bug in the hook: the rows are written all the same
+            log.exception("could not report written request-log rows")
 
     def _commit(self, rows: list[dict[str, Any]]) -> None:
         # The SQL is built before the transaction, pausing between pieces: under serve the

@@ -55,7 +55,7 @@ class Call:
     error: str | None = None
     rate_headers: dict[str, str] = field(default_factory=dict)
     quota_held: bool = False
-    tokens_held: int = 0  # model tokens held against the token's quota while in flight
+    hold: Any = None  # what the token's quota holds for it while in flight (limits.Hold)
     logged: bool = False  # its row is queued: a later error path must not queue another
 
     def mark_first_byte(self) -> None:

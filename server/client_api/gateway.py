@@ -21,9 +21,9 @@ from app.settings import Settings
 from server.catalog import Catalog, EndpointRecord, ProviderEntry, TokenRecord
 from server.client_api import network
 from server.client_api.call import Call, ClientError
-from server.client_api.limits import QuotaBook, RateLimiter
+from server.client_api.limits import QuotaBook, QuotaRefused, QuotaUnknown, RateLimiter
 from server.client_api.usage import tokens_to_reserve
-from server.logwriter import LogWriter, batch_statements, run_in_transaction
+from server.logwriter import LogWriter
 from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Gateway:
         self.limiter = RateLimiter()
         # Servers may share a PostgreSQL database (not a SQLite file): re-read quotas there.
         self.quotas = QuotaBook(_monthly_usage, reread=not settings.is_sqlite)
+        log_writer.report_written(self.quotas.written)
         self.trusted_proxies = network.parse_networks(settings.trusted_proxies)
         self.admin_networks = network.parse_networks(settings.admin_allow)
 
@@ -165,15 +166,20 @@ class Gateway:
                                   f"reached; retry in {retry} s", "rate_limit_exceeded",
                                   headers={"Retry-After": retry})
         if quota and (token.monthly_requests is not None or token.monthly_tokens is not None):
-            tokens = 0
+            most = least = 0
             if token.monthly_tokens is not None and body is not None:
-                tokens = tokens_to_reserve(kind, body,
-                                           int(self.catalog.options["quota_reserve_tokens"]))
-            refusal = self.quotas.reserve(token.id, token.monthly_requests, token.monthly_tokens,
-                                          tokens)
-            if refusal:
-                raise ClientError(429, f"{refusal} for this token", "insufficient_quota")
-            call.quota_held, call.tokens_held = True, tokens
+                most, least = tokens_to_reserve(
+                    kind, body, int(self.catalog.options["quota_reserve_tokens"]))
+            try:
+                held = self.quotas.reserve(token.id, token.monthly_requests,
+                                           token.monthly_tokens, most, least)
+            except QuotaRefused as refused:
+                raise ClientError(429, f"{refused} for this token",
+                                  "insufficient_quota") from None
+            except QuotaUnknown as unknown:  # fail closed, as without a database at all
+                raise ClientError(503, str(unknown), "quota_unavailable",
+                                  headers={"Retry-After": "1"}) from None
+            call.quota_held, call.hold = True, held
 
     def finish(self, call: Call) -> None:
         """Settle the quota hold and queue the log row. Only the first call per request
@@ -196,8 +202,8 @@ class Gateway:
         must see what this one used."""
         call.quota_held = False
         return self.quotas.settle(call.token_id, call.status < 400,
-                                  call.prompt_tokens + call.completion_tokens, call.tokens_held,
-                                  write=lambda: write_now(self.db, record))
+                                  call.prompt_tokens + call.completion_tokens, call.hold,
+                                  write=lambda: self.log_writer.write_now(record), row=record)
 
     def client_ip(self, peer: str | None, forwarded_for: str | None) -> str:
         return network.client_address(peer, forwarded_for, self.trusted_proxies)
@@ -246,31 +252,3 @@ def _monthly_usage(token_id: int, since: dt.date) -> tuple[int, int]:
             f'FROM "{table}" WHERE "token_id" = {db.param} AND "day" >= {db.param}',
             (token_id, since.isoformat())).fetchone()
     return int(row[0] or 0), int(row[1] or 0)
-
-
-def write_now(db: pw.Database, record: dict[str, Any]) -> bool:
-    """Write one request's row (and its rollups) in a transaction of its own, now; False
-    if it could not be (the batched writer then takes the row, and deals with it)."""
-    try:
-        statements = batch_statements(db, [record])
-        with db.connection_context(), pw.__exception_wrapper__:
-            if not isinstance(db, pw.PostgresqlDatabase):
-                run_in_transaction(db.connection(), statements)
-                return True
-            # One round trip (a quarter of the time statement by statement). Seen by other
-            # sessions once committed; durable a moment later, as the batched writer's rows
-            # are (it holds them for up to 250 ms).
-            sql = "; ".join(["BEGIN", "SET LOCAL synchronous_commit TO OFF",
-                             *(sql for sql, _ in statements), "COMMIT"])
-            cursor = db.connection().cursor()
-            try:
-                cursor.execute(sql, [value for _, params in statements for value in params])
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-    # ValueError: text the driver cannot send (a NUL, a lone surrogate).
-    except (pw.PeeweeException, ValueError) as exc:
-        log.warning("could not write request %s's row at once (%s); it is queued",
-                    record.get("request_id"), exc)
-        return False
-    return True

@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import peewee as pw
 from werkzeug import Request, Response
 from werkzeug.routing import Map, Rule
 
 from app import __version__
-from app.db import ping, redact
+from app.db import DATABASE_ERRORS, ping, redact
 from app.services import sessions
 from server.catalog import EndpointRecord, ProviderEntry, TokenRecord
 from server.client_api import body as bodies
@@ -95,7 +94,7 @@ def _from_an_admin(gw: Gateway, request: Request) -> bool:
         with gw.db.connection_context():
             session = sessions.resolve(presented)
             return session is not None and session.admin.role == "admin"
-    except pw.PeeweeException:
+    except DATABASE_ERRORS:  # a full pool's too: health must answer
         return False
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 # A count past this is not a real request's (today's largest context windows are a few
 # million tokens) but a broken or hostile upstream's; believing it would use up a quota
@@ -79,18 +79,43 @@ def prompt_estimate(body: dict[str, Any]) -> int:
     return estimate_tokens(text) + inline * INLINE_DATA_TOKENS
 
 
-def tokens_to_reserve(kind: str, body: dict[str, Any], default_completion: int) -> int:
+class TokenHold(NamedTuple):
+    """The model tokens a request may use, held against its token's quota."""
+
+    most: int  # its prompt's estimate and its completion limit for each choice
+    # What the hold may shrink to where less of the quota is left: the same where the
+    # request named its limit; its prompt and one token where it took the default.
+    least: int
+
+
+def tokens_to_reserve(kind: str, body: dict[str, Any], default_completion: int) -> TokenHold:
     """The model tokens a request may use, held against its token's quota until its
     answer is counted: the prompt's estimate and, for chat, `max_completion_tokens` (or
-    `max_tokens`; `default_completion` when it sets neither) for each of its `n` choices."""
+    `max_tokens`; `default_completion` when it sets neither) for each of its `n` choices.
+    The completion part is at most MAX_COUNT, the most an answer is ever counted for."""
     prompt = prompt_estimate(body)
     if kind != "chat":
-        return prompt
-    limit = count(body.get("max_completion_tokens"))
+        return TokenHold(prompt, prompt)
+    limit = _limit(body.get("max_completion_tokens"))
     if limit is None:
-        limit = count(body.get("max_tokens"))
-    choices = count(body.get("n")) or 1
-    return prompt + (default_completion if limit is None else limit) * choices
+        limit = _limit(body.get("max_tokens"))
+    choices = _limit(body.get("n")) or 1
+    if limit is None:
+        return TokenHold(prompt + min(MAX_COUNT, default_completion * choices), prompt + 1)
+    held = prompt + min(MAX_COUNT, limit * choices)
+    return TokenHold(held, held)
+
+
+def _limit(value: Any) -> int | None:
+    """A request's completion limit or choice count as it is held: None where it is unset
+    (absent or null); a whole number up to MAX_COUNT as it is; anything else as MAX_COUNT
+    — a larger number, a negative one (-1 is "no limit" to llama.cpp, Ollama and LM
+    Studio), a fraction or text (which lenient servers read as a number): what it means
+    upstream is not known, and read as unset it escaped the hold."""
+    if value is None:
+        return None
+    counted = count(value)
+    return MAX_COUNT if counted is None else counted
 
 
 def estimate_answer(answer: dict[str, Any]) -> int:

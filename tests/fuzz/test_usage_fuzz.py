@@ -12,6 +12,7 @@ from server.client_api.usage import (
     MAX_COUNT,
     answer_problem,
     estimate_answer,
+    prompt_estimate,
     read_usage,
     tokens_to_reserve,
 )
@@ -42,5 +43,13 @@ def test_any_answer_is_checked_and_estimated_without_failing(answer: dict[str, A
 
 @given(OBJECT, st.sampled_from(["chat", "embeddings"]))
 def test_any_body_holds_a_whole_number_of_tokens(body: dict[str, Any], kind: str) -> None:
-    held = tokens_to_reserve(kind, body, 1024)
-    assert isinstance(held, int) and held >= 0
+    """Never less than the prompt, never more than the prompt and MAX_COUNT; a limit the
+    body sets is held whole (up to MAX_COUNT), whatever its type."""
+    most, least = tokens_to_reserve(kind, body, 1024)
+    prompt = prompt_estimate(body)
+    assert all(isinstance(n, int) and not isinstance(n, bool) for n in (most, least))
+    assert prompt <= least <= most <= prompt + MAX_COUNT
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if kind == "chat" and limit is not None:
+        declared = limit if type(limit) is int and limit >= 0 else MAX_COUNT
+        assert least == most >= prompt + min(declared, MAX_COUNT)

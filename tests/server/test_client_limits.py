@@ -162,7 +162,7 @@ THOUSAND_TOKENS = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1
                              "total_tokens": 1000}}
 
 
-HOLDS = ("max_tokens", "max_completion_tokens", "default-hold", "setting")
+HOLDS = ("max_tokens", "max_completion_tokens", "default-hold", "setting", "absurd")
 
 
 @dataclass
@@ -182,6 +182,7 @@ def token_quotas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenQuot
             app.provider("fake", base_url=fake.base_url, api_key=UPSTREAM_KEY)
             app.endpoint("chat", "/api/chat", "fake")
             tokens = {name: app.token(name, monthly_tokens=5000) for name in HOLDS}
+            tokens["small"] = app.token("small", monthly_tokens=30)
             app.serve()
             app.wait_for_provider_checks(1)
             yield TokenQuotas(app, fake, tokens)
@@ -215,7 +216,8 @@ def _month_tokens(app: Appliance, token: IssuedToken) -> int:
     # holds 9 (the prompt) + 1,000: four fit in 5,000; a fifth needs 1,009 of the 1,000 left
     ("max_tokens", chat_body("hi", max_tokens=1000), 4),
     ("max_completion_tokens", chat_body("hi", max_completion_tokens=1000), 4),
-    ("default-hold", chat_body("hi"), 4),  # holds 9 + the default 1,024
+    # holds 9 + the default 1,024; a fifth holds the 868 left (one such at a time)
+    ("default-hold", chat_body("hi"), 5),
 ])
 def test_200_concurrent_answers_of_1000_tokens_stay_within_5000(
         token_quotas: TokenQuotas, hold: str, body: dict[str, Any], through: int) -> None:
@@ -233,25 +235,61 @@ def test_200_concurrent_answers_of_1000_tokens_stay_within_5000(
 
 def test_the_default_hold_is_the_quota_reserve_tokens_setting(
         token_quotas: TokenQuotas) -> None:
-    app, token = token_quotas.app, token_quotas.tokens["setting"]
+    """Three slow requests at once without max_tokens: each holds 9 + 1,024 of 5,000; with
+    the setting at 3,000 the first holds 3,009, the second what is left (one such
+    shortened hold at a time), and the third is refused."""
+    app, token, fake = token_quotas.app, token_quotas.tokens["setting"], token_quotas.fake
 
-    def ask() -> requests.Response:
-        return requests.post(app.url + "/api/chat", json=chat_body("hi"),
-                             headers=token.headers, timeout=10)
+    def three_at_once() -> Counter[int]:
+        return _concurrently(app, token, chat_body("hi"), clients=3)
 
-    assert ask().status_code == 200  # holds 9 + 1,024 of 5,000
-    with app.session():
-        options.update(app.settings, ACTOR, {"quota_reserve_tokens": 6000})
+    fake.set_delay(0.3)
     try:
-        assert wait_for(lambda: ask().status_code == 429, 10)  # the catalog reloads
-        assert_error(ask(), 429, "insufficient_quota", mentions="up to 6009 model tokens")
-        with_max = requests.post(app.url + "/api/chat", json=chat_body("hi", max_tokens=10),
-                                 headers=token.headers, timeout=10)
-        assert with_max.status_code == 200, with_max.text
-    finally:
+        assert three_at_once() == {200: 3}
+        with app.session():
+            options.update(app.settings, ACTOR, {"quota_reserve_tokens": 3000})
+        assert wait_for(lambda: three_at_once() == {200: 2, 429: 1}, 10)  # reloaded
         with app.session():
             options.update(app.settings, ACTOR, {"quota_reserve_tokens": None})
-    assert wait_for(lambda: ask().status_code == 200, 10)
+        assert wait_for(lambda: three_at_once() == {200: 3}, 10)
+    finally:
+        fake.reset()
+        with app.session():
+            options.update(app.settings, ACTOR, {"quota_reserve_tokens": None})
+
+
+def test_a_quota_below_the_default_hold_serves_requests_without_max_tokens(
+        token_quotas: TokenQuotas) -> None:
+    """A 30-token quota: requests without max_tokens hold what is left (the default 1,024
+    never fits), one after another, until not even the prompt and one token fit (the
+    fake answers 3 tokens: 7 requests). Before, every one was refused."""
+    app, token = token_quotas.app, token_quotas.tokens["small"]
+    answers = [requests.post(app.url + "/api/chat", json=chat_body("hi"),
+                             headers=token.headers, timeout=10) for _ in range(10)]
+    statuses = [r.status_code for r in answers]
+    through = statuses.count(200)
+    assert through > 1 and statuses == [200] * through + [429] * (10 - through), statuses
+    assert_error(answers[-1], 429, "insufficient_quota", mentions="at least 10 model tokens")
+    assert wait_for(lambda: _month_tokens(app, token) == sum(
+        r.json()["usage"]["total_tokens"] for r in answers[:through]), 10)
+
+
+@pytest.mark.parametrize("limits", [
+    pytest.param({"max_tokens": 10**12}, id="absurd"),
+    pytest.param({"max_completion_tokens": 10**9}, id="absurd-completion"),
+    pytest.param({"max_tokens": -1}, id="minus-one"),
+    pytest.param({"max_tokens": 10, "n": 10**10}, id="absurd-n"),
+])
+def test_an_absurd_max_tokens_holds_the_most_not_the_default(
+        token_quotas: TokenQuotas, limits: dict[str, int]) -> None:
+    """Read as unset, 10**12 held the 1,024 default and was let through on a 5,000-token
+    quota; it holds 100,000,000 now, more than the quota has."""
+    app, token = token_quotas.app, token_quotas.tokens["absurd"]
+    token_quotas.fake.clear()
+    response = requests.post(app.url + "/api/chat", json={**chat_body("hi"), **limits},
+                             headers=token.headers, timeout=10)
+    assert_error(response, 429, "insufficient_quota", mentions="up to 100000009 model tokens")
+    assert token_quotas.fake.requests == []  # never forwarded
 
 
 # --- servers sharing one PostgreSQL database ------------------------------------------------

@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import stat
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import peewee as pw
+import pytest
 
+from app.db import connect
 from app.models import RequestLog, UsageHourly, utcnow
 from server.logwriter import UNWRITTEN_FILE, LogWriter
 from tests.server.client_fixtures import wait_for
@@ -99,3 +103,85 @@ def test_rows_are_kept_aside_when_the_database_is_gone_at_stop(tmp_path: Path) -
     assert sorted(r["request_id"] for r in _unwritten(unwritten)) == [
         "queued-0", "queued-1", "queued-2"]
     assert (writer.written, writer.kept_aside) == (0, 3)
+
+
+# --- a pool whose connections are all in use ------------------------------------------------
+
+
+@contextmanager
+def _all_connections_held(pool: pw.Database, count: int) -> Iterator[None]:
+    """Every connection of `pool` (`count`) taken by threads of its own for the block."""
+    release, taken = threading.Event(), threading.Barrier(count + 1)
+
+    def hold() -> None:
+        with pool.connection_context():
+            taken.wait(timeout=5)
+            release.wait(timeout=30)
+
+    holders = [threading.Thread(target=hold) for _ in range(count)]
+    for holder in holders:
+        holder.start()
+    taken.wait(timeout=5)
+    try:
+        yield
+    finally:
+        release.set()
+        for holder in holders:
+            holder.join(timeout=5)
+
+
+def test_a_full_pool_delays_rows_but_never_keeps_them_aside(
+        db: pw.Database, database_url: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A full pool's MaxConnectionsExceeded (a ValueError) was taken for the rows' fault:
+    with a pool of 2, both held, 8 rows were 0 written and 8 kept aside."""
+    pool = connect(database_url, max_connections=2, wait_s=0.05)
+    writer = LogWriter(pool, flush_s=0.01, unwritten_path=tmp_path / UNWRITTEN_FILE)
+    seen: list[str] = []
+    writer.report_written(lambda rows: seen.extend(r["request_id"] for r in rows))
+    writer.start()
+    try:
+        with _all_connections_held(pool, 2):
+            for i in range(8):
+                writer.write(_row(f"waiting-{i}"))
+            assert wait_for(lambda: "retrying in" in caplog.text, timeout=10), caplog.text
+            assert writer.kept_aside == 0
+        assert wait_for(lambda: writer.written == 8, timeout=10)  # retried 1 s later
+    finally:
+        writer.stop()
+        pool.close_all()
+    assert writer.kept_aside == 0 and not (tmp_path / UNWRITTEN_FILE).exists()
+    assert set(_rows_by_id()) == set(seen) == {f"waiting-{i}" for i in range(8)}
+    assert _rollup_requests() == 8
+
+
+def test_a_connection_freed_within_the_pool_wait_is_waited_for(
+        db: pw.Database, database_url: str, tmp_path: Path) -> None:
+    pool = connect(database_url, max_connections=1, wait_s=30)
+    writer = LogWriter(pool, unwritten_path=tmp_path / UNWRITTEN_FILE)
+    with _all_connections_held(pool, 1):
+        stopper = threading.Thread(target=writer.stop)  # writes what is queued, inline
+        writer.write(_row("patient"))
+        stopper.start()
+        stopper.join(timeout=0.5)
+        assert stopper.is_alive()  # waiting for the pool, not failing
+    stopper.join(timeout=10)
+    pool.close_all()
+    assert (writer.written, writer.kept_aside) == (1, 0)
+    assert set(_rows_by_id()) == {"patient"}
+
+
+def test_write_now_writes_counts_and_gives_way_to_a_full_pool(
+        db: pw.Database, database_url: str, tmp_path: Path) -> None:
+    if not isinstance(db, pw.PostgresqlDatabase):
+        pytest.skip("rows are written at once on PostgreSQL only (servers share it)")
+    pool = connect(database_url, max_connections=1, wait_s=0.05)
+    writer = LogWriter(pool, unwritten_path=tmp_path / UNWRITTEN_FILE)
+    try:
+        assert writer.write_now(_row("at-once")) is True
+        with _all_connections_held(pool, 1):
+            assert writer.write_now(_row("pool-full")) is False  # the caller queues it
+    finally:
+        pool.close_all()
+    assert (writer.written, writer.kept_aside) == (1, 0)  # the metric counts write_now's
+    assert set(_rows_by_id()) == {"at-once"} and _rollup_requests() == 1

@@ -137,13 +137,35 @@ HI = {"messages": [{"role": "user", "content": "hi"}]}  # 34 characters of JSON:
     ("chat", {**HI, "max_tokens": 1000}, 1009),
     ("chat", {**HI, "max_completion_tokens": 200, "max_tokens": 1000}, 209),
     ("chat", {**HI, "max_tokens": 100, "n": 3}, 309),
-    ("chat", HI, 9 + 1024),  # the default
-    ("chat", {**HI, "max_tokens": "lots", "n": True}, 9 + 1024),  # upstream will refuse it
+    ("chat", {**HI, "max_tokens": 0}, 9),
     ("embeddings", {"input": "x" * 40, "max_tokens": 1000}, 11),
 ])
 def test_a_request_holds_its_prompt_and_max_tokens(kind: str, body: dict[str, Any],
                                                   held: int) -> None:
-    assert tokens_to_reserve(kind, body, 1024) == held
+    assert tokens_to_reserve(kind, body, 1024) == (held, held)
+
+
+@pytest.mark.parametrize("body", [HI, {**HI, "max_tokens": None},
+                                  {**HI, "max_completion_tokens": None, "n": None}])
+def test_without_max_tokens_the_default_is_held_and_may_shrink_to_the_prompt(
+        body: dict[str, Any]) -> None:
+    assert tokens_to_reserve("chat", body, 1024) == (9 + 1024, 9 + 1)
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param({**HI, "max_tokens": 10**12}, id="max_tokens-absurd"),
+    pytest.param({**HI, "max_completion_tokens": MAX_COUNT + 1}, id="max_completion-absurd"),
+    pytest.param({**HI, "max_tokens": -1}, id="minus-one-no-limit"),
+    pytest.param({**HI, "max_tokens": 2.5}, id="fraction"),
+    pytest.param({**HI, "max_tokens": "100000000000"}, id="text"),
+    pytest.param({**HI, "max_tokens": True}, id="bool"),
+    pytest.param({**HI, "max_tokens": 100, "n": 10**12}, id="n-absurd"),
+    pytest.param({**HI, "max_tokens": 1000, "n": "lots"}, id="n-text"),
+])
+def test_a_limit_that_is_not_a_sane_count_holds_the_most_an_answer_counts_for(
+        body: dict[str, Any]) -> None:
+    """Read as unset, an absurd max_tokens held the 1,024 default and escaped the hold."""
+    assert tokens_to_reserve("chat", body, 1024) == (9 + MAX_COUNT, 9 + MAX_COUNT)
 
 
 def test_an_inline_image_is_estimated_as_an_image_not_as_its_base64() -> None:
