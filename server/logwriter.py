@@ -38,6 +38,7 @@ MAX_BATCH = 1000
 RETRY_S = (1.0, 2.0, 4.0, 8.0)  # backoff while the database does not answer
 STOP_ATTEMPTS = 3  # on stop, tries before the rows left are kept aside
 UNWRITTEN_FILE = "unwritten-requests.jsonl"
+WARN_EVERY_S = 10.0  # write_now's failures are said at most this often
 _STOP = object()
 
 # The database is away or busy (restarting, locked, unreachable, every pooled connection
@@ -77,6 +78,7 @@ class LogWriter:
         self._failures = 0  # database failures in a row
         self._in_flight: list[dict[str, Any]] = []
         self._on_written: WrittenHook | None = None
+        self._warned_at = -WARN_EVERY_S  # when write_now last said it failed
         self.written = 0  # rows committed (batched or by write_now), for tests and metrics
         self.kept_aside = 0  # rows that could not be written, in the unwritten file
 
@@ -113,8 +115,12 @@ class LogWriter:
                     raise
         # ValueError: text the driver cannot send (a NUL, a lone surrogate).
         except (*DATABASE_ERRORS, ValueError) as exc:
-            log.warning("could not write request %s's row at once (%s); it is queued",
-                        record.get("request_id"), exc)
+            now = time.monotonic()
+            if now - self._warned_at >= WARN_EVERY_S:  # not once per request: a log flood
+                self._warned_at = now
+                log.warning("could not write request %s's row at once (%s); it is queued "
+                            "(said at most every %.0f s)", record.get("request_id"), exc,
+                            WARN_EVERY_S)
             return False
         self.written += 1
         return True

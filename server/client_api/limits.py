@@ -196,7 +196,7 @@ class QuotaBook:
                 self._settle(month, succeeded, tokens, held)
                 if not written:
                     if attempted:
-                        self._away_until = max(self._away_until, self._clock() + AWAY_S)
+                        self._taken_away("a request's row was not written at once")
                     self._count_unwritten(month, object() if row is None else row,
                                           int(succeeded), tokens)
         return written
@@ -263,7 +263,7 @@ class QuotaBook:
                 try:
                     requests, tokens = self._load_usage(*key)
                 except DATABASE_ERRORS as exc:
-                    log.warning("could not read token %d's monthly usage (%s)", key[0], exc)
+                    self._taken_away(f"could not read a token's monthly usage ({exc})")
                     raise QuotaUnknown("this token's monthly usage could not be read (the "
                                        "database is busy or away); retry shortly") from exc
                 month = self._months[key] = _Month(_Read(requests, tokens))
@@ -282,14 +282,20 @@ class QuotaBook:
         try:
             requests, tokens = self._load_usage(*key)
         except DATABASE_ERRORS as exc:
-            self._away_until = max(self._away_until, self._clock() + AWAY_S)
-            log.warning("could not read token %d's monthly usage (%s)", key[0], exc)
+            self._taken_away(f"could not read a token's monthly usage ({exc})")
             return None
         month.read = _Read(requests, tokens, requests_then, tokens_then)
         return month.read
 
     def _away(self) -> bool:
         return self._clock() < self._away_until
+
+    def _taken_away(self, why: str) -> None:
+        """Decide from memory for AWAY_S; said once, not by each request (a log flood)."""
+        now = self._clock()
+        if now >= self._away_until:
+            log.warning("%s; quotas are decided from memory for %.0f s", why, AWAY_S)
+        self._away_until = max(self._away_until, now + AWAY_S)
 
 
 def _too_much(tokens: int, left: int, max_tokens: int, least: int | None) -> str:
