@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import peewee as pw
 
@@ -52,16 +52,25 @@ def key_source(settings: Settings) -> str:
 
 
 def make(db: pw.Database, settings: Settings, target: Path) -> Path:
-    """Write a backup archive of the open database `db` and the data directory's key file
-    to `target` (0600), while servers may be using the database."""
+    """Write a backup archive of the SQLite database `db` and the data directory's key file
+    to `target` (0600), while servers may be using the database.
+
+    It reads the database through a connection of its own, never one of `db`'s pool, so the
+    server runs it in an OS thread (server/scheduler.py): the copy and the compression
+    then hold up no request."""
     if not isinstance(db, pw.SqliteDatabase):
         raise StorageError(postgres_advice(settings))
-    target = Path(target)
+    if db.database in ("", ":memory:"):
+        raise StorageError("an in-memory database cannot be backed up")
+    with contextlib.closing(sqlite3.connect(db.database, timeout=30)) as source:
+        return _archive(source, settings, Path(target))
+
+
+def _archive(source: sqlite3.Connection, settings: Settings, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".backup-") as work:  # 0700
         copy = Path(work) / DB_NAME
-        with db.connection_context():
-            _online_copy(db.connection(), copy)
+        _online_copy(source, copy)
         key = None if settings.secret_key else read_key_file(settings.key_file)
         _write_archive(target, copy, key, _manifest(copy, key, settings))
     return target
@@ -75,8 +84,11 @@ def _manifest(db_file: Path, key: str | None, settings: Settings) -> dict[str, A
 
 
 def _online_copy(source: sqlite3.Connection, path: Path) -> None:
+    # In one step: one read transaction, which holds up no writer in WAL mode. A copy in
+    # steps starts over whenever another connection writes to the source (the log writer
+    # does every 250 ms under traffic), so a large busy database might never be copied.
     with contextlib.closing(sqlite3.connect(path)) as copy:
-        source.backup(copy, pages=256, sleep=0.005)
+        source.backup(copy)
 
 
 def _write_archive(target: Path, db_file: Path, key: str | None, manifest: dict) -> None:
@@ -92,7 +104,7 @@ def _write_archive(target: Path, db_file: Path, key: str | None, manifest: dict)
             info = archive.gettarinfo(str(db_file), DB_NAME)
             info.mode, info.uid, info.gid, info.uname, info.gname = 0o600, 0, 0, "", ""
             with db_file.open("rb") as data:
-                archive.addfile(info, _Pausing(data))
+                archive.addfile(info, data)
             out.flush()
             os.fsync(out.fileno())
         partial.replace(target)
@@ -105,21 +117,6 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
     archive.addfile(info, io.BytesIO(data))
-
-
-class _Pausing(io.RawIOBase):
-    """A file read in chunks with a pause between them: under serve the nightly backup
-    shares the event loop, and time.sleep(0) lets the other greenlets run."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-
-    def read(self, size: int = -1) -> bytes:
-        time.sleep(0)
-        return self._raw.read(CHUNK if size is None or size < 0 else min(size, CHUNK))
-
-    def readable(self) -> bool:
-        return True
 
 
 # --- reading one ---------------------------------------------------------------------------
@@ -320,13 +317,9 @@ def _key_state(settings: Settings, backup: Backup, check: str | None) -> str:
 
 
 def _keep_current(conn: sqlite3.Connection, settings: Settings) -> Path:
-    """Back up what a forced restore replaces, beside the nightly backups."""
+    """Back up what a forced restore replaces, beside the nightly backups (through the
+    restore's exclusive connection: nobody else may open the database meanwhile)."""
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     target = settings.data_dir / "backups" / f"before-restore-{stamp}.tar.gz"
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".backup-") as work:
-        copy = Path(work) / DB_NAME
-        _online_copy(conn, copy)
-        key = None if settings.secret_key else read_key_file(settings.key_file)
-        _write_archive(target, copy, key, _manifest(copy, key, settings))
-    return target
+    return _archive(conn, settings, target)

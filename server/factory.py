@@ -40,6 +40,7 @@ class State:
     login_guard: LoginGuard
     metrics: Metrics
     run_bcrypt: RunBlocking = run_inline  # bcrypt off the event loop: logins, new tokens
+    run_blocking: RunBlocking = run_inline  # other blocking work: gevent's threads under serve
 
     @property
     def box(self) -> SecretBox:
@@ -74,7 +75,7 @@ def create_app(settings: Settings) -> Flask:
     app.json.sort_keys = False
     app.extensions["modelproxy"] = State(settings, db, catalog, log_writer, gateway,
                                          ProviderChecker(catalog), LoginGuard(), metrics,
-                                         run_bcrypt=run_bcrypt)
+                                         run_bcrypt=run_bcrypt, run_blocking=run_blocking)
 
     @app.teardown_appcontext
     def release_connection(exc: BaseException | None) -> None:
@@ -91,8 +92,8 @@ def create_app(settings: Settings) -> Flask:
 
 
 def _run_blocking() -> Callable[..., Any]:
-    """How to run blocking calls (bcrypt, SQLite writes): in gevent's thread pool under
-    serve, else inline."""
+    """How to run blocking calls (SQLite's log commits, backups): in gevent's thread pool
+    under serve, else inline."""
     from gevent import monkey
 
     if monkey.is_module_patched("socket"):

@@ -53,10 +53,12 @@ def start(state: Any) -> GeventScheduler:
         _locked("purge_sessions", every(hours=1), state, jobs.purge_expired_sessions),
         "cron", hour=4, minute=7, id="purge_sessions")
     if state.settings.is_sqlite:
+        # In an OS thread: copying and compressing a large database takes seconds of
+        # blocking calls, which on the event loop would hold up every request.
         scheduler.add_job(
             _locked("backup", every(hours=1), state,
-                    lambda: jobs.nightly_backup(state.db, state.settings,
-                                                option("backups_kept"))),
+                    lambda: state.run_blocking(jobs.nightly_backup, state.db, state.settings,
+                                               option("backups_kept"))),
             "cron", hour=3, minute=0, id="backup")
     scheduler.start()
     return scheduler

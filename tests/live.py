@@ -23,7 +23,8 @@ class LiveServer:
     """`modelproxy serve` in a child process; `.url` once healthy; `.stop()` sends SIGTERM."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None,
-                 env: dict[str, str] | None = None, wrap: list[str] | None = None) -> None:
+                 env: dict[str, str] | None = None, wrap: list[str] | None = None,
+                 module: str = "app.main") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -31,12 +32,13 @@ class LiveServer:
         if database_url:
             self.env["MODELPROXY_DATABASE_URL"] = database_url
         self.wrap = wrap or []  # a command the server runs under, e.g. prlimit
+        self.module = module  # the entry point: app.main, or a test's variant of it
         self.process: subprocess.Popen | None = None
         self.output = ""
 
     def start(self, timeout: float = 20.0) -> LiveServer:
         self.process = subprocess.Popen(
-            [*self.wrap, sys.executable, "-m", "app.main", "serve", "--port", str(self.port),
+            [*self.wrap, sys.executable, "-m", self.module, "serve", "--port", str(self.port),
              "--data-dir", str(self.data_dir)],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

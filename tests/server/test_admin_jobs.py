@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -20,16 +21,19 @@ from typing import Any
 
 import peewee as pw
 import pytest
+import requests
 
 from app import backups, jobs
+from app.db import open_database
 from app.errors import StorageError
 from app.models import TABLES, JobLock, RequestLog, UsageDaily, UsageHourly, utcnow
 from app.services import secret_key
-from app.settings import Settings
+from app.settings import Settings, load_settings
 from server.logwriter import write_batch
 
 pytest.register_assert_rewrite("tests.server.admin_fixtures")
 
+from tests.live import LiveServer  # noqa: E402
 from tests.server.admin_fixtures import AdminAppliance, chat, wait_until  # noqa: E402
 from tests.server.client_fixtures import clean_environ  # noqa: E402
 
@@ -197,3 +201,45 @@ def test_a_running_server_checks_its_providers_at_start(
                  if h["provider_id"] == echo)
     assert entry["ok"] is True and entry["error"] is None and entry["name"] == "echo"
     assert entry["latency_ms"] is not None
+
+
+# --- the nightly backup under a running server ----------------------------------------------------
+
+BALLAST_MB = 100  # a database the size of a busy office's months: its copy takes a while
+
+
+def test_the_server_answers_while_its_nightly_backup_runs(tmp_path: Path) -> None:
+    """The backup's copy and compression run in an OS thread (issue 11 review: they ran on
+    the event loop, and /api/health waited for the whole copy). A health check asked after
+    the copy began is answered before the copy is over."""
+    data_dir = tmp_path / "data"
+    open_database(load_settings({"data_dir": str(data_dir)}, environ={},
+                                env_file=None)).close_all()
+    with contextlib.closing(sqlite3.connect(data_dir / "modelproxy.db")) as database:
+        database.execute("CREATE TABLE ballast (b BLOB)")
+        database.executemany("INSERT INTO ballast VALUES (zeroblob(?))",
+                             [(1 << 20,)] * BALLAST_MB)
+        database.commit()
+    folder = data_dir / "backups"
+
+    def copying() -> bool:  # the database copy is being made, the archive not yet
+        return (any(folder.glob(".backup-*/modelproxy.db"))
+                and not any(folder.glob("*.partial")) and not any(folder.glob("*.tar.gz")))
+
+    with LiveServer(data_dir, module="tests.server.serve_backup_on_signal") as live:
+        assert live.process is not None
+        assert wait_until(lambda: live.process.send_signal(signal.SIGUSR1) or copying(), 30,
+                          interval=0.005), "the backup did not start"
+        answered_while_copying = 0
+        with requests.Session() as session:
+            while copying():
+                health = session.get(live.url + "/api/health", timeout=30)
+                assert health.status_code == 200, health.text
+                answered_while_copying += copying()
+        assert answered_while_copying > 0, "/api/health waited for the copy to finish"
+        assert wait_until(lambda: any(folder.glob("modelproxy-*.tar.gz")), 30)
+    with tarfile.open(next(folder.glob("modelproxy-*.tar.gz"))) as backup:
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(backup.extractfile("modelproxy.db").read())
+    with contextlib.closing(sqlite3.connect(copy)) as restored:
+        assert restored.execute("SELECT COUNT(*) FROM ballast").fetchone() == (BALLAST_MB,)
