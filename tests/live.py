@@ -68,6 +68,15 @@ class LiveServer:
         self.output += out or ""
         return self.process.returncode
 
+    def cpu_seconds(self) -> float:
+        """The CPU time the server process has used so far, all its threads (Linux): a
+        count that grows only while the server works, so a test can wait for work to be
+        under way (bcrypt, say) without guessing how long that takes."""
+        assert self.process is not None
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()  # after "(name)": state is the first field
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __enter__(self) -> LiveServer:
         return self.start()
 
