@@ -5,10 +5,11 @@ wrong token itself is still a 401; and log commits never queue behind bcrypt."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import secrets
 import sqlite3
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -84,13 +85,15 @@ def test_a_flood_from_one_address_spends_almost_no_bcrypt(edge: EdgeGateway) -> 
 
 # --- log commits and bcrypt --------------------------------------------------------------------
 
-SLOW_ROUNDS = 14  # ~1 s a check: what happens meanwhile is a matter of order, not timing
+SLOW_ROUNDS = 13  # ~0.5 s of CPU a check: what happens meanwhile is a matter of order
+GUESSES = 12  # more than gevent's pool has threads (10), which bcrypt once shared with commits
+BCRYPT_UNDER_WAY_S = 0.1  # of the server's CPU: the first guess's check has begun
 
 
 @pytest.fixture(scope="module")
 def slow_tokens(tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[tuple[Appliance, str, dict[str, str]]]:
-    """An appliance with a token hashed at cost 14 (the one to guess at) and a warm one."""
+    """An appliance with a token hashed at cost 13 (the one to guess at) and a warm one."""
     app = Appliance(Path(tmp_path_factory.mktemp("slow-tokens")))
     app.provider("echo", type="echo")
     app.endpoint("echo-chat", "/api/chat", "echo", model="echo-model")
@@ -106,32 +109,42 @@ def slow_tokens(tmp_path_factory: pytest.TempPathFactory
 
 def test_log_rows_are_committed_while_bcrypt_is_busy(
         slow_tokens: tuple[Appliance, str, dict[str, str]]) -> None:
-    """Twenty guesses from twenty addresses keep bcrypt busy for ~20 s; a request served
-    meanwhile has its row committed before the first guess is even answered. (bcrypt once
+    """Twelve guesses from twelve addresses queue ~6 s of bcrypt; a request served once the
+    first is being checked has its row committed before any guess is answered. (bcrypt once
     shared gevent's pool of 10 threads with SQLite's commits, first come first served: the
-    commit waited for 11 guesses here, and 6.6 s under a flood.)"""
+    commit waited for 11 guesses, and 6.6 s under a flood.)"""
     app, slow, warm = slow_tokens
+    assert app.live is not None
     assert requests.post(app.url + "/api/chat", json=chat_body(), headers=warm,
                          timeout=30).status_code == 200
-    answered = threading.Event()
+    sent, answered = threading.Semaphore(0), threading.Event()
 
     def guess(n: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", app.live.port, timeout=60)
         try:
-            post(app.url, forged(slow), f"10.60.0.{n}")
+            connection.request("POST", "/api/chat", json.dumps(chat_body()), headers={
+                "Authorization": f"Bearer {forged(slow)}", "X-Forwarded-For": f"10.60.0.{n}",
+                "Content-Type": "application/json"})
+            sent.release()
+            connection.getresponse().read()
             answered.set()
-        except requests.RequestException:
+        except OSError:
             pass  # the server is stopped at the end of the module, mid-queue
+        finally:
+            connection.close()
 
-    guessers = [threading.Thread(target=guess, args=(n,), daemon=True) for n in range(20)]
-    for thread in guessers:
-        thread.start()
-    time.sleep(0.3)  # the guesses are in bcrypt's queue by now
+    idle = app.live.cpu_seconds()
+    for n in range(GUESSES):
+        threading.Thread(target=guess, args=(n,), daemon=True).start()
+    for _ in range(GUESSES):
+        assert sent.acquire(timeout=30), "a guess could not be sent"
+    assert wait_for(lambda: app.live.cpu_seconds() - idle >= BCRYPT_UNDER_WAY_S, 30, 0.01)
     request_id = "served-meanwhile-" + secrets.token_hex(4)
     served = requests.post(app.url + "/api/chat", json=chat_body(), timeout=30,
                            headers={**warm, "X-Request-ID": request_id})
     assert served.status_code == 200
     database = app.data_dir / "modelproxy.db"
-    assert wait_for(lambda: _has_row(database, request_id) or answered.is_set(), 30)
+    assert wait_for(lambda: _has_row(database, request_id) or answered.is_set(), 30, 0.01)
     assert not answered.is_set(), "a guess was answered before the served request's row"
     assert _has_row(database, request_id)
 
