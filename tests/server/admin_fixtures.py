@@ -17,7 +17,6 @@ Fixtures:
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -276,10 +275,3 @@ def make_appliance(tmp_path: Path) -> Iterator[Callable[..., AdminAppliance]]:
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
     return wait_for(predicate, timeout, interval)
-
-
-def elapsed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """fn()'s result and how long it took, in seconds."""
-    started = time.monotonic()
-    result = fn()
-    return result, time.monotonic() - started

@@ -5,6 +5,7 @@ tests/server/test_admin_auth.py; here the clock is the test's."""
 from __future__ import annotations
 
 import gc
+import random
 import tracemalloc
 
 from server.admin_api.guard import LOCK_S, USER_MAX_WAIT_S, LoginGuard
@@ -60,6 +61,42 @@ def test_addresses_that_failed_for_an_admin_back_off_once_it_is_under_attack() -
     clock.now += wait
     assert fail(guard, "10.66.0.3", "admin") == 0, "once the wait is over, one more guess"
     assert -fail(guard, "10.66.0.4", "admin") > wait, "and the backoff doubles"
+
+
+def _burst(order: list[int]) -> int:
+    """Eight failed logins at once after four, begun and ended in `order` (each attempt's
+    number appears twice: its start, then its end); how many were let through."""
+    guard = LoginGuard(Clock())
+    for _ in range(4):
+        fail(guard, "10.66.0.1", "admin")
+    open_attempts: dict[int, tuple] = {}
+    admitted = 0
+    for n in order:
+        if n not in open_attempts:
+            manager = guard.attempt("10.66.0.1", "admin")
+            attempt = manager.__enter__()
+            admitted += not attempt.wait
+            open_attempts[n] = (manager, attempt)
+        else:
+            manager, attempt = open_attempts[n]
+            if not attempt.wait:
+                attempt.failed()
+            manager.__exit__(None, None, None)
+    return admitted
+
+
+def test_a_burst_lets_the_same_number_through_in_any_order() -> None:
+    """What the end-to-end burst in test_admin_auth.py relies on: 10 failures lock an
+    address, attempts count from when they begin, so after 4 failures exactly 6 of 8
+    concurrent attempts are let through, however they interleave."""
+    rng = random.Random(11)
+    orders = [[n for n in range(8) for _ in range(2)]]  # each ends before the next begins
+    orders.append([*range(8), *range(8)])  # all begin, then all end
+    for _ in range(300):
+        events = [n for n in range(8) for _ in range(2)]
+        rng.shuffle(events)
+        orders.append(events)
+    assert {_burst(order) for order in orders} == {6}
 
 
 def test_an_address_the_admin_logged_in_from_is_never_held_by_the_admin_backoff() -> None:
