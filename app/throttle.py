@@ -1,17 +1,21 @@
 """Counting failed attempts per key (an address, a user, a token prefix) to throttle guessing.
 
 A `FailureTable` answers "how long must an attempt under this key wait?" from the failures
-it saw under that key. It is bounded: at most `max_entries` keys (least recently touched
-go first), each a few numbers, and a key with no failure for `forget_after_s` is empty
-again. Attempts in flight count as failures until they end, so a burst of concurrent
-guesses cannot all slip in before the first one fails. Keys are whatever the caller
-passes; callers pass short ones (addresses, digests), never a string a client chose
-whole. The clock is passed in, so the table is tested without waiting.
+it saw under that key. It is bounded: at most `max_entries` keys, each a few numbers, and a
+key with no failure for `forget_after_s` is empty again. When it is full, a key that holds
+nothing up goes before one that does, and one with fewer failures before one with more
+(least recently touched first among equals): otherwise an attacker cycling through many
+keys (an IPv6 /48 is 65,536 /64s) would push its own lock out of the table. Attempts in
+flight count as failures until they end, so a burst of concurrent guesses cannot all slip
+in before the first one fails. Keys are whatever the caller passes; callers pass short ones
+(addresses, digests), never a string a client chose whole. The clock is passed in, so the
+table is tested without waiting.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +23,7 @@ from collections.abc import Callable, Hashable
 
 Policy = Callable[[int], float]  # failures so far -> seconds the next attempt must wait
 IN_FLIGHT_WAIT_S = 1.0
+EVICTION_SCAN = 8  # keys looked at, least recently touched first, to choose one to drop
 
 
 def backoff(free: int, first_s: float, max_s: float) -> Policy:
@@ -121,12 +126,29 @@ class FailureTable:
     def _touch(self, key: Hashable) -> _Entry:
         entry = self._entries.get(key)
         if entry is None:
+            if len(self._entries) >= self._max_entries:
+                self._evict_one(self._clock())
             entry = self._entries[key] = _Entry()
-            if len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
         else:
             self._entries.move_to_end(key)
         return entry
+
+    def _evict_one(self, now: float) -> None:
+        """Drop the least worth keeping of the least recently touched keys. Those passed
+        over on the way (worth more) move to the young end, so the next look finds the
+        keys that hold nothing up: a few scans move every lock out of the way."""
+        oldest = list(itertools.islice(self._entries.items(), EVICTION_SCAN))
+        worth = [self._worth(entry, now) for _, entry in oldest]
+        victim = worth.index(min(worth))
+        for key, _ in oldest[:victim]:
+            self._entries.move_to_end(key)
+        del self._entries[oldest[victim][0]]
+
+    def _worth(self, entry: _Entry, now: float) -> tuple[bool, int]:
+        """(whether it holds attempts up now, its failures not yet forgiven)."""
+        failures = entry.failures if now - entry.last_failure < self._forget_after_s else 0
+        waiting = bool(failures) and entry.last_failure + self._policy(failures) > now
+        return (waiting or entry.pending > 0, failures)
 
 
 def address_key(address: str) -> str:

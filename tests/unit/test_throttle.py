@@ -81,3 +81,31 @@ def test_the_table_is_bounded() -> None:
 ])
 def test_addresses_are_counted_by_host_or_ipv6_64(address: str, key: str) -> None:
     assert address_key(address) == key
+
+
+def test_keys_cycled_through_a_full_table_do_not_push_a_lock_out() -> None:
+    """An attacker locked out at one /64 guesses on from thousands of others of its /48
+    (each failing once): the table stays bounded, and the lock stays."""
+    table = FailureTable(lock_after(3, 900.0), forget_after_s=600, max_entries=100,
+                         clock=Clock())
+    locked = address_key("2001:db8:77:1::1")
+    for _ in range(3):
+        table.failed(locked)
+    for n in range(5_000):
+        table.failed(address_key(f"2001:db8:77:{n + 2:x}::1"))
+        assert table.wait(locked) == pytest.approx(900.0), n
+    assert len(table) == 100
+
+
+def test_when_every_key_holds_attempts_up_the_least_failed_goes() -> None:
+    clock = Clock()
+    table = FailureTable(backoff(1, 60.0, 600.0), forget_after_s=600, max_entries=3,
+                         clock=clock)
+    for key, failures in (("a", 3), ("b", 1), ("c", 2)):
+        for _ in range(failures):
+            table.failed(key)
+    table.failed("d")  # all wait now: "b" (1 failure, the oldest of the least failed) goes
+    assert {k: table.failures(k) for k in "abcd"} == {"a": 3, "b": 0, "c": 2, "d": 1}
+    clock.now += 601  # all forgiven: now the least recently touched goes first
+    table.failed("e")
+    assert len(table) <= 3 and table.failures("e") == 1
