@@ -91,13 +91,11 @@ def open_database(settings: Settings, migrate: bool = True) -> pw.Database:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         create_private(sqlite_path(settings.database) or "")
     db = connect(settings.database)
-    # Bound before migrating: a step that seals data opens the secret box, which reads the
-    # key check through the models (in the step's own transaction).
     database_proxy.initialize(db)
     try:
         with db.connection_context():
             if migrate:
-                migrations.migrate(db, open_box=lambda: _load_box(settings))
+                migrations.migrate(db, open_box=lambda check: _open_box(settings, check))
             elif migrations.current_version(db) < migrations.LATEST:
                 raise StorageError("the database schema is out of date; run `modelproxy serve`")
     except pw.OperationalError as exc:
@@ -105,11 +103,11 @@ def open_database(settings: Settings, migrate: bool = True) -> pw.Database:
     return db
 
 
-def _load_box(settings: Settings) -> SecretBox:
-    # Imported here: the services sit above storage, and only this one step needs them.
+def _open_box(settings: Settings, sealed_check: str | None) -> SecretBox:
+    # Imported here: the services sit above storage, and only the steps that seal need it.
     from app.services import secret_key
 
-    return secret_key.load_box(settings)
+    return secret_key.open_box(settings, sealed_check)
 
 
 def ping(db: pw.Database) -> bool:

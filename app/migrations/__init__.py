@@ -1,10 +1,12 @@
 """Numbered, forward-only schema steps and the runner that applies them.
 
 Each step is a module `mNNNN_name.py` with `up(db)`, listed in STEPS in order. A step
-declares frozen copies of the tables it makes (never imports app.models), so it keeps
-meaning the same thing after the live models move on. A step that must seal data sets
-`USES_SECRET_BOX = True` and gets `up(db, open_box)`: `open_box()` gives the appliance's
-SecretBox (None when the caller has no key to give).
+declares frozen copies of the tables and fields it uses (`frozen.py` has the shared ones;
+never app.models or the services), so it keeps meaning the same thing after the live code
+moves on. A step that must seal data sets `USES_SECRET_BOX = True` and gets
+`up(db, open_box)`: `open_box(sealed_check)` gives the appliance's SecretBox for the stored
+key check the step read (None: nothing sealed yet), touching no table; `open_box` is None
+when the caller has no key to give.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import peewee as pw
 
-from app.models import utcnow
+from app.migrations.frozen import utcnow
 
 STEPS = ["m0001_config", "m0002_history", "m0003_analytics", "m0004_log_endpoint_index",
          "m0005_upstream_errors", "m0006_sealed_headers"]
@@ -40,7 +42,7 @@ def current_version(db: pw.Database) -> int:
 
 
 def migrate(db: pw.Database, target: int = LATEST,
-            open_box: Callable[[], Any] | None = None) -> list[int]:
+            open_box: Callable[[str | None], Any] | None = None) -> list[int]:
     """Apply the steps above the current version up to `target`; return the ones applied.
 
     Each step runs in its own transaction, under a lock, so two processes starting

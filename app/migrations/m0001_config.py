@@ -3,7 +3,7 @@ settings)."""
 
 import peewee as pw
 
-from app.models import JSONField, utcnow
+from app.migrations.frozen import JSONField, utcnow
 
 
 class Base(pw.Model):

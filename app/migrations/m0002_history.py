@@ -2,7 +2,7 @@
 
 import peewee as pw
 
-from app.models import JSONField, utcnow
+from app.migrations.frozen import JSONField, utcnow
 
 
 class Base(pw.Model):

@@ -24,7 +24,18 @@ def load_box(settings: Settings) -> SecretBox:
     sealed with. Needs the database bound.
     """
     sealed_check = stored_settings.get_value(CHECK_KEY)
-    key = settings.secret_key or _finish_rotation(settings) or read_key_file(settings.key_file)
+    box = open_box(settings, sealed_check)
+    if sealed_check is None:
+        stored_settings.set_value(CHECK_KEY, box.seal(CHECK_TEXT))
+    return box
+
+
+def open_box(settings: Settings, sealed_check: str | None) -> SecretBox:
+    """The SecretBox whose key opens `sealed_check` (the stored key check; None when
+    nothing was sealed yet), making the key file if there is none. Touches no table, so a
+    migration step can call it with the check it read through its own frozen copy."""
+    key = (settings.secret_key or _finish_rotation(settings, sealed_check)
+           or read_key_file(settings.key_file))
     if key is None:
         if sealed_check is not None:
             raise SecretKeyError(
@@ -34,9 +45,7 @@ def load_box(settings: Settings) -> SecretBox:
         key = new_secret_key()
         write_key_file(settings.key_file, key)
     box = SecretBox(key)
-    if sealed_check is None:
-        stored_settings.set_value(CHECK_KEY, box.seal(CHECK_TEXT))
-    else:
+    if sealed_check is not None:
         box.open(sealed_check)  # raises SecretKeyError with a clear message
     return box
 
@@ -118,12 +127,11 @@ def rotate(settings: Settings, actor: Actor, new_key: str | None = None) -> int:
     return count
 
 
-def _finish_rotation(settings: Settings) -> str | None:
+def _finish_rotation(settings: Settings, sealed_check: str | None) -> str | None:
     """A rotation stopped between the commit and the file swap leaves `secret.key.new`
     behind; if the database already answers to it, complete the swap."""
     pending = settings.key_file.with_name(settings.key_file.name + ".new")
     key = read_key_file(pending)
-    sealed_check = stored_settings.get_value(CHECK_KEY)
     if key is None or sealed_check is None:
         return None
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 
 import peewee as pw
 import pytest
@@ -98,3 +100,17 @@ def test_upgrade_counts_upstream_errors_from_the_kept_log(database_url: str) -> 
             "SELECT errors, upstream_errors FROM usage_daily")]
     db.close_all()
     assert counts == [(3, 2), (3, 2)]
+
+
+def test_steps_use_frozen_copies_not_the_live_models() -> None:
+    """A step must mean what it meant when it was written: it imports neither app.models nor
+    the services (whose tables move on), only its own copies (app/migrations/frozen.py)."""
+    folder = Path(migrations.__file__).parent
+    for name in [*migrations.STEPS, "__init__", "frozen"]:
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for alias in node.names}
+        live = {m for m in imported if m and m.split(".")[:2] in (["app", "models"],
+                                                                  ["app", "services"])}
+        assert not live, f"{name} imports {sorted(live)}"

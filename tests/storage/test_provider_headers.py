@@ -11,8 +11,9 @@ import peewee as pw
 import pytest
 
 from app import migrations
+from app.crypto import SecretBox, new_secret_key, write_key_file
 from app.db import connect, open_database
-from app.errors import StorageError, ValidationError
+from app.errors import SecretKeyError, StorageError, ValidationError
 from app.models import AuditEntry, Provider
 from app.services import providers, secret_key
 
@@ -134,3 +135,37 @@ def test_the_migration_without_a_key_refuses_rather_than_keep_plaintext(settings
             migrations.migrate(db)
         assert migrations.current_version(db) == BEFORE_SEALING
     db.close_all()
+
+
+def test_the_migration_seals_with_the_key_the_stored_check_names(settings) -> None:
+    """An appliance that sealed provider keys before has a key check: the step reads it
+    through its own copy of the setting table and seals with the key that opens it, or
+    refuses (and applies nothing) when the key at hand does not."""
+    right, wrong = new_secret_key(), new_secret_key()
+    old = connect(settings.database)
+    with old.connection_context():
+        migrations.migrate(old, target=BEFORE_SEALING)
+        _insert_legacy_rows(old)
+        old.execute_sql(
+            "INSERT INTO setting (key, value, updated_at) VALUES (%s, %s, %s)"
+            .replace("%s", old.param),
+            (secret_key.CHECK_KEY, json.dumps(SecretBox(right).seal("any text")),
+             dt.datetime(2026, 1, 1)))
+    old.close_all()
+
+    write_key_file(settings.key_file, wrong)
+    with pytest.raises(SecretKeyError):
+        open_database(settings)
+    check = connect(settings.database)
+    with check.connection_context():
+        assert migrations.current_version(check) == BEFORE_SEALING
+    check.close_all()
+
+    write_key_file(settings.key_file, right)
+    db = open_database(settings)
+    try:
+        with db.connection_context():
+            row = Provider.get(Provider.name == "legacy")
+            assert providers.header_values(SecretBox(right), row)["X-Org-Key"] == ORG_KEY
+    finally:
+        db.close_all()
