@@ -12,7 +12,6 @@ Imported by server/runner.py after monkey-patching.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import socket
 import time
@@ -25,6 +24,7 @@ import gevent
 from gevent.pywsgi import Input, OldMessage, WSGIHandler
 
 from server import framing
+from server.errors import error_body
 from server.framing import BodyError, FramingError, RequestHead
 from server.stopping import STOPPED, ServerStopped
 
@@ -42,8 +42,7 @@ class ConnectionLimits:
 def error_bytes(status: int, message: str, code: str,
                 headers: dict[str, str] | None = None) -> bytes:
     """A whole HTTP response carrying the error in the API's shape, ending the connection."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    body = json.dumps({"error": {"message": message, "type": kind, "code": code}}).encode()
+    body = error_body(status, message, code)
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
              "Content-Type: application/json", f"Content-Length: {len(body)}",
              "Connection: close", f"X-Request-ID: req_{uuid.uuid4().hex}"]
@@ -283,8 +282,7 @@ class Handler(WSGIHandler):
         self.close_connection = True  # cut off by the stop: 503 if nothing was sent yet
         if self.headers_sent or self.response_length:
             return None
-        body = json.dumps({"error": {"message": STOPPED, "type": "server_error",
-                                     "code": "server_stopped"}}).encode()
+        body = error_body(503, STOPPED, "server_stopped")
         try:
             with gevent.Timeout(1, False):
                 self.start_response("503 Service Unavailable", [

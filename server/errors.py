@@ -36,7 +36,9 @@ TYPES = {
     408: "invalid_request_error",
     409: "conflict_error",
     413: "invalid_request_error",
+    414: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
     500: "server_error",
     502: "upstream_error",
     503: "server_error",
@@ -49,14 +51,21 @@ STATUS_OF = [(ConflictError, 409), (ValidationError, 400), (ForbiddenError, 403)
              (NotFoundError, 404), (SecretKeyError, 409), (StorageError, 503)]
 
 
-def error_response(status: int, message: str, code: str | None = None,
-                   param: str | None = None) -> Response:
-    """The error in the OpenAI shape (needs no Flask context: the client API has none).
-    The message may quote the client's input, so it is made encodable first."""
+def error_body(status: int, message: str, code: str | None = None,
+               param: str | None = None) -> bytes:
+    """The error in the OpenAI shape, as the JSON bytes of a response body: the one place
+    that shape is made (responses here, whole raw answers in server/connection.py). The
+    message may quote the client's input, so it is made encodable first."""
     body = {"message": encodable(message), "type": TYPES.get(status, "server_error"), "code": code}
     if param:
         body["param"] = param
-    return Response(json.dumps({"error": body}, ensure_ascii=False), status,
+    return json.dumps({"error": body}, ensure_ascii=False).encode()
+
+
+def error_response(status: int, message: str, code: str | None = None,
+                   param: str | None = None) -> Response:
+    """The error as a response (needs no Flask context: the client API has none)."""
+    return Response(error_body(status, message, code, param), status,
                     mimetype="application/json")
 
 

@@ -126,6 +126,9 @@ def test_oversized_and_garbled_heads_are_refused(gateway, data: bytes, status: i
     answer = rawhttp.exchange(port(gateway), data)
     assert answer.statuses == [status], answer.data[:300]
     assert answer.closed
+    error = answer.first.json()["error"]  # the API's shape, its type from server/errors.py
+    assert error["type"] == ("server_error" if status >= 500 else "invalid_request_error")
+    assert error["code"] and error["message"]
 
 
 def test_a_hostile_request_id_is_replaced(gateway) -> None:
