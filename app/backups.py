@@ -29,11 +29,11 @@ from app.crypto import SecretBox, read_key_file, write_key_file
 from app.db import create_private, sqlite_path
 from app.errors import ConflictError, SecretKeyError, StorageError
 from app.models import utcnow
+from app.services import secret_key
 from app.settings import Settings
 
 FORMAT = 1
 DB_NAME, KEY_NAME, MANIFEST_NAME = "modelproxy.db", "secret.key", "backup.json"
-CHECK_KEY = "secret_key_check"  # app.services.secret_key.CHECK_KEY
 SQLITE_MAGIC = b"SQLite format 3\x00"
 CHUNK = 64 * 1024
 
@@ -203,23 +203,11 @@ def key_check(db_file: Path) -> str | None:
     """The sealed key check stored in a database file (None: nothing was ever sealed)."""
     with contextlib.closing(sqlite3.connect(db_file)) as conn:
         try:
-            row = conn.execute("SELECT value FROM setting WHERE key = ?", (CHECK_KEY,)).fetchone()
+            row = conn.execute("SELECT value FROM setting WHERE key = ?",
+                               (secret_key.CHECK_KEY,)).fetchone()
         except sqlite3.OperationalError:
             return None
     return json.loads(row[0]) if row and row[0] else None
-
-
-def opens(key: str | None, check: str | None) -> bool:
-    """True when `key` opens what was sealed under the check value (or nothing was)."""
-    if check is None:
-        return True
-    if not key:
-        return False
-    try:
-        SecretBox(key).open(check)
-        return True
-    except SecretKeyError:
-        return False
 
 
 # --- restoring -------------------------------------------------------------------------------
@@ -300,14 +288,18 @@ def restore(settings: Settings, backup: Backup, force: bool = False) -> Restored
 def _key_state(settings: Settings, backup: Backup, check: str | None) -> str:
     if check is None:
         return "not needed"
+
+    def opens(key: str | None) -> bool:
+        return bool(key) and secret_key.opens(SecretBox(key), check)
+
     if settings.secret_key:
-        if opens(settings.secret_key, check):
+        if opens(settings.secret_key):
             return "environment"
         raise SecretKeyError("MODELPROXY_SECRET_KEY does not open this backup's provider keys: "
                              "set it to the key the backup was made with")
-    if opens(backup.key, check):
+    if opens(backup.key):
         return "restored"
-    if backup.key is None and opens(read_key_file(settings.key_file), check):
+    if backup.key is None and opens(read_key_file(settings.key_file)):
         return "kept"  # an old bare copy restored next to the key it was made with
     raise SecretKeyError(
         "this backup holds no key that opens its provider keys"
