@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -67,18 +68,28 @@ def read_stdin_secret(what: str) -> str:
 
 
 def print_rows(rows: Iterable[dict[str, Any]], columns: list[str], as_json: bool) -> None:
-    rows = list(rows)
     if as_json:
-        click.echo(json.dumps({"items": rows}, indent=2))
+        click.echo(json.dumps({"items": list(rows)}, indent=2))
         return
-    if not rows:
+    print_table(rows, columns)
+
+
+def print_table(rows: Iterable[dict[str, Any]], columns: list[str],
+                sized_by: int = 1000) -> None:
+    """The rows as a table, "(none)" if there are none. Column widths come from the first
+    `sized_by` rows; the rest stream under them, so any number of rows prints in bounded
+    memory."""
+    rows = iter(rows)
+    first = list(itertools.islice(rows, sized_by))
+    if not first:
         click.echo("(none)")
         return
-    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[cell(row.get(c)) for c in columns] for row in first]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for r in cells:
-        click.echo("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
+    for row in itertools.chain(first, rows):
+        line = [cell(row.get(c)) for c in columns]
+        click.echo("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
 
 
 def cell(value: Any) -> str:

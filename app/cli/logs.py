@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from app.cli.common import Appliance, cell, json_option, print_rows, storage_options
+from app.cli.common import Appliance, json_option, print_rows, print_table, storage_options
 from app.services import request_logs
 
 COLUMNS = ["id", "time", "request_id", "token", "endpoint", "model", "status", "latency_ms",
@@ -48,20 +47,16 @@ def _print_json(rows: Iterator[dict[str, Any]]) -> dict[str, int] | None:
 
 
 def _print_table(rows: Iterator[dict[str, Any]]) -> dict[str, int] | None:
-    """A table whose column widths come from the first rows; the rest stream under it."""
-    first = list(itertools.islice(rows, request_logs.CHUNK))
-    if not first:
-        click.echo("(none)")
-        return None
-    cells = [[cell(row.get(c)) for c in COLUMNS] for row in first]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(COLUMNS)]
-    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True)).rstrip())
-    count, last_id = 0, None
-    for row in itertools.chain(first, rows):
-        line = [cell(row.get(c)) for c in COLUMNS]
-        click.echo("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
-        count, last_id = count + 1, row["id"]
-    return {"id": last_id, "count": count}
+    """The rows as a table (widths from the first chunk, the rest streamed under it)."""
+    last: dict[str, int] = {"count": 0}
+
+    def counted() -> Iterator[dict[str, Any]]:
+        for row in rows:
+            last.update(id=row["id"], count=last["count"] + 1)
+            yield row
+
+    print_table(counted(), COLUMNS, request_logs.CHUNK)
+    return last if last["count"] else None
 
 
 @click.command("usage")

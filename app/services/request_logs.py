@@ -20,11 +20,6 @@ def _names(model: type[pw.Model], field: pw.Field) -> dict[int, str]:
     return dict(model.select(model.id, field).tuples())
 
 
-def recent(limit: int = 50) -> list[dict[str, Any]]:
-    """The newest `limit` rows, newest first, with token and endpoint names."""
-    return list(newest_first(limit))
-
-
 CHUNK = 1000  # rows read per query while streaming
 
 
