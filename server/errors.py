@@ -22,6 +22,7 @@ from app.errors import (
     ValidationError,
 )
 from app.text import encodable
+from server.framing import BodyError
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,10 @@ def http_error_response(exc: HTTPException) -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error_response)
+
+    @app.errorhandler(BodyError)
+    def unreadable_body(exc: BodyError) -> Response:  # malformed, cut short, too slow
+        return error_response(exc.status, exc.message, exc.code)
 
     @app.errorhandler(ModelProxyError)
     def appliance_error(exc: ModelProxyError) -> Response:

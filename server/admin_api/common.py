@@ -10,7 +10,6 @@ from flask.typing import ResponseReturnValue
 from app.errors import ValidationError
 from app.models import Admin
 from app.services.audit import Actor
-from server.framing import BodyError
 from server.jsonbody import InvalidJSON, parse_object
 
 
@@ -31,10 +30,13 @@ def actor() -> Actor:
 
 
 def json_body() -> dict[str, Any]:
-    """The request body as a JSON object, whatever the Content-Type says."""
+    """The request body as a JSON object, whatever the Content-Type says. A body that could
+    not be read whole (framing.BodyError: 400, or 408 when too slow) is answered with its own
+    status by server/errors.py."""
+    raw = request.get_data(cache=False)
     try:
-        return parse_object(request.get_data(cache=False))
-    except (BodyError, InvalidJSON) as exc:
+        return parse_object(raw)
+    except InvalidJSON as exc:
         raise ValidationError(str(exc)) from None
 
 

@@ -127,6 +127,19 @@ def test_a_body_that_stops_coming_is_408_with_one_row(slow: Slow) -> None:
     assert row["status"] == 408 and "did not arrive" in row["error"]
 
 
+@pytest.mark.parametrize("path", ["/admin/api/login", "/admin/api/setup"])
+def test_an_admin_api_body_that_stops_coming_is_408_too(slow: Slow, path: str) -> None:
+    """The admin API's JSON bodies keep the reader's 408 (they were turned into a 400)."""
+    body = json.dumps({"username": "root", "password": "whatever-1"}).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with rawhttp.connect(slow.port) as sock:
+        sock.sendall(head + body[:5])
+        answer = rawhttp.read_all(sock, quiet_s=TIMEOUT_S + 5)
+    assert answer.statuses == [408] and answer.closed, answer.data[:300]
+    assert answer.first.json()["error"]["code"] == "request_timeout"
+
+
 def test_a_chunked_body_dripped_slowly_is_cut_at_the_deadline(slow: Slow) -> None:
     request_id = "drip-" + uuid.uuid4().hex
     pieces = [b"1\r\n \r\n"] * 50  # 5 s of one-byte chunks, each within any idle timeout
