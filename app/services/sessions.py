@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 from app.models import Admin, AdminSession, utcnow
@@ -15,6 +16,7 @@ from app.services.validation import iso
 
 SESSION_PREFIX = "mps_"
 DEFAULT_TTL = dt.timedelta(hours=12)
+_WELL_FORMED = re.compile(re.escape(SESSION_PREFIX) + r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
 
 
 def _digest(token: str) -> str:
@@ -30,16 +32,32 @@ def start(admin: Admin, client_ip: str | None, ttl: dt.timedelta = DEFAULT_TTL
     return token, session
 
 
-def resolve(token: str) -> AdminSession | None:
-    """The live session a presented token opens, with its admin; None if none."""
+def bearer(authorization: str | None) -> str | None:
+    """The session token an `Authorization: Bearer mps_...` header carries; None when it
+    carries none, or nothing shaped like one (which is then never looked up)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not _WELL_FORMED.fullmatch(token):
+        return None
+    return token
+
+
+def lookup(token: str) -> AdminSession | None:
+    """The live session a presented token opens, with its admin; None if none. Reads only."""
     if not token.startswith(SESSION_PREFIX):
         return None
     session = (AdminSession.select(AdminSession, Admin).join(Admin)
                .where(AdminSession.token_hash == _digest(token)).first())
     if session is None or session.revoked or session.expires_at <= utcnow():
         return None
+    return session
+
+
+def resolve(token: str) -> AdminSession | None:
+    """The live session a token opens, marked as seen now (one write a minute at most)."""
+    session = lookup(token)
     now = utcnow()
-    if now - session.last_seen_at > dt.timedelta(minutes=1):  # one write a minute at most
+    if session is not None and now - session.last_seen_at > dt.timedelta(minutes=1):
         AdminSession.update(last_seen_at=now).where(AdminSession.id == session.id).execute()
     return session
 

@@ -34,12 +34,12 @@ def authenticate() -> ResponseReturnValue | None:
         return error_response(403, "the admin API is not open to this address", "ip_not_allowed")
     if request.endpoint in PUBLIC:
         return None
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    session = sessions.resolve(token.strip()) if scheme.lower() == "bearer" else None
+    token = sessions.bearer(request.headers.get("Authorization"))
+    session = sessions.resolve(token) if token else None
     if session is None:
         return error_response(401, "log in first: POST /admin/api/login, then send "
                               "'Authorization: Bearer <session>'", "invalid_session")
-    g.admin, g.session_token = session.admin, token.strip()
+    g.admin, g.session_token = session.admin, token
     if request.method != "GET" and request.endpoint != "admin_api.logout" \
             and g.admin.role != "admin":
         return error_response(403, "viewers can only read", "read_only")

@@ -4,6 +4,8 @@ empty appliance), and /api/health tells an admin's session — only that — whe
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +84,28 @@ def test_health_tells_an_admin_session_where_the_data_is_and_no_one_else(
             assert response.status_code == 200
             assert set(response.json()) == {"status", "version", "database", "writer"}
             assert str(tmp_path) not in response.text
+
+
+def _last_seen(database: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return [row[0] for row in db.execute("SELECT last_seen_at FROM admin_session")]
+
+
+def test_health_reads_an_admin_session_without_touching_it(tmp_path: Path) -> None:
+    """/api/health is open to anyone: with a session it only reads it (no write on the event
+    loop for any `mps_` bearer); the admin API is what marks a session as seen."""
+    data_dir = tmp_path / "data"
+    _admin(data_dir, "root", "admin")
+    database = data_dir / "modelproxy.db"
+    with LiveServer(data_dir) as live:
+        headers = _session(live.url, "root")
+        long_ago = "2000-01-01 00:00:00"
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            db.execute("UPDATE admin_session SET last_seen_at = ?", (long_ago,))
+            db.commit()
+        health = requests.get(live.url + "/api/health", headers=headers, timeout=10)
+        assert health.json()["data_dir"] == str(data_dir)
+        assert _last_seen(database) == [long_ago]
+        me = requests.get(live.url + "/admin/api/me", headers=headers, timeout=10)
+        assert me.status_code == 200
+        assert _last_seen(database) != [long_ago]
