@@ -33,6 +33,11 @@ FORGET_AFTER_S = 10 * 60
 ADDRESS_FREE, ADDRESS_MAX_WAIT_S = 3, 60.0
 PREFIX_FREE, PREFIX_MAX_WAIT_S = 5, 30.0
 SUSPECT_CHECKS = 2  # bcrypt checks at once for addresses that have failed
+# Checks at once from an address with no recent failure before it counts as a suspect: an
+# office behind one NAT address or a reverse proxy starts many new tokens at once after a
+# restart, and those are no guesses. A flood from a fresh address gets this many checks
+# before its failures throttle it.
+CLEAN_CHECKS = 8
 SUSPECT_WAIT_S = 1.0
 
 
@@ -141,10 +146,15 @@ class TokenVerifier:
 
     def _admit(self, where: str, prefix: str) -> bool:
         """Count a check from `where` at `prefix` as begun, or raise TooManyFailures;
-        returns whether the address is a suspect: it failed recently, or has a check
-        under way (a second token at once from one address is rare, a flood is not)."""
-        wait = self._addresses.wait(where)
-        suspect = self._addresses.counted(where) > 0
+        returns whether the address is a suspect: it failed recently, or has CLEAN_CHECKS
+        checks under way (a few new tokens at once from one address are an office behind
+        NAT, many are a flood)."""
+        failures = self._addresses.failures(where)
+        if not failures and self._addresses.counted(where) < CLEAN_CHECKS:
+            wait, suspect = 0.0, False  # first uses of new tokens, not guesses
+        else:
+            wait = self._addresses.wait(where)
+            suspect = True
         with self._lock:
             if not wait and suspect:
                 wait = self._prefixes.wait(prefix)

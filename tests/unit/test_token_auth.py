@@ -201,3 +201,23 @@ def test_a_token_not_yet_in_the_catalog_is_not_remembered_as_invalid() -> None:
     assert verifier.verify(later, table.get) is None  # made by the CLI, not yet loaded
     table[token_prefix(later)] = (8, hash_secret(later, rounds=4))
     assert verifier.verify(later, table.get) == 8
+
+
+def test_many_new_tokens_at_once_from_one_clean_address_are_all_checked() -> None:
+    """An office behind one NAT address (or a reverse proxy), all clients starting at once
+    after a restart: first uses of different valid tokens are no guesses and are never
+    refused, up to CLEAN_CHECKS of them in bcrypt at once."""
+    from app.services.token_auth import CLEAN_CHECKS
+
+    tokens = [mint_token() for _ in range(CLEAN_CHECKS)]
+    table = {token_prefix(t): (i, hash_secret(t, rounds=4)) for i, t in enumerate(tokens)}
+    started = threading.Barrier(CLEAN_CHECKS, timeout=5)
+
+    def held(fn, *args):  # every check is in bcrypt at the same moment
+        started.wait()
+        return fn(*args)
+
+    verifier = TokenVerifier(run_blocking=held, clock=Clock())
+    with ThreadPoolExecutor(CLEAN_CHECKS) as pool:
+        found = list(pool.map(lambda t: verifier.verify(t, table.get, "192.168.1.1"), tokens))
+    assert found == list(range(CLEAN_CHECKS))
