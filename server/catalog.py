@@ -24,6 +24,7 @@ from pathlib import Path
 import peewee as pw
 
 from app.crypto import SecretBox
+from app.db import DATABASE_ERRORS
 from app.errors import SecretKeyError
 from app.models import Endpoint, Provider, Setting, Token
 from app.services import options, provider_types, providers, secret_key
@@ -147,7 +148,7 @@ class Catalog:
         change is saved, and its answer must say so); the watcher tries again."""
         try:
             self.reload()
-        except (pw.PeeweeException, SecretKeyError) as exc:
+        except (*DATABASE_ERRORS, SecretKeyError) as exc:
             self._fingerprint = ()
             log.error("saved, but could not reload providers, endpoints and tokens "
                       "(trying again in %.0f s): %s", REFRESH_S, exc)
@@ -195,7 +196,7 @@ class Catalog:
         while not self._stop.wait(interval):
             try:
                 self.refresh_if_changed()
-            except pw.PeeweeException as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("could not refresh providers, endpoints and tokens: %s", exc)
             except Exception:  # a bug: the watcher must live on, or revocations stop applying
                 log.exception("could not refresh providers, endpoints and tokens")

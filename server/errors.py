@@ -12,6 +12,7 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from app.db import DATABASE_AWAY
 from app.errors import (
     ConflictError,
     ForbiddenError,
@@ -92,6 +93,16 @@ def init_app(app: Flask) -> None:
             log.error("%s: %s", type(exc).__name__, exc)
             return error_response(status, "the server could not complete the request")
         return error_response(status, str(exc), param=getattr(exc, "field", None))
+
+    def database_away(exc: Exception) -> Response:  # busy or restarting: try again soon
+        log.warning("the database did not answer an admin-API request: %s", exc)
+        response = error_response(503, "the database is busy or not answering; retry "
+                                  "in a moment", "database_unavailable")
+        response.headers["Retry-After"] = "1"
+        return response
+
+    for away in DATABASE_AWAY:
+        app.register_error_handler(away, database_away)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -6,12 +6,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import requests
 
 from app.db import connect
+from app.models import database_proxy
 from app.settings import load_settings
 from server.factory import create_app
 from tests.live import LiveServer, free_port
@@ -113,3 +115,36 @@ def test_health_is_503_when_the_log_writer_is_not_running(tmp_path) -> None:
     assert stopped.status_code == 503
     assert {k: stopped.get_json()[k] for k in ("status", "database", "writer")} == {
         "status": "error", "database": "ok", "writer": "error"}
+
+
+def test_the_admin_api_answers_503_when_no_database_connection_frees_in_time(
+        tmp_path) -> None:
+    """A full pool (or a database restarting) is a 503 to retry, not a 500."""
+    settings = load_settings({"data_dir": str(tmp_path), "bcrypt_rounds": 4}, environ={},
+                             env_file=None)
+    app = create_app(settings)
+    state = app.extensions["modelproxy"]
+    tiny = connect(settings.database, max_connections=1,
+                   wait_s=0.05)
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with tiny.connection_context():
+            taken.set()
+            release.wait(timeout=10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    taken.wait(timeout=5)
+    database_proxy.initialize(tiny)
+    try:
+        response = app.test_client().post("/admin/api/login",
+                                          json={"username": "a", "password": "b"})
+    finally:
+        release.set()
+        holder.join(timeout=5)
+        database_proxy.initialize(state.db)
+        state.close()
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "1"
+    assert response.get_json()["error"]["code"] == "database_unavailable"
