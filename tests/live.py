@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +35,14 @@ class LiveServer:
         self.wrap = wrap or []  # a command the server runs under, e.g. prlimit
         self.module = module  # the entry point: app.main, or a test's variant of it
         self.process: subprocess.Popen | None = None
-        self.output = ""
+        self._lines: list[str] = []
+        self._drain: threading.Thread | None = None
+
+    @property
+    def output(self) -> str:
+        """What the server printed so far (read all along: a pipe nobody reads fills at
+        ~64 KB and then blocks the server's event loop on its next log line)."""
+        return "".join(self._lines)
 
     def start(self, timeout: float = 20.0) -> LiveServer:
         self.process = subprocess.Popen(
@@ -42,10 +50,14 @@ class LiveServer:
              "--data-dir", str(self.data_dir)],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
+        self._lines = []
+        self._drain = threading.Thread(target=self._read_output, args=(self.process.stdout,),
+                                       daemon=True, name="live-server-output")
+        self._drain.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.output = self.process.stdout.read()
+                self._drain.join(timeout=5)
                 raise RuntimeError(f"server exited early:\n{self.output}")
             try:
                 requests.get(self.url + "/api/health", timeout=1)
@@ -61,12 +73,17 @@ class LiveServer:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            out, _ = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate()
-        self.output += out or ""
+            self.process.wait()
+        if self._drain is not None:
+            self._drain.join(timeout=5)
         return self.process.returncode
+
+    def _read_output(self, stream) -> None:
+        for line in stream:
+            self._lines.append(line)
 
     def cpu_seconds(self) -> float:
         """The CPU time the server process has used so far, all its threads (Linux): a
