@@ -23,9 +23,9 @@ from server.catalog import EndpointRecord, ProviderEntry, TokenRecord
 from server.client_api import body as bodies
 from server.client_api import network
 from server.client_api.call import Call, ClientError, request_id_from
+from server.client_api.client_watch import ClientGone
 from server.client_api.gateway import Gateway
 from server.client_api.relay import (
-    ClientGone,
     StreamRelay,
     call_upstream,
     open_stream,

@@ -171,10 +171,10 @@ def test_a_connection_freed_within_the_pool_wait_is_waited_for(
     assert set(_rows_by_id()) == {"patient"}
 
 
+@pytest.mark.postgres  # rows are written at once on PostgreSQL only (servers share it)
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_write_now_writes_counts_and_gives_way_to_a_full_pool(
         db: pw.Database, database_url: str, tmp_path: Path) -> None:
-    if not isinstance(db, pw.PostgresqlDatabase):
-        pytest.skip("rows are written at once on PostgreSQL only (servers share it)")
     pool = connect(database_url, max_connections=1, wait_s=0.05)
     writer = LogWriter(pool, unwritten_path=tmp_path / UNWRITTEN_FILE)
     try:

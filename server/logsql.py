@@ -1,0 +1,139 @@
+"""The SQL that writes request-log rows: the rows, their hourly and daily rollups, and the
+tokens' last use, as multi-row SQL text (through peewee's query builder a batch cost 1.6 ms a
+row with 100 token/endpoint groups, this way 0.045 ms — measured). Pure builders, plus the
+one function that runs them in a transaction on a DB-API connection; the LogWriter
+(logwriter.py) decides when."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import peewee as pw
+
+from app import latency
+from app.models import RequestLog, Token, UsageDaily, UsageHourly
+from app.text import encodable
+
+LOG_COLUMNS = ("time", "request_id", "token_id", "endpoint_id", "provider_id", "model",
+               "status", "latency_ms", "ttfb_ms", "prompt_tokens", "completion_tokens",
+               "usage_estimated", "client_ip", "stream", "error")
+LOG_DEFAULTS = {name: RequestLog._meta.fields[name].default for name in LOG_COLUMNS
+                if RequestLog._meta.fields[name].default is not None}
+ROLLUP_KEY = ("token_id", "endpoint_id", "provider_id", "model")
+ADDITIVE = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_ms_sum",
+            *latency.COLUMNS, "upstream_errors")
+MAX_PARAMS = 30_000  # below SQLite's and PostgreSQL's limits on one statement
+
+
+Statement = tuple[str, list[Any]]
+ROLLUPS = ((UsageDaily, "day", lambda t: t.date()),
+           (UsageHourly, "hour", lambda t: t.replace(minute=0, second=0, microsecond=0)))
+PIECE = 50  # rows built between pauses
+
+
+def write_batch(db: pw.Database, batch: list[dict[str, Any]]) -> None:
+    """Insert the rows, add them to the daily and hourly rollups, stamp tokens' last use
+    (in the caller's transaction).
+
+    Written as multi-row SQL text: through peewee's query builder a batch cost 1.6 ms a row
+    (with 100 token/endpoint groups), this way 0.045 ms — measured on this machine.
+    """
+    for sql, params in batch_statements(db, batch):
+        db.execute_sql(sql, params)
+
+
+def batch_statements(db: pw.Database, batch: list[dict[str, Any]],
+                     pause: Callable[[], None] = lambda: None) -> list[Statement]:
+    """The SQL that writes `batch`; `pause` runs between pieces."""
+    for record in batch:
+        _make_encodable(record)
+    rows: list[list[Any]] = []
+    for start in range(0, len(batch), PIECE):
+        rows += [[r.get(c, LOG_DEFAULTS.get(c)) for c in LOG_COLUMNS]
+                 for r in batch[start:start + PIECE]]
+        pause()
+    statements = insert_statements(db, RequestLog._meta.table_name, LOG_COLUMNS, rows)
+    for model, period, period_of in ROLLUPS:
+        columns = (period, *ROLLUP_KEY, *ADDITIVE)
+        statements += insert_statements(db, model._meta.table_name, columns,
+                                        _group(batch, period_of),
+                                        conflict=(period, *ROLLUP_KEY), additive=ADDITIVE)
+        pause()
+    return statements + _last_use_statements(db, batch)
+
+
+def run_in_transaction(connection: Any, statements: list[Statement]) -> None:
+    """BEGIN, the statements, COMMIT on one DB-API connection (ROLLBACK on error). It
+    touches no peewee state, so it may run in another OS thread."""
+    with pw.__exception_wrapper__:  # the driver's errors as peewee's, as execute_sql does
+        cursor = connection.cursor()
+        cursor.execute("BEGIN")
+        try:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+
+def insert_statements(db: pw.Database, table: str, columns: tuple[str, ...],
+                      rows: list[list[Any]], conflict: tuple[str, ...] = (),
+                      additive: tuple[str, ...] = ()) -> list[Statement]:
+    """The multi-row INSERT statements (upserts with `conflict`) for `rows`."""
+    head = f'INSERT INTO "{table}" ({_names(columns)}) VALUES '
+    tail = ""
+    if conflict:
+        sets = ", ".join(f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in additive)
+        tail = f" ON CONFLICT ({_names(conflict)}) DO UPDATE SET {sets}"
+    one = "(" + ", ".join([db.param] * len(columns)) + ")"
+    per_statement = max(1, MAX_PARAMS // len(columns))
+    return [(head + ", ".join([one] * len(chunk)) + tail,
+             [value for row in chunk for value in row])
+            for chunk in (rows[i:i + per_statement] for i in range(0, len(rows), per_statement))]
+
+
+def _make_encodable(record: dict[str, Any]) -> None:
+    """Replace, in place, what no database can store in the record's text (`app.text`)."""
+    for name, value in record.items():
+        if type(value) is str:
+            record[name] = encodable(value)
+
+
+def _names(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _group(batch: list[dict[str, Any]], period_of: Callable[[dt.datetime], Any]
+           ) -> list[list[Any]]:
+    """Rollup rows — period, key, then the ADDITIVE sums — one per group in the batch."""
+    groups: dict[tuple, list[Any]] = {}
+    offset = 1 + len(ROLLUP_KEY)
+    for r in batch:
+        key = (period_of(r["time"]), r.get("token_id") or 0, r.get("endpoint_id") or 0,
+               r.get("provider_id") or 0, r.get("model") or "")
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = [*key, *([0] * len(ADDITIVE))]
+        row[offset] += 1
+        row[offset + 1] += r["status"] >= 400
+        row[offset + 2] += r.get("prompt_tokens") or 0
+        row[offset + 3] += r.get("completion_tokens") or 0
+        row[offset + 4] += r["latency_ms"]
+        row[offset + 5 + latency.bucket(r["latency_ms"])] += 1
+        row[-1] += r["status"] >= 500  # upstream_errors: the provider's or our failure
+    return list(groups.values())
+
+
+def _last_use_statements(db: pw.Database, batch: list[dict[str, Any]]) -> list[Statement]:
+    """last_used_at, not updated_at: using a token is not a change to it."""
+    last: dict[int, dt.datetime] = {}
+    for r in batch:
+        token_id = r.get("token_id")
+        if token_id and r["status"] < 400:
+            last[token_id] = max(last.get(token_id, r["time"]), r["time"])
+    sql = (f'UPDATE "{Token._meta.table_name}" SET "last_used_at" = {db.param} '
+           f'WHERE "id" = {db.param}')
+    return [(sql, [moment, token_id]) for token_id, moment in last.items()]
