@@ -65,6 +65,12 @@ def read_request(body: Any) -> Request:
         if body.get(legacy) is not None:
             raise DialectError(legacy, f"{legacy} (legacy function calling) cannot be "
                                "translated for this model: use tools and tool_choice")
+    modalities = body.get("modalities")
+    if body.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities):
+        raise DialectError("audio", "audio output cannot be asked of this model")
+    if body.get("web_search_options") is not None:
+        raise DialectError("web_search_options", "the web search tool cannot be translated "
+                           "for this model")
     request = Request(model=model, messages=[])
     _read_messages(body.get("messages"), request)
     request.tools = _read_tools(body.get("tools"))

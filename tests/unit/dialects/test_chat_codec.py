@@ -166,6 +166,8 @@ def _message(**extra: Any) -> dict[str, Any]:
     (_message(tool_choice={"type": "allowed_tools"}), "tool_choice"),
     (_message(reasoning_effort="extreme"), "reasoning_effort"),
     (_message(stop=[1]), "stop"),
+    (_message(modalities=["text", "audio"]), "audio"),
+    (_message(web_search_options={}), "web_search_options"),
     (_message(max_tokens=0), "max_tokens"),
     (_message(stream="yes"), "stream"),
     ({"messages": []}, "model"),
