@@ -58,6 +58,18 @@ def read_request(body: Any) -> Request:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise DialectError("model", "model is required and must be a string")
+    _refuse_untranslatable(body)
+    request = Request(model=model, messages=[])
+    _read_messages(body.get("messages"), request)
+    request.tools = _read_tools(body.get("tools"))
+    request.tool_choice = _read_tool_choice(body.get("tool_choice"),
+                                            body.get("parallel_tool_calls"))
+    _read_options(body, request)
+    return request
+
+
+def _refuse_untranslatable(body: dict[str, Any]) -> None:
+    """What only a chat provider could answer: DialectError, never a silent drop."""
     n = body.get("n")
     if n is not None and n != 1:
         raise DialectError("n", "only 1 choice (n=1) can be asked of this model")
@@ -71,11 +83,10 @@ def read_request(body: Any) -> Request:
     if body.get("web_search_options") is not None:
         raise DialectError("web_search_options", "the web search tool cannot be translated "
                            "for this model")
-    request = Request(model=model, messages=[])
-    _read_messages(body.get("messages"), request)
-    request.tools = _read_tools(body.get("tools"))
-    request.tool_choice = _read_tool_choice(body.get("tool_choice"),
-                                            body.get("parallel_tool_calls"))
+
+
+def _read_options(body: dict[str, Any], request: Request) -> None:
+    """The sampling, limit and format options."""
     limit = body.get("max_completion_tokens")
     request.max_tokens = _whole("max_completion_tokens", limit) if limit is not None \
         else _whole("max_tokens", body.get("max_tokens"))
@@ -94,7 +105,6 @@ def read_request(body: Any) -> Request:
     user = body.get("user")
     request.user = user if isinstance(user, str) else None
     request.response_format = _read_format(body.get("response_format"))
-    return request
 
 
 def _read_messages(messages: Any, request: Request) -> None:
@@ -150,7 +160,7 @@ def _parts(content: Any, where: str, text_only: bool = False) -> list[Part]:
         elif kind == "image_url" and not text_only:
             parts.append(_image(part.get("image_url"), f"{at}.image_url"))
         elif kind in ("input_audio", "file", "image_url"):
-            raise DialectError(at, f"a {kind} part cannot be translated for this model")
+            raise DialectError(at, f"the {kind} part cannot be translated for this model")
         else:
             raise DialectError(at, f"unknown content part type {kind!r}")
     return parts
