@@ -5,19 +5,30 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 SDK_TS := sdks/typescript
+AGENTS := tests/agents
+AGENTS_STAMP := $(AGENTS)/node_modules/.installed-stamp
 
-.PHONY: run test lint bench install clean qt-deps qt-deps-x11 screenshots sdk-ts package
+.PHONY: run test lint bench install clean qt-deps qt-deps-x11 screenshots sdk-ts agents package
 
 run: $(STAMP)
 	$(BIN)/modelproxy serve
 
-test: $(STAMP) qt-deps-x11 sdk-ts
+test: $(STAMP) qt-deps-x11 sdk-ts agents
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The TypeScript SDK, built for its tests (tests/sdks/test_typescript.py): the locked
 # dev dependencies, then tsc into sdks/typescript/dist (the package's `prepare` script).
 sdk-ts:
 	cd $(SDK_TS) && npm ci --no-audit --no-fund --loglevel=error
+
+# The real coding agents (Claude Code, Codex) at the versions package-lock.json pins, for
+# tests/agents: hundreds of MB in an ignored node_modules, reinstalled only when the lock
+# changes (a warm npm cache makes that fast too).
+agents: $(AGENTS_STAMP)
+
+$(AGENTS_STAMP): $(AGENTS)/package-lock.json
+	npm ci --prefix $(AGENTS) --no-audit --no-fund --loglevel=error
+	touch $(AGENTS_STAMP)
 
 qt-deps:
 	bash .ci/qt-deps
@@ -54,4 +65,4 @@ package: $(STAMP) qt-deps-x11
 	$(BIN)/python packaging/smoke.py dist/modelproxy
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache $(AGENTS)/node_modules
