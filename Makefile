@@ -23,8 +23,12 @@ sdk-ts:
 
 # The real coding agents (Claude Code, Codex) at the versions package-lock.json pins, for
 # tests/agents: hundreds of MB in an ignored node_modules, reinstalled only when the lock
-# changes (a warm npm cache makes that fast too).
+# changes (a warm npm cache makes that fast too). They run in a loopback-only network
+# namespace: `ip netns` (iproute2), installed where apt-get can, else those tests skip.
 agents: $(AGENTS_STAMP)
+	@command -v ip >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2; } || \
+	  echo "tests/agents need iproute2 (ip netns) and root; without them they are skipped" >&2
 
 $(AGENTS_STAMP): $(AGENTS)/package-lock.json
 	npm ci --prefix $(AGENTS) --no-audit --no-fund --loglevel=error
