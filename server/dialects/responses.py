@@ -104,6 +104,8 @@ def _read_input(value: Any, request: Request) -> None:
         if not isinstance(item, dict):
             raise DialectError(where, "an input item must be an object")
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise DialectError(f"{where}.type", "an item's type must be a string")
         if kind == "message":
             role, parts = _message(item, where)
             if role == "system":
@@ -257,7 +259,7 @@ def _effort(reasoning: Any) -> Any:
     effort = reasoning.get("effort")
     if effort is None:
         return None
-    if effort not in EFFORTS:
+    if not isinstance(effort, str) or effort not in EFFORTS:
         raise DialectError("reasoning.effort", f"unknown reasoning effort {effort!r}")
     return EFFORTS[effort]
 

@@ -214,13 +214,18 @@ def read_reply(answer: Any) -> Reply:
         parts.extend(_output_parts(item, f"output[{i}]"))
     reply = Reply(str(answer.get("id") or new_id("resp")), str(answer.get("model") or ""),
                   parts, usage=usage_of(answer))
-    details = answer.get("incomplete_details")
     if answer.get("status") == "incomplete":
-        reason = details.get("reason") if isinstance(details, dict) else None
-        reply.stop = STOPS.get(reason, "length")  # type: ignore[assignment]
+        reply.stop = incomplete_stop(answer)
     elif any(isinstance(p, ToolCall) for p in parts):
         reply.stop = "tool_use"
     return reply
+
+
+def incomplete_stop(response: dict) -> Any:
+    """Why an incomplete response stopped (cut short at the output limit, unless said)."""
+    details = response.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return STOPS.get(reason, "length") if isinstance(reason, str) else "length"
 
 
 def _output_parts(item: Any, where: str) -> list:

@@ -27,8 +27,8 @@ from server.dialects.model import (
 )
 from server.dialects.responses_out import (
     INCOMPLETE,
-    STOPS,
     call_item,
+    incomplete_stop,
     message_item,
     new_id,
     reasoning_item,
@@ -112,9 +112,7 @@ class StreamReader:
 
     def _end(self, kind: str, response: dict) -> list[Event]:
         if kind == "response.incomplete":
-            details = response.get("incomplete_details")
-            reason = details.get("reason") if isinstance(details, dict) else None
-            stop = STOPS.get(reason, "length")
+            stop = incomplete_stop(response)
         else:
             stop = "tool_use" if self.tool_use else "end"
         usage = usage_of(response)
