@@ -1,5 +1,6 @@
 """The OpenAI Responses dialect (POST /v1/responses): a client's request read into the
-internal model. Answers and provider requests are in responses_out.py, streams in
+internal model (tools and options in responses_options.py). Answers are in
+responses_out.py, provider requests in responses_request.py, streams in
 responses_stream.py; this module offers the whole codec (server/dialects/codec.py).
 
 This server keeps no responses, so what needs OpenAI's stored state (previous_response_id,
@@ -18,10 +19,18 @@ from server.dialects.model import (
     Part,
     Request,
     Text,
-    Tool,
     ToolCall,
-    ToolChoice,
     ToolResult,
+)
+from server.dialects.responses_options import (
+    bool_field,
+    list_field,
+    number_field,
+    read_effort,
+    read_text_format,
+    read_tool_choice,
+    read_tools,
+    str_field,
 )
 from server.dialects.responses_out import (  # noqa: F401  (the codec's module-level API)
     NAMESPACED,
@@ -29,13 +38,11 @@ from server.dialects.responses_out import (  # noqa: F401  (the codec's module-l
     thinking_of_item,
     usage_of,
     write_reply,
-    write_request,
 )
+from server.dialects.responses_request import write_request  # noqa: F401
 from server.dialects.responses_stream import StreamReader, StreamWriter  # noqa: F401
 
 STATELESS = "this server keeps no responses: send the whole conversation (store: false)"
-EFFORTS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high",
-           "xhigh": "high", "none": None}
 # Items and tools that only OpenAI itself can run or resolve.
 HOSTED_ITEMS = {"custom_tool_call", "custom_tool_call_output", "local_shell_call",
                 "local_shell_call_output", "web_search_call", "file_search_call",
@@ -57,19 +64,19 @@ def read_request(body: Any) -> Request:
     request = Request(model=model, messages=[])
     instructions = body.get("instructions")
     if instructions is not None:
-        request.system.append(Text(_str(instructions, "instructions")))
+        request.system.append(Text(str_field(instructions, "instructions")))
     _read_input(body.get("input"), request)
-    request.tools = [tool for i, t in enumerate(_list(body, "tools"))
-                     for tool in _tools(t, f"tools[{i}]")]
-    request.tool_choice = _tool_choice(body)
-    request.max_tokens = _number(body, "max_output_tokens", int)
-    request.temperature = _number(body, "temperature", float)
-    request.top_p = _number(body, "top_p", float)
-    request.stream = _bool(body, "stream") or False
-    request.reasoning = _effort(body.get("reasoning"))
+    request.tools = [tool for i, t in enumerate(list_field(body, "tools"))
+                     for tool in read_tools(t, f"tools[{i}]")]
+    request.tool_choice = read_tool_choice(body)
+    request.max_tokens = number_field(body, "max_output_tokens", int)
+    request.temperature = number_field(body, "temperature", float)
+    request.top_p = number_field(body, "top_p", float)
+    request.stream = bool_field(body, "stream") or False
+    request.reasoning = read_effort(body.get("reasoning"))
     user = body.get("safety_identifier", body.get("user"))
-    request.user = None if user is None else _str(user, "user")
-    request.response_format = _text_format(body.get("text"))
+    request.user = None if user is None else str_field(user, "user")
+    request.response_format = read_text_format(body.get("text"))
     return request
 
 
@@ -114,11 +121,11 @@ def _read_input(value: Any, request: Request) -> None:
             _add(request.messages, role, parts)
         elif kind == "function_call":
             space = item.get("namespace")
-            name = _str(item.get("name"), f"{where}.name")
+            name = str_field(item.get("name"), f"{where}.name")
             if space is not None:
-                name = f"{_str(space, f'{where}.namespace')}{NAMESPACED}{name}"
-            call = ToolCall(_str(item.get("call_id"), f"{where}.call_id"), name,
-                            _str(item.get("arguments", ""), f"{where}.arguments"))
+                name = f"{str_field(space, f'{where}.namespace')}{NAMESPACED}{name}"
+            call = ToolCall(str_field(item.get("call_id"), f"{where}.call_id"), name,
+                            str_field(item.get("arguments", ""), f"{where}.arguments"))
             calls.add(call.id)
             _add(request.messages, "assistant", [call])
         elif kind == "function_call_output":
@@ -166,9 +173,9 @@ def _content_part(part: Any, where: str) -> Text | Image:
         raise DialectError(where, "a content part must be an object")
     kind = part.get("type")
     if kind in ("input_text", "output_text"):
-        return Text(_str(part.get("text"), f"{where}.text"))
+        return Text(str_field(part.get("text"), f"{where}.text"))
     if kind == "refusal":
-        return Text(_str(part.get("refusal"), f"{where}.refusal"))
+        return Text(str_field(part.get("refusal"), f"{where}.refusal"))
     if kind == "input_image":
         return _image(part, where)
     if kind in ("input_file", "input_audio"):
@@ -180,13 +187,13 @@ def _image(part: dict, where: str) -> Image:
     if part.get("file_id") is not None:
         raise DialectError(f"{where}.file_id", "images by OpenAI file_id cannot be carried "
                            "to this provider: send image_url (a URL or a data: URL)")
-    url = _str(part.get("image_url"), f"{where}.image_url")
+    url = str_field(part.get("image_url"), f"{where}.image_url")
     detail = part.get("detail")
     return Image(url=url, detail=detail if isinstance(detail, str) else None)
 
 
 def _call_output(item: dict, where: str, calls: set[str]) -> ToolResult:
-    call_id = _str(item.get("call_id"), f"{where}.call_id")
+    call_id = str_field(item.get("call_id"), f"{where}.call_id")
     if call_id not in calls:
         raise DialectError(f"{where}.call_id", f"no function_call with call_id {call_id!r} "
                            "comes before this output in the input")
@@ -197,130 +204,3 @@ def _call_output(item: dict, where: str, calls: set[str]) -> ToolResult:
         raise DialectError(f"{where}.output", "output must be a string or a list of parts")
     return ToolResult(call_id, [_content_part(p, f"{where}.output[{j}]")
                                 for j, p in enumerate(output)])
-
-
-# --- tools and options ---------------------------------------------------------------
-
-
-def _tools(tool: Any, where: str) -> list[Tool]:
-    """A function tool; a namespace's functions as tools named namespace__name (what
-    Anthropic and chat completions allow in a name; answers split them back)."""
-    if isinstance(tool, dict) and tool.get("type") == "namespace":
-        space = _str(tool.get("name"), f"{where}.name")
-        inner = tool.get("tools")
-        if not isinstance(inner, list):
-            raise DialectError(f"{where}.tools", "a namespace needs its list of tools")
-        tools = [_tool(t, f"{where}.tools[{j}]") for j, t in enumerate(inner)]
-        for t in tools:
-            t.name = f"{space}{NAMESPACED}{t.name}"
-        return tools
-    return [_tool(tool, where)]
-
-
-def _tool(tool: Any, where: str) -> Tool:
-    if not isinstance(tool, dict):
-        raise DialectError(where, "a tool must be an object")
-    kind = tool.get("type")
-    if kind in ("web_search", "web_search_preview", "web_search_2025_08_26"):
-        raise DialectError(f"{where}.type", f"the hosted {kind} tool runs only at OpenAI "
-                           "(for Codex: set web_search = \"disabled\" in its config.toml)")
-    if kind != "function":
-        raise DialectError(f"{where}.type", f"the {kind!r} tool cannot be carried to this "
-                           "provider (only function tools can)")
-    parameters = tool.get("parameters")
-    if parameters is None:
-        parameters = {"type": "object", "properties": {}}
-    elif not isinstance(parameters, dict):
-        raise DialectError(f"{where}.parameters", "parameters must be a JSON schema object")
-    description = tool.get("description")
-    strict = tool.get("strict")
-    return Tool(_str(tool.get("name"), f"{where}.name"),
-                None if description is None else _str(description, f"{where}.description"),
-                parameters, strict if isinstance(strict, bool) else None)
-
-
-def _tool_choice(body: dict) -> ToolChoice | None:
-    choice, parallel = body.get("tool_choice"), _bool(body, "parallel_tool_calls")
-    if choice is None:
-        return None if parallel is None else ToolChoice("auto", parallel=parallel)
-    if choice in ("auto", "none", "required"):
-        return ToolChoice(choice, parallel=parallel)
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        return ToolChoice("tool", _str(choice.get("name"), "tool_choice.name"), parallel)
-    raise DialectError("tool_choice", "tool_choice must be auto, none, required or "
-                       "{type: function, name}")
-
-
-def _effort(reasoning: Any) -> Any:
-    if reasoning is None:
-        return None
-    if not isinstance(reasoning, dict):
-        raise DialectError("reasoning", "reasoning must be an object")
-    effort = reasoning.get("effort")
-    if effort is None:
-        return None
-    if not isinstance(effort, str) or effort not in EFFORTS:
-        raise DialectError("reasoning.effort", f"unknown reasoning effort {effort!r}")
-    return EFFORTS[effort]
-
-
-def _text_format(text: Any) -> dict | None:
-    if text is None:
-        return None
-    if not isinstance(text, dict):
-        raise DialectError("text", "text must be an object")
-    fmt = text.get("format")
-    if fmt is None:
-        return None
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return {"type": "json_object"}
-    if kind == "json_schema":
-        schema = fmt.get("schema")
-        if not isinstance(schema, dict):
-            raise DialectError("text.format.schema", "schema must be a JSON schema object")
-        strict = fmt.get("strict")
-        return {"name": _str(fmt.get("name", "response"), "text.format.name"),
-                "schema": schema, "strict": strict if isinstance(strict, bool) else None}
-    raise DialectError("text.format.type", "text.format must be text, json_object or "
-                       "json_schema")
-
-
-# --- field checks --------------------------------------------------------------------
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise DialectError(where, "a string is required")
-    return value
-
-
-def _list(body: dict, name: str) -> list:
-    value = body.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise DialectError(name, "a list is required")
-    return value
-
-
-def _bool(body: dict, name: str) -> bool | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, bool):
-        raise DialectError(name, "true or false is required")
-    return value
-
-
-def _number(body: dict, name: str, kind: type) -> Any:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DialectError(name, "a number is required")
-    if kind is int:
-        if value != int(value) or value < 1:
-            raise DialectError(name, "a positive whole number is required")
-        return int(value)
-    return float(value)
