@@ -155,7 +155,7 @@ def _message(value: Any, path: str, calls: set[str]) -> Message:
     message = _obj(value, path)
     role = message.get("role")
     if role not in ("user", "assistant"):
-        raise DialectError(f"{path}.role", "must be user or assistant")
+        raise DialectError(f"{path}.role", "must be user, assistant or system")
     content = message.get("content")
     if isinstance(content, str):
         return Message(role, [Text(content)] if content else [])
@@ -165,19 +165,32 @@ def _message(value: Any, path: str, calls: set[str]) -> Message:
                           for j, block in enumerate(content)])
 
 
-def _system(value: Any) -> list[Text]:
+def _system(value: Any, path: str = "system") -> list[Text]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
         return [Text(value)]
     if not isinstance(value, list):
-        raise DialectError("system", "must be a string or an array of text blocks")
+        raise DialectError(path, "must be a string or an array of text blocks")
     texts = []
     for j, block in enumerate(value):
-        if _block_type(block, f"system[{j}]") != "text":
-            raise DialectError(f"system[{j}].type", "must be text")
-        texts.append(_text(block, f"system[{j}]"))
+        if _block_type(block, f"{path}[{j}]") != "text":
+            raise DialectError(f"{path}[{j}].type", "must be text")
+        texts.append(_text(block, f"{path}[{j}]"))
     return texts
+
+
+def _conversation(messages: list[Any], system: list[Text]) -> list[Message]:
+    """The messages; a system message among them (Claude Code's mid-conversation-system
+    beta) joins the system prompt, which is where other dialects can take it."""
+    calls: set[str] = set()
+    out = []
+    for i, value in enumerate(messages):
+        if isinstance(value, dict) and value.get("role") == "system":
+            system.extend(_system(value.get("content"), f"messages[{i}].content"))
+        else:
+            out.append(_message(value, f"messages[{i}]", calls))
+    return out
 
 
 # --- tools and settings ------------------------------------------------------------
@@ -244,7 +257,7 @@ def read_request(body: Any) -> Request:
         if body.get(name) is not None:
             raise DialectError(name, f"{name} cannot be carried to a provider of another dialect")
     messages = _get(body, "messages", list, "", True)
-    calls: set[str] = set()
+    system = _system(body.get("system"))
     tools = _get(body, "tools", list, "") or []
     stop = _get(body, "stop_sequences", list, "") or []
     for j, item in enumerate(stop):
@@ -258,8 +271,8 @@ def read_request(body: Any) -> Request:
     reasoning, budget = _reasoning(body)
     return Request(
         model=_get(body, "model", str, "", True),
-        messages=[_message(m, f"messages[{i}]", calls) for i, m in enumerate(messages)],
-        system=_system(body.get("system")),
+        messages=_conversation(messages, system),
+        system=system,
         tools=[_tool(t, f"tools[{i}]") for i, t in enumerate(tools)],
         tool_choice=_tool_choice(body.get("tool_choice")),
         max_tokens=max_tokens,
