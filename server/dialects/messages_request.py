@@ -50,7 +50,7 @@ def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], path: str
             raise DialectError(f"{path}{key}", "is required")
         return None
     if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise DialectError(f"{path}{key}", "must be a number")
+        raise DialectError(f"{path}{key}", f"must be {_kind_name(kind)}")
     if not isinstance(value, kind):
         raise DialectError(f"{path}{key}", f"must be {_kind_name(kind)}")
     return value

@@ -178,6 +178,21 @@ def test_a_read_request_is_written_back_for_an_anthropic_provider() -> None:
     assert body["stop_sequences"] == ["\n\nHuman:"]
 
 
+def test_a_claude_code_turn_written_for_anthropic_keeps_its_conversation() -> None:
+    original = fixture("claude_code_turn2.json")["body"]
+    body = messages.write_request(messages.read_request(original), "claude-opus-4-8")
+    assert [t["role"] for t in body["messages"]] == ["user", "assistant", "user"]
+    assert body["messages"][1]["content"] == original["messages"][2]["content"]
+    assert body["messages"][2]["content"][0]["tool_use_id"] == \
+        body["messages"][1]["content"][0]["id"]
+    assert len(body["system"]) == 4  # three system blocks and the inline system message
+    assert len(body["tools"]) == 24 and body["max_tokens"] == 64000
+    assert "thinking" not in body  # its tool call came with no thinking to continue
+    first = messages.write_request(
+        messages.read_request(fixture("claude_code_turn1.json")["body"]), "claude-opus-4-8")
+    assert first["thinking"] == {"type": "enabled", "budget_tokens": 24576}  # effort high
+
+
 def test_turns_alternate_tool_results_lead_and_foreign_thinking_is_dropped() -> None:
     request = Request(model="m", messages=[
         Message("user", [Text("a")]), Message("user", [Text(""), Text("b")]),
