@@ -216,7 +216,7 @@ def _tool_choice(value: Any) -> ToolChoice | None:
     parallel = None if disabled is None else not disabled
     kind = choice.get("type")
     modes = {"auto": "auto", "any": "required", "none": "none"}
-    if kind in modes:
+    if isinstance(kind, str) and kind in modes:
         return ToolChoice(modes[kind], parallel=parallel)  # type: ignore[arg-type]
     if kind == "tool":
         return ToolChoice("tool", _get(choice, "name", str, "tool_choice.", True), parallel)

@@ -131,6 +131,7 @@ def test_a_thinking_budget_maps_to_an_effort(budget: int, effort: str) -> None:
                                                     "name": "web_search"}]}, "tools[1]"),
     ({"tools": [{"type": "bash_20250124", "name": "bash"}]}, "tools[0]"),
     ({"tool_choice": {"type": "sometimes"}}, "tool_choice.type"),
+    ({"tool_choice": {"type": []}}, "tool_choice.type"),
     ({"tool_choice": {"type": "tool"}}, "tool_choice.name"),
     ({"max_tokens": "many"}, "max_tokens"),
     ({"max_tokens": True}, "max_tokens"),
