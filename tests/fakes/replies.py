@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from tests.fakes.script import Script, Turn, turn_for  # noqa: F401  (Turn, Script: the hook's API)
+
 _ERROR_KINDS = {  # status -> (type, code), as OpenAI reports them
     401: ("invalid_request_error", "invalid_api_key"),
     404: ("invalid_request_error", "not_found"),
@@ -55,27 +57,55 @@ class ChatReply:
     model: str
     content: str
     usage: Any  # a dict as OpenAI's; fault modes put wrong shapes here
+    tool_calls: tuple[tuple[str, str, dict], ...] = ()  # (id, name, arguments)
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
 
 
-def chat_reply(body: dict[str, Any]) -> ChatReply:
-    """Echo the last user message; usage counts words."""
+def chat_reply(body: dict[str, Any], script: Script | None = None) -> ChatReply:
+    """The script's Turn (default: echo the last user message); usage counts words."""
     msgs = [m for m in body["messages"] if isinstance(m, dict)]
-    users = [text_of(m.get("content")) for m in msgs if m.get("role") == "user"]
-    content = "echo: " + (users[-1] if users else "")
+    turn = turn_for(script, "chat", body)
     prompt = max(1, sum(len(text_of(m.get("content")).split()) for m in msgs))
-    done = len(content.split())
+    done = len(turn.text.split()) + sum(1 + len(json.dumps(args).split())
+                                        for _, _, args in turn.tool_calls)
     usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
-    return ChatReply(str(body.get("model") or "fake-model"), content, usage)
+    return ChatReply(str(body.get("model") or "fake-model"), turn.text, usage,
+                     tuple(turn.tool_calls))
 
 
 def completion(reply: ChatReply, message: Any = ...) -> dict[str, Any]:
     """A `chat.completion`; `message` replaces the assistant message (a fault's null)."""
     if message is ...:
         message = {"role": "assistant", "content": reply.content, "refusal": None}
+        if reply.tool_calls:
+            message["content"] = reply.content or None
+            message["tool_calls"] = [
+                {"id": cid, "type": "function",
+                 "function": {"name": name, "arguments": json.dumps(args)}}
+                for cid, name, args in reply.tool_calls]
     return {"id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion",
             "created": int(time.time()), "model": reply.model, "usage": reply.usage,
             "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": "stop"}]}
+                         "finish_reason": reply.finish_reason}]}
+
+
+def halves(text: str) -> list[str]:
+    """`text` in two pieces (a tool call's arguments arrive in pieces)."""
+    return [text[:len(text) // 2], text[len(text) // 2:]]
+
+
+def _tool_call_deltas(reply: ChatReply) -> list[dict[str, Any]]:
+    """Each call as OpenAI streams it: index, id, name first, then its arguments in pieces."""
+    deltas: list[dict[str, Any]] = []
+    for index, (cid, name, args) in enumerate(reply.tool_calls):
+        deltas.append({"tool_calls": [{"index": index, "id": cid, "type": "function",
+                                       "function": {"name": name, "arguments": ""}}]})
+        deltas += [{"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                   for piece in halves(json.dumps(args))]
+    return deltas
 
 
 def stream_chunks(reply: ChatReply, n: int, with_usage: bool) -> list[dict[str, Any]]:
@@ -92,9 +122,11 @@ def stream_chunks(reply: ChatReply, n: int, with_usage: bool) -> list[dict[str, 
 
     size = len(reply.content)
     chunks = [chunk({"role": "assistant", "content": ""})]
-    chunks += [chunk({"content": reply.content[i * size // n:(i + 1) * size // n]})
-               for i in range(n)]
-    chunks.append(chunk({}, "stop"))
+    if reply.content or not reply.tool_calls:
+        chunks += [chunk({"content": reply.content[i * size // n:(i + 1) * size // n]})
+                   for i in range(n)]
+    chunks += [chunk(delta) for delta in _tool_call_deltas(reply)]
+    chunks.append(chunk({}, reply.finish_reason))
     if with_usage:
         chunks.append({**base, "choices": [], "usage": reply.usage})
     return chunks

@@ -1,4 +1,5 @@
-"""A fake OpenAI-compatible upstream: a real HTTP/1.1 server on loopback, standard library only.
+"""A fake OpenAI-compatible (and Anthropic) upstream: a real HTTP/1.1 server on loopback,
+standard library only.
 
 Usage::
 
@@ -8,8 +9,13 @@ Usage::
         assert fake.last_request.body["model"] == "m"  # the reply's content is "echo: hi"
 
 Endpoints: ``POST /v1/chat/completions`` (plain or SSE stream), ``POST /v1/embeddings`` (float or
-base64), ``GET /v1/models[/<id>]``. Replies are deterministic: chat echoes the last user message
-as ``"echo: <text>"``; embeddings come from :func:`fake_embedding`.
+base64), ``GET /v1/models[/<id>]``; Anthropic's ``POST /v1/messages`` (whole or its event
+stream; tests/fakes/anthropic_replies.py), ``POST /v1/messages/count_tokens`` and, with an
+``anthropic-version`` header, its ``GET /v1/models``; OpenAI's ``POST /v1/responses`` (whole or
+streamed; tests/fakes/responses_replies.py). Replies are deterministic: they echo the last user
+message as ``"echo: <text>"``, unless ``FakeUpstream(script=...)`` says otherwise (text and tool
+calls: tests/fakes/script.py); embeddings come from :func:`fake_embedding`. Errors on
+``/v1/messages*`` (``fail_next``'s default body, a missing key) are in Anthropic's shape.
 
 Fault modes per provider: a provider whose base URL is ``fake.fault_url(MODE[, ARG])`` gets
 that mode's broken answers (huge events, drips, garbage, stalls, bad usage...: the list is in
@@ -17,7 +23,8 @@ tests/fakes/faults.py), others on the same fake get normal ones.
 
 Faults, set from the test: ``fail_next``/``fail_always``, ``drop_next`` and ``fail_mid_stream``
 act on the next ``count`` requests (``count=None``: until reset); ``set_delay``, ``stream_delay``,
-``no_usage_in_stream`` and ``require_api_key`` hold until ``reset()``. Every request is recorded
+``no_usage_in_stream`` and ``require_api_key`` (``Authorization: Bearer`` or ``x-api-key``)
+hold until ``reset()``. Every request is recorded
 (``requests``, ``last_request``, ``clear()``); ``streams_aborted`` counts client disconnects
 mid-stream, ``requests_abandoned`` those during a ``set_delay`` wait (or a fault mode's).
 Plain threads, never gevent: it runs in any process, serving from a daemon thread.
@@ -40,7 +47,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakes import faults
+from tests.fakes import anthropic_replies, faults, responses_replies
+from tests.fakes.anthropic_replies import anthropic_error
 from tests.fakes.replies import (
     chat_reply,
     completion,
@@ -50,6 +58,7 @@ from tests.fakes.replies import (
     model_object,
     stream_lines,
 )
+from tests.fakes.script import Script
 
 __all__ = ["DEFAULT_MODELS", "FakeUpstream", "RecordedRequest", "fake_embedding"]
 
@@ -97,6 +106,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    _anthropic = False
     disable_nagle_algorithm = True  # small SSE writes must leave at once
     server: _Server
 
@@ -130,13 +140,15 @@ class _Handler(BaseHTTPRequestHandler):
         if fake._take("drop") is not None:
             self.close_connection = True  # no response at all
             return
-        if (fail := fake._take("fail")) is not None:
-            return self._send(*fail)
-        if fake._api_key is not None and (
-                self.headers.get("Authorization") != f"Bearer {fake._api_key}"):
-            return self._send(401, error_for(401, "Incorrect API key provided."))
         fault, path = faults.parse(urlsplit(self.path).path)
         route = (self.command, path.rstrip("/"))
+        self._anthropic = route[1].startswith("/v1/messages")  # errors in Anthropic's shape
+        if (fail := fake._take("fail")) is not None:
+            status, fail_body, headers = fail
+            return self._send(status, fail_body, headers)
+        if fake._api_key is not None and f"Bearer {fake._api_key}" not in (
+                self.headers.get("Authorization"), "Bearer " + self.headers.get("x-api-key", "")):
+            return self._send(401, self._error(401, "Incorrect API key provided."))
         if fault is not None and self.command == "POST" and faults.serve(self, fault, route[1],
                                                                           body):
             return
@@ -144,6 +156,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._chat(body)
         elif route == ("POST", "/v1/embeddings"):
             self._embeddings(body)
+        elif route in (("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")):
+            self._messages(body, counting=route[1].endswith("count_tokens"))
+        elif route == ("POST", "/v1/responses"):
+            self._responses(body)
+        elif route == ("GET", "/v1/models") and "anthropic-version" in self.headers:
+            self._send(200, anthropic_replies.models_list(fake.models))
         elif route == ("GET", "/v1/models"):
             self._send(200, {"object": "list", "data": [model_object(m) for m in fake.models]})
         elif route[0] == "GET" and route[1].removeprefix("/v1/models/") in fake.models:
@@ -156,13 +174,41 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: Any) -> None:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return self._send(400, error_for(400, "'messages' is a required property"))
-        reply, fake = chat_reply(body), self.server.fake
+        fake = self.server.fake
+        reply = chat_reply(body, fake.script)
         if body.get("stream"):
             cut = fake._take("mid_stream")  # content chunks to send before dying, or None
             n = max(1, fake.stream_chunks)
             return self._stream(stream_lines(reply, n, self._wants_usage(body)),
                                 send_only=None if cut is None else 1 + min(cut, n))
         self._send(200, completion(reply))
+
+    def _messages(self, body: Any, counting: bool) -> None:
+        """POST /v1/messages (whole or streamed) and /v1/messages/count_tokens."""
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return self._send(400, anthropic_error(400, "messages: Field required"))
+        fake = self.server.fake
+        if counting:
+            return self._send(200, {"input_tokens": anthropic_replies.input_tokens(body)})
+        if not body.get("stream"):
+            return self._send(200, anthropic_replies.message(body, fake.script))
+        events = anthropic_replies.stream_events(body, fake.stream_chunks, fake.script)
+        cut = fake._take("mid_stream")  # message_start, ping, block start, `cut` deltas
+        self._stream(events, send_only=None if cut is None else 3 + cut)
+
+    def _responses(self, body: Any) -> None:
+        if not isinstance(body, dict) or body.get("input") is None:
+            return self._send(400, error_for(400, "Missing required parameter: 'input'."))
+        fake = self.server.fake
+        if not body.get("stream"):
+            return self._send(200, responses_replies.response(body, fake.script))
+        events = responses_replies.stream_events(body, fake.stream_chunks, fake.script)
+        cut = fake._take("mid_stream")  # created, in_progress, item, part, `cut` deltas
+        self._stream(events, send_only=None if cut is None else 4 + cut)
+
+    def _error(self, status: int, message: str) -> dict[str, Any]:
+        """An error body in the shape of the API the request was for."""
+        return (anthropic_error if self._anthropic else error_for)(status, message)
 
     def _wants_usage(self, body: dict[str, Any]) -> bool:
         opts = body.get("stream_options")
@@ -245,7 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
               ctype: str = "text/plain; charset=utf-8") -> None:
         if body is None:
-            body = error_for(status, f"Injected failure (HTTP {status})")
+            body = self._error(status, f"Injected failure (HTTP {status})")
         if isinstance(body, dict | list):
             body, ctype = json.dumps(body), "application/json"
         data = body.encode() if isinstance(body, str) else bytes(body)
@@ -265,8 +311,9 @@ class FakeUpstream:
     """The fake server. Thread-safe; the counters are plain ints, readable at any time."""
 
     def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, stream_chunks: int = 4,
-                 embedding_dim: int = 8) -> None:
+                 embedding_dim: int = 8, script: Script | None = None) -> None:
         self.models = list(models)
+        self.script = script  # what the "model" answers (tests/fakes/script.py); None: echo
         self.stream_chunks = stream_chunks  # content chunks per streamed reply
         self.embedding_dim = embedding_dim
         self.streams_aborted = self.streams_completed = self.open_streams = 0
