@@ -42,6 +42,7 @@ class Settings:
     log_level: str = "INFO"
     openai_api_key: str | None = field(default=None, repr=False)
     openrouter_api_key: str | None = field(default=None, repr=False)
+    anthropic_api_key: str | None = field(default=None, repr=False)
     # Whether data_dir was given relative to the working directory (it is made absolute
     # here, once): a server started from another folder would use another appliance.
     data_dir_relative: bool = field(default=False, compare=False, metadata={"derived": True})
@@ -67,7 +68,8 @@ class Settings:
 
 
 # Environment variables read without the MODELPROXY_ prefix (the providers' own names).
-_PLAIN_ENV = {"openai_api_key": "OPENAI_API_KEY", "openrouter_api_key": "OPENROUTER_API_KEY"}
+_PLAIN_ENV = {"openai_api_key": "OPENAI_API_KEY", "openrouter_api_key": "OPENROUTER_API_KEY",
+              "anthropic_api_key": "ANTHROPIC_API_KEY"}
 
 
 def env_name(name: str) -> str:

@@ -22,7 +22,8 @@ PG_URL = os.environ.get("MODELPROXY_TEST_PG_URL", "postgresql://postgres@127.0.0
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests pass their own settings: no MODELPROXY_* or provider key from the outside."""
     for name in list(os.environ):
-        if name.startswith("MODELPROXY_") or name in {"OPENAI_API_KEY", "OPENROUTER_API_KEY"}:
+        if name.startswith("MODELPROXY_") or name in {"OPENAI_API_KEY", "OPENROUTER_API_KEY",
+                                                      "ANTHROPIC_API_KEY"}:
             monkeypatch.delenv(name)
 
 

@@ -16,12 +16,14 @@ ENTRY_POINT_GROUP = "modelproxy.providers"
 BUILTIN: dict[str, str | None] = {
     "openai": "https://api.openai.com/v1",
     "openrouter": "https://openrouter.ai/api/v1",
+    "anthropic": "https://api.anthropic.com/v1",
     "openai_compatible": None,
     "echo": "",
 }
 
 # Provider types whose key may come from the environment when none is stored.
-KEY_ENV = {"openai": "openai_api_key", "openrouter": "openrouter_api_key"}
+KEY_ENV = {"openai": "openai_api_key", "openrouter": "openrouter_api_key",
+           "anthropic": "anthropic_api_key"}
 
 
 @cache

@@ -15,12 +15,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services import provider_types
 from gui.dialogs.form import FormDialog, InvalidInput
 from gui.pages.base import Context
 
-TYPES = ("openai", "openrouter", "openai_compatible", "echo")
-DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "openrouter": "https://openrouter.ai/api/v1",
-                "openai_compatible": "http://gpu-box:8000/v1 (required)", "echo": "(none needed)"}
+TYPES = tuple(provider_types.BUILTIN)  # the built-in types; a plug-in's is added when shown
+DEFAULT_URLS = {  # the base URL field's placeholder: the type's default, or what to enter
+    name: url or ("(none needed)" if url == "" else "http://gpu-box:8000/v1 (required)")
+    for name, url in provider_types.BUILTIN.items()}
 DEFAULT_TIMEOUT_S = 60.0
 
 

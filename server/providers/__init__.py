@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from app.services.provider_types import ENTRY_POINT_GROUP
+from server.providers.anthropic import AnthropicAdapter
 from server.providers.base import (
     Adapter,
     Answer,
@@ -32,6 +33,7 @@ __all__ = [
 BUILTIN: dict[str, type[Adapter]] = {
     "openai": OpenAIAdapter,
     "openrouter": OpenRouterAdapter,
+    "anthropic": AnthropicAdapter,
     "openai_compatible": OpenAICompatibleAdapter,
     "echo": EchoAdapter,
 }

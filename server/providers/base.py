@@ -93,10 +93,43 @@ class Stream(ABC):
 
 
 class Adapter(ABC):
-    """One provider type. Bodies are OpenAI-shaped dicts; answers are OpenAI-shaped too."""
+    """One provider type. `chat()` and friends take and give OpenAI-shaped dicts; `send()`
+    and `open_stream()` take a body in one of the `dialects` the provider speaks ("chat",
+    "responses", "messages") and answer in that same dialect.
+
+    `dialects`: the first is the one other dialects are best translated to. An adapter
+    that does not set it (a plug-in written before dialects) speaks "chat" only, through
+    its `chat()` / `chat_stream()`."""
+
+    dialects: tuple[str, ...] = ("chat",)
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
+
+    def send(self, dialect: str, body: dict[str, Any], request_id: str,
+             headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """The whole answer to `body`, in `dialect`. `headers`: extra headers for this
+        request alone (this fallback for chat-only adapters has no way to send them)."""
+        self.check_dialect(dialect)
+        return self.chat(body, request_id)
+
+    def open_stream(self, dialect: str, body: dict[str, Any], request_id: str,
+                    headers: dict[str, str] | None = None) -> Stream:
+        """An open stream of `dialect`'s events answering `body`."""
+        self.check_dialect(dialect)
+        return self.chat_stream(body, request_id)
+
+    def count_tokens(self, body: dict[str, Any], request_id: str,
+                     headers: dict[str, str] | None = None) -> int | None:
+        """The input tokens of a Messages `body` as the provider counts them; None when it
+        has no exact count of its own (the caller estimates)."""
+        return None
+
+    def check_dialect(self, dialect: str) -> None:
+        if dialect not in self.dialects:
+            raise UpstreamError(f"provider {self.config.name} ({self.config.type}) does not "
+                                f"speak the {dialect!r} dialect; it speaks "
+                                f"{', '.join(self.dialects)}")
 
     @abstractmethod
     def chat(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import urllib3
 from urllib3.exceptions import HTTPError, NameResolutionError, NewConnectionError
@@ -44,10 +45,20 @@ ERROR_BODY_BYTES = 64 * 1024  # an error answer: enough for any provider's messa
 # at ~50 tokens/s) take ~45 minutes.
 MAX_STREAM_S = 3600.0
 EVENT_STREAM = "text/event-stream"
+# Headers of a request that a caller's per-request `headers` may not set: the provider's
+# credentials and the framing are the adapter's.
+RESERVED_HEADERS = frozenset({"authorization", "x-api-key", "host", "content-type",
+                              "content-length", "transfer-encoding", "connection"})
 
 
 class OpenAICompatibleAdapter(Adapter):
     """Talks the OpenAI HTTP API to `base_url` with the provider's key and headers."""
+
+    dialects: tuple[str, ...] = ("chat",)
+    # dialect -> path under the base URL, for those of `dialects` this type speaks
+    paths: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"chat": "/chat/completions", "responses": "/responses"})
+    rate_limit_prefixes: tuple[str, ...] = ("x-ratelimit-",)
 
     # The caps (see the module's constants), as class attributes: a plug-in adapter for a
     # provider known to send more can raise them.
@@ -59,7 +70,7 @@ class OpenAICompatibleAdapter(Adapter):
         super().__init__(config)
         headers = {**self.default_headers(), **config.headers}
         if config.api_key:
-            headers["Authorization"] = f"Bearer {config.api_key}"
+            headers.update(self.auth_headers(config.api_key))
         self.transport = Transport(config.base_url, headers)
         self.timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, config.timeout_s),
                                        read=config.timeout_s)
@@ -68,16 +79,37 @@ class OpenAICompatibleAdapter(Adapter):
         """Headers every request to this type of provider carries (before the admin's)."""
         return {"User-Agent": "modelproxy"}
 
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """How the key goes with every request."""
+        return {"Authorization": f"Bearer {api_key}"}
+
     def chat(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         return self._post_json("/chat/completions", body, request_id)
 
     def chat_stream(self, body: dict[str, Any], request_id: str) -> Stream:
+        return self._open_stream("/chat/completions", body, request_id)
+
+    def send(self, dialect: str, body: dict[str, Any], request_id: str,
+             headers: dict[str, str] | None = None) -> Answer:
+        return self._post_json(self._path(dialect), body, request_id, headers)
+
+    def open_stream(self, dialect: str, body: dict[str, Any], request_id: str,
+                    headers: dict[str, str] | None = None) -> Stream:
+        return self._open_stream(self._path(dialect), body, request_id, headers)
+
+    def _path(self, dialect: str) -> str:
+        self.check_dialect(dialect)
+        return self.paths[dialect]
+
+    def _open_stream(self, path: str, body: dict[str, Any], request_id: str,
+                     headers: dict[str, str] | None = None) -> Stream:
         started = time.monotonic()
         with self._deadline():  # the answer's headers, within the provider's timeout
-            response = self._send("POST", "/chat/completions", body, request_id)
+            response = self._send("POST", path, body, request_id, headers)
             self._check_event_stream(response)
         limits = StreamLimits(self.config.timeout_s, self.max_stream_s, self.max_event_bytes)
-        return HTTPStream(response, self.config.name, limits, started, rate_limits(response))
+        return HTTPStream(response, self.config.name, limits, started,
+                          rate_limits(response, self.rate_limit_prefixes))
 
     def embeddings(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         return self._post_json("/embeddings", body, request_id)
@@ -90,14 +122,15 @@ class OpenAICompatibleAdapter(Adapter):
     def close(self) -> None:
         self.transport.close()
 
-    def _post_json(self, path: str, body: dict[str, Any], request_id: str) -> Answer:
+    def _post_json(self, path: str, body: dict[str, Any], request_id: str,
+                   headers: dict[str, str] | None = None) -> Answer:
         with self._deadline():  # the whole call, however the provider trickles it
-            response = self._send("POST", path, body, request_id)
+            response = self._send("POST", path, body, request_id, headers)
             raw = self._read(response)
         answer = _json(raw)
         if not isinstance(answer, dict):
             raise UpstreamError("the upstream answer was not a JSON object", 200)
-        return Answer(answer, raw, rate_limits(response))
+        return Answer(answer, raw, rate_limits(response, self.rate_limit_prefixes))
 
     @contextlib.contextmanager
     def _deadline(self) -> Iterator[None]:
@@ -135,8 +168,11 @@ class OpenAICompatibleAdapter(Adapter):
             + (f": {scrub(detail, self.config.api_key)}" if detail else ""), response.status)
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None,
-              request_id: str | None) -> Response:
-        headers = dict(JSON_BODY) if body is not None else {}
+              request_id: str | None, extra: dict[str, str] | None = None) -> Response:
+        headers = {name: value for name, value in (extra or {}).items()
+                   if name.lower() not in RESERVED_HEADERS}
+        if body is not None:
+            headers.update(JSON_BODY)
         if request_id:
             headers["X-Request-ID"] = request_id
         data = json.dumps(body).encode() if body is not None else None
@@ -170,10 +206,12 @@ def _json(raw: bytes) -> Any:
         raise UpstreamError("the upstream answer was not valid JSON", 200) from None
 
 
-def rate_limits(response: Response) -> dict[str, str]:
-    """The provider's x-ratelimit-* headers (OpenAI's, and most compatible servers')."""
+def rate_limits(response: Response, prefixes: tuple[str, ...] = ("x-ratelimit-",)
+                ) -> dict[str, str]:
+    """The provider's rate-limit headers: x-ratelimit-* (OpenAI's, and most compatible
+    servers'), or those of the `prefixes` its type sends."""
     return {name.lower(): value for name, value in response.headers.items()
-            if name.lower().startswith("x-ratelimit-")}
+            if name.lower().startswith(prefixes)}
 
 
 def _error_message(response: Response) -> str:

@@ -167,7 +167,7 @@ class Appliance:
 
 def clean_environ() -> dict[str, str]:
     """This environment without outside MODELPROXY_* settings and provider keys."""
-    provider_keys = {"OPENAI_API_KEY", "OPENROUTER_API_KEY"}
+    provider_keys = {"OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY"}
     return {k: v for k, v in os.environ.items()
             if not k.startswith("MODELPROXY_") and k not in provider_keys}
 
