@@ -146,6 +146,20 @@ def test_add_provider_through_the_dialog_keeps_the_key_secret(qtbot, ctx, api) -
     assert stored["headers"] == {"X-Title": "…", "X-Org-Key": "…77c3"}  # the values were kept
 
 
+def test_add_an_anthropic_provider_with_its_default_url(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
+    dialog = page.make_add_dialog()
+    assert dialog.type.findText("anthropic") >= 0  # every built-in type is offered
+    dialog.type.setCurrentText("anthropic")
+    assert dialog.base_url.placeholderText() == "https://api.anthropic.com/v1"
+    name = unique("claude")
+    add_provider(qtbot, page, name, type="anthropic", api_key="sk-ant-test-0123456789c3d4")
+    stored = by_name(api, "providers", name)
+    assert (stored["type"], stored["base_url"]) == ("anthropic", "https://api.anthropic.com/v1")
+    assert stored["api_key_hint"] == "…c3d4"
+    api.remove("providers", stored["id"])  # other tests expect the seeded providers first
+
+
 def test_header_lines_are_checked() -> None:
     assert parse_headers("A: 1\n  \nB:two:three") == {"A": "1", "B": "two:three"}
     with pytest.raises(ValueError, match="line 2"):

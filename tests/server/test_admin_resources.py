@@ -178,6 +178,25 @@ def test_provider_connection_test(admin_env: AdminAppliance) -> None:
     assert health[admin_env.provider_ids["fake"]]["ok"] is True
 
 
+def test_anthropic_provider_type(admin_env: AdminAppliance) -> None:
+    root = _root(admin_env)
+    assert admin_env.fake is not None
+    default = root.ok("POST", "providers", 201, json={
+        "name": unique("claude"), "type": "anthropic", "api_key": "sk-ant-admin-test-0000"})
+    assert (default["type"], default["base_url"]) == ("anthropic", "https://api.anthropic.com/v1")
+    at_fake = root.ok("POST", "providers", 201, json={
+        "name": unique("claude"), "type": "anthropic", "base_url": admin_env.fake.base_url,
+        "api_key": PROVIDER_KEY})
+    tested = root.ok("POST", f"providers/{at_fake['id']}/test")
+    assert tested["ok"] is True and tested["models"] == list(DEFAULT_MODELS), tested
+    listing = [r for r in admin_env.fake.requests if r.path.startswith("/v1/models?")]
+    assert listing[-1].headers["x-api-key"] == PROVIDER_KEY
+    assert listing[-1].headers["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in listing[-1].headers
+    for provider in (default, at_fake):
+        assert root.delete(f"providers/{provider['id']}").status_code == 204
+
+
 def test_provider_changes_apply_to_the_client_api_at_once(admin_env: AdminAppliance) -> None:
     root = _root(admin_env)
     provider = root.ok("POST", "providers", 201, json={"name": unique("p"), "type": "echo"})
