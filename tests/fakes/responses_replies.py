@@ -65,16 +65,17 @@ def _item_events(index: int, item: dict[str, Any], n: int) -> list[dict[str, Any
                  "item": {**item, "arguments": "", "status": "in_progress"}},
                 *({"type": "response.function_call_arguments.delta", **at, "delta": p}
                   for p in _pieces(args, 2)),
-                {"type": "response.function_call_arguments.done", **at, "arguments": args},
+                {"type": "response.function_call_arguments.done", **at, "name": item["name"],
+                 "arguments": args},
                 {"type": "response.output_item.done", "output_index": index, "item": item}]
     part = item["content"][0]
     at = {**at, "content_index": 0}
     return [{"type": "response.output_item.added", "output_index": index,
              "item": {**item, "status": "in_progress", "content": []}},
             {"type": "response.content_part.added", **at, "part": {**part, "text": ""}},
-            *({"type": "response.output_text.delta", **at, "delta": p}
+            *({"type": "response.output_text.delta", **at, "delta": p, "logprobs": []}
               for p in _pieces(part["text"], n)),
-            {"type": "response.output_text.done", **at, "text": part["text"]},
+            {"type": "response.output_text.done", **at, "text": part["text"], "logprobs": []},
             {"type": "response.content_part.done", **at, "part": part},
             {"type": "response.output_item.done", "output_index": index, "item": item}]
 
