@@ -59,6 +59,7 @@ class Endpoint(BaseModel):
     enabled = pw.BooleanField(default=True)
     price_input_per_m = pw.DecimalField(max_digits=12, decimal_places=6, null=True)
     price_output_per_m = pw.DecimalField(max_digits=12, decimal_places=6, null=True)
+    aliases = JSONField(default=list)  # extra model names it answers to
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -115,19 +116,26 @@ class RequestLog(BaseModel):
     client_ip = pw.CharField(max_length=64, null=True)
     stream = pw.BooleanField(default=False)
     error = pw.TextField(null=True)
+    client_dialect = pw.CharField(max_length=20, null=True)  # chat, responses, messages
+    provider_dialect = pw.CharField(max_length=20, null=True)
+    agent_session = pw.CharField(max_length=128, null=True)  # e.g. X-Claude-Code-Session-Id
 
     class Meta:
-        indexes = ((("token_id", "time"), False), (("endpoint_id", "time"), False))
+        indexes = ((("token_id", "time"), False), (("endpoint_id", "time"), False),
+                   (("agent_session", "time"), False))
 
 
 class Rollup(BaseModel):
-    """Request-log totals per period and (token, endpoint, provider, model); kept when old
-    log rows are purged. 0, not NULL, means "none", so the unique key can be upserted on."""
+    """Request-log totals per period and (token, endpoint, provider, model, client dialect,
+    provider dialect); kept when old log rows are purged. 0 or "", not NULL, means "none",
+    so the unique key can be upserted on."""
 
     token_id = pw.IntegerField(default=0)
     endpoint_id = pw.IntegerField(default=0)
     provider_id = pw.IntegerField(default=0)
     model = pw.CharField(max_length=200, default="")
+    client_dialect = pw.CharField(max_length=20, default="")
+    provider_dialect = pw.CharField(max_length=20, default="")
     requests = pw.IntegerField(default=0)
     errors = pw.IntegerField(default=0)  # status 400 and above
     upstream_errors = pw.IntegerField(default=0)  # of those, 500 and above (502, 504…)
@@ -142,14 +150,16 @@ class UsageDaily(Rollup):
     day = pw.DateField()
 
     class Meta:
-        indexes = ((("day", "token_id", "endpoint_id", "provider_id", "model"), True),)
+        indexes = ((("day", "token_id", "endpoint_id", "provider_id", "model", "client_dialect",
+                     "provider_dialect"), True),)
 
 
 class UsageHourly(Rollup):
     hour = pw.DateTimeField()
 
     class Meta:
-        indexes = ((("hour", "token_id", "endpoint_id", "provider_id", "model"), True),)
+        indexes = ((("hour", "token_id", "endpoint_id", "provider_id", "model",
+                     "client_dialect", "provider_dialect"), True),)
 
 
 class ProviderHealth(BaseModel):

@@ -66,6 +66,7 @@ class EndpointRecord:
     enabled: bool
     price_input_per_m: Decimal | None
     price_output_per_m: Decimal | None
+    aliases: tuple[str, ...] = ()  # extra model names it answers to
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ class Catalog:
         return (endpoint.name if endpoint else "", provider.config.name if provider else "")
 
     def endpoint_for_model(self, model: str) -> EndpointRecord | None:
-        """The endpoint a `model` names: by endpoint name first, then by upstream model."""
+        """The endpoint a `model` names: by endpoint name or alias first, then by upstream
+        model."""
         return self.endpoints_by_name.get(model) or self.endpoints_by_model.get(model)
 
     @property
@@ -155,7 +157,10 @@ class Catalog:
 
     def _swap_endpoints(self, endpoints: list[EndpointRecord]) -> None:
         self.endpoints_by_path = {e.path: e for e in endpoints}
-        self.endpoints_by_name = {e.name: e for e in endpoints}
+        # Names and aliases are unique together (app.services.endpoints); a name wins anyway.
+        by_name = {alias: e for e in endpoints for alias in e.aliases}
+        by_name.update({e.name: e for e in endpoints})
+        self.endpoints_by_name = by_name
         self.endpoints_by_id = {e.id: e for e in endpoints}
         by_model: dict[str, EndpointRecord] = {}
         for e in endpoints:  # the first enabled endpoint serving a model wins
@@ -294,4 +299,5 @@ def _endpoint_record(e: Endpoint) -> EndpointRecord:
         id=e.id, name=e.name, path=e.path, kind=e.kind, model=e.model,
         provider_id=e.provider_id, enabled=e.enabled,
         price_input_per_m=e.price_input_per_m, price_output_per_m=e.price_output_per_m,
+        aliases=tuple(e.aliases or ()),
     )

@@ -18,10 +18,12 @@ from app.text import encodable
 
 LOG_COLUMNS = ("time", "request_id", "token_id", "endpoint_id", "provider_id", "model",
                "status", "latency_ms", "ttfb_ms", "prompt_tokens", "completion_tokens",
-               "usage_estimated", "client_ip", "stream", "error")
+               "usage_estimated", "client_ip", "stream", "error", "client_dialect",
+               "provider_dialect", "agent_session")
 LOG_DEFAULTS = {name: RequestLog._meta.fields[name].default for name in LOG_COLUMNS
                 if RequestLog._meta.fields[name].default is not None}
-ROLLUP_KEY = ("token_id", "endpoint_id", "provider_id", "model")
+ROLLUP_KEY = ("token_id", "endpoint_id", "provider_id", "model", "client_dialect",
+              "provider_dialect")
 ADDITIVE = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_ms_sum",
             *latency.COLUMNS, "upstream_errors")
 MAX_PARAMS = 30_000  # below SQLite's and PostgreSQL's limits on one statement
@@ -113,7 +115,8 @@ def _group(batch: list[dict[str, Any]], period_of: Callable[[dt.datetime], Any]
     offset = 1 + len(ROLLUP_KEY)
     for r in batch:
         key = (period_of(r["time"]), r.get("token_id") or 0, r.get("endpoint_id") or 0,
-               r.get("provider_id") or 0, r.get("model") or "")
+               r.get("provider_id") or 0, r.get("model") or "", r.get("client_dialect") or "",
+               r.get("provider_dialect") or "")
         row = groups.get(key)
         if row is None:
             row = groups[key] = [*key, *([0] * len(ADDITIVE))]

@@ -19,13 +19,16 @@ KINDS = ("chat", "embeddings")
 RESERVED_PATHS = frozenset({"/api/models", "/api/health"})
 _PATH = re.compile(r"^/api(/[A-Za-z0-9._~-]+)+$")
 FIELDS = {"name", "path", "kind", "model", "provider", "provider_id", "enabled",
-           "price_input_per_m", "price_output_per_m"}
+           "price_input_per_m", "price_output_per_m", "aliases"}
+MAX_ALIASES = 20
 
 
 def create(actor: Actor, /, **fields: Any) -> Endpoint:
-    """Add an endpoint. Fields: name, path, kind, model, provider (id or name), enabled, prices."""
+    """Add an endpoint. Fields: name, path, kind, model, provider (id or name), enabled, prices,
+    aliases (extra model names it answers to)."""
     clean = _clean(fields, creating=True)
     _check_unique(clean)
+    _check_names(clean["name"], clean.get("aliases", []))
     with database_proxy.atomic():
         endpoint = Endpoint.create(**clean)
         audit.record(actor, "endpoint.create", "endpoint", endpoint.id, _loggable(clean))
@@ -36,6 +39,8 @@ def update(actor: Actor, endpoint_id: int, /, **fields: Any) -> Endpoint:
     endpoint = get(endpoint_id)
     clean = _clean(fields, creating=False)
     _check_unique(clean, exclude_id=endpoint.id)
+    _check_names(clean.get("name", endpoint.name), clean.get("aliases", endpoint.aliases or []),
+                 exclude_id=endpoint.id)
     with database_proxy.atomic():
         for key, value in clean.items():
             setattr(endpoint, key, value)
@@ -83,6 +88,7 @@ def to_dict(endpoint: Endpoint) -> dict[str, Any]:
         "model": endpoint.model,
         "provider_id": endpoint.provider_id,
         "enabled": endpoint.enabled,
+        "aliases": list(endpoint.aliases or []),
         "price_input_per_m": _price_out(endpoint.price_input_per_m),
         "price_output_per_m": _price_out(endpoint.price_output_per_m),
         "created_at": v.iso(endpoint.created_at),
@@ -111,6 +117,26 @@ def _clean(fields: dict[str, Any], creating: bool) -> dict[str, Any]:
     for price in ("price_input_per_m", "price_output_per_m"):
         if price in fields:
             clean[price] = _price(fields[price], price)
+    if "aliases" in fields:
+        clean["aliases"] = _aliases(fields["aliases"])
+    return clean
+
+
+def _aliases(value: Any) -> list[str]:
+    """Extra model names: each one of a name's rules (agents' model names, such as
+    claude-sonnet-4-5-20250929 or openai/gpt-5:free, pass), at most MAX_ALIASES, no repeats."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValidationError("aliases must be a list of model names", "aliases")
+    if len(value) > MAX_ALIASES:
+        raise ValidationError(f"aliases: at most {MAX_ALIASES}, got {len(value)}", "aliases")
+    clean: list[str] = []
+    for item in value:
+        alias = v.name(item, "aliases")
+        if alias.lower() in (a.lower() for a in clean):
+            raise ValidationError(f"aliases: {alias!r} is given twice", "aliases")
+        clean.append(alias)
     return clean
 
 
@@ -166,6 +192,28 @@ def _check_unique(clean: dict[str, Any], exclude_id: int | None = None) -> None:
             query = query.where(Endpoint.id != exclude_id)
         if query.exists():
             raise ConflictError(f"an endpoint with {field} {clean[field]!r} already exists", field)
+
+
+def _check_names(name: str, aliases: list[str], exclude_id: int | None = None) -> None:
+    """A model name reaches one endpoint: no alias is the endpoint's own name, nor another
+    endpoint's name or alias, and the name is no other endpoint's alias (all case-blind, as
+    names are)."""
+    taken: dict[str, str] = {}
+    for other_id, other_name, other_aliases in Endpoint.select(
+            Endpoint.id, Endpoint.name, Endpoint.aliases).tuples():
+        if other_id == exclude_id:
+            continue
+        taken[other_name.lower()] = f"the name of the endpoint {other_name!r}"
+        for alias in other_aliases or []:
+            taken[alias.lower()] = f"an alias of the endpoint {other_name!r}"
+    if name.lower() in taken:
+        raise ConflictError(f"the name {name!r} is already {taken[name.lower()]}", "name")
+    for alias in aliases:
+        if alias.lower() == name.lower():
+            raise ValidationError(f"the alias {alias!r} is the endpoint's own name", "aliases")
+        if alias.lower() in taken:
+            raise ConflictError(f"the alias {alias!r} is already {taken[alias.lower()]}",
+                                "aliases")
 
 
 def _loggable(clean: dict[str, Any]) -> dict[str, Any]:

@@ -72,6 +72,9 @@ def to_dict(row: RequestLog, tokens: dict[int, str], endpoints: dict[int, str]) 
         "client_ip": row.client_ip,
         "stream": row.stream,
         "error": row.error,
+        "client_dialect": row.client_dialect,
+        "provider_dialect": row.provider_dialect,
+        "agent_session": row.agent_session,
     }
 
 
@@ -107,6 +110,7 @@ STATUS_CLASSES = {"2xx": (200, 300), "3xx": (300, 400), "4xx": (400, 500), "5xx"
                   "error": (400, 1000)}
 
 
+EXACT_FILTERS = ("client_dialect", "provider_dialect", "agent_session")  # the new columns
 EPOCH = dt.datetime(1970, 1, 1)
 _CURSOR = re.compile(r"^([0-9]{1,16})-([0-9]{1,18})$")  # what openapi.json says of it
 
@@ -127,7 +131,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
 def filtered(filters: dict[str, Any]) -> pw.ModelSelect:
     """Rows matching the filters, newest first. Filters: from, to (datetimes), token_id,
     endpoint_id, provider_id, model, status ("2xx", "4xx", "5xx", "error" or a code),
-    request_id, q (text in the error), after_id (rows written after that one)."""
+    request_id, client_dialect, provider_dialect, agent_session (exact), q (text in the
+    error), after_id (rows written after that one)."""
     R = RequestLog
     query = R.select().order_by(R.time.desc(), R.id.desc())
     if filters.get("from") is not None:
@@ -136,7 +141,8 @@ def filtered(filters: dict[str, Any]) -> pw.ModelSelect:
         query = query.where(R.time < filters["to"])
     if filters.get("after_id") is not None:  # written after that row: what a live tail wants
         query = query.where(R.id > filters["after_id"])
-    for name in ("token_id", "endpoint_id", "provider_id", "model", "request_id"):
+    for name in ("token_id", "endpoint_id", "provider_id", "model", "request_id",
+                 *EXACT_FILTERS):
         if filters.get(name) not in (None, ""):
             query = query.where(getattr(R, name) == filters[name])
     status = filters.get("status")
@@ -172,7 +178,7 @@ def page(filters: dict[str, Any], limit: int = 50, cursor: str | None = None
 
 CSV_COLUMNS = ["time", "request_id", "token", "endpoint", "model", "status", "latency_ms",
                "ttfb_ms", "prompt_tokens", "completion_tokens", "usage_estimated", "client_ip",
-               "stream", "error"]
+               "stream", "error", "client_dialect", "provider_dialect", "agent_session"]
 
 
 def csv_lines(filters: dict[str, Any], chunk: int = 1000) -> Iterator[str]:

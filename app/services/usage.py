@@ -1,7 +1,9 @@
 """Usage analytics from the hourly and daily rollups: time series, breakdowns, overview.
 
-Rollups are small (one row per period and token/endpoint/provider/model), so these
-answer quickly however large the request log grows. Costs come from the endpoints'
+Rollups are small (one row per period and token/endpoint/provider/model/dialects), so these
+answer quickly however large the request log grows. Usage by agent session is the one
+exception: a session id is unbounded, so it is not in the rollups (kept forever) but read
+from the request-log rows still kept (the log's retention). Costs come from the endpoints'
 optional prices per million input/output tokens.
 """
 
@@ -16,11 +18,23 @@ import peewee as pw
 
 from app import latency
 from app.errors import ValidationError
-from app.models import Endpoint, Provider, ProviderHealth, Token, UsageDaily, UsageHourly, utcnow
+from app.models import (
+    Endpoint,
+    Provider,
+    ProviderHealth,
+    RequestLog,
+    Token,
+    UsageDaily,
+    UsageHourly,
+    utcnow,
+)
 from app.services.validation import iso
 
 GROUPS = {"token": "token_id", "endpoint": "endpoint_id", "provider": "provider_id",
-          "model": "model"}
+          "model": "model", "client_dialect": "client_dialect",
+          "provider_dialect": "provider_dialect", "agent_session": "agent_session"}
+FROM_LOG = frozenset({"agent_session"})  # groups read from the request log, not the rollups
+NONE = "(none)"  # the name of a dialect or session group of requests that had none
 BUCKETS = ("hour", "day")
 MAX_POINTS = 24 * 93  # ~3 months of hours
 _SUMS = ("requests", "errors", "upstream_errors", "prompt_tokens", "completion_tokens",
@@ -55,7 +69,8 @@ def series(start: dt.datetime, end: dt.datetime, bucket: str = "day",
     names = _names(group_by)
     points: dict[Any, dict[Any, _Acc]] = defaultdict(lambda: defaultdict(_Acc))
     totals = _Acc()
-    for row in _rows(start, end, bucket, group_by, filters or {}):
+    read = _log_rows if group_by in FROM_LOG else _rows
+    for row in read(start, end, bucket, group_by, filters or {}):
         group = row[GROUPS[group_by]] if group_by else None
         key = _period_key(row["period"], bucket)
         points[group][key].add(row, prices)
@@ -196,6 +211,36 @@ def _rows(start: dt.datetime, end: dt.datetime, bucket: str, group_by: str | Non
     return rows
 
 
+def _log_rows(start: dt.datetime, end: dt.datetime, bucket: str, group_by: str,
+              filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """What _rows gives, summed from the request-log rows in [start, end) (one pass)."""
+    R = RequestLog
+    column = getattr(R, GROUPS[group_by])
+    query = (R.select(R.time, R.endpoint_id, column, R.status, R.prompt_tokens,
+                      R.completion_tokens, R.latency_ms)
+             .where((R.time >= start) & (R.time < end)))
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(getattr(R, name) == value)
+    sums: dict[tuple, dict[str, Any]] = {}
+    for time, endpoint_id, group, status, prompt, completion, latency_ms in (
+            query.tuples().iterator()):
+        period = time.replace(minute=0, second=0, microsecond=0)
+        period = period if bucket == "hour" else period.replace(hour=0)
+        key = (period, endpoint_id or 0, group)
+        row = sums.get(key)
+        if row is None:
+            row = sums[key] = {"period": period, "endpoint_id": key[1],
+                               GROUPS[group_by]: group, **dict.fromkeys(_SUMS, 0)}
+        row["requests"] += 1
+        row["errors"] += status >= 400
+        row["upstream_errors"] += status >= 500
+        row["prompt_tokens"] += prompt or 0
+        row["completion_tokens"] += completion or 0
+        row[latency.COLUMNS[latency.bucket(latency_ms)]] += 1
+    return list(sums.values())
+
+
 def _periods(start: dt.datetime, end: dt.datetime, bucket: str) -> list[dt.datetime]:
     if end <= start:
         raise ValidationError("to must be after from", "to")
@@ -231,6 +276,8 @@ def _names(group_by: str | None) -> dict[Any, str]:
         return dict(Endpoint.select(Endpoint.id, Endpoint.name).tuples())
     if group_by == "provider":
         return dict(Provider.select(Provider.id, Provider.name).tuples())
+    if group_by in ("client_dialect", "provider_dialect", "agent_session"):
+        return {"": NONE, None: NONE}
     return {}
 
 

@@ -83,7 +83,12 @@ def _provider_fields() -> dict[str, Any]:
 ENDPOINT_FIELDS = {"name": NAME, "path": ENDPOINT_PATH,
                    "kind": {"type": "string", "enum": list(endpoints.KINDS)}, "model": ONE_LINE,
                    "provider_id": {"type": "integer", "minimum": 1}, "enabled": nullable(BOOL),
-                   "price_input_per_m": PRICE, "price_output_per_m": PRICE}
+                   "price_input_per_m": PRICE, "price_output_per_m": PRICE,
+                   "aliases": nullable({**arr(NAME), "maxItems": endpoints.MAX_ALIASES,
+                                        "description": "extra model names the endpoint "
+                                        "answers to (e.g. an agent's claude-sonnet-4-5), "
+                                        "unique across every endpoint's names and aliases "
+                                        "(409)"})}
 TOKEN_FIELDS = {"name": NAME,
                 "scopes": nullable({**arr({"type": "string", "enum": list(tokens.SCOPES)}),
                                     "minItems": 1}),
@@ -102,6 +107,10 @@ OPTION_SCHEMAS = {  # app.services.options.OPTIONS's checks
     "quota_reserve_tokens": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
 }
 
+DIALECT = {"type": "string", "nullable": True, "enum": ["chat", "responses", "messages", None],
+           "description": "chat completions, OpenAI Responses or Anthropic Messages; null for "
+                          "embeddings, model lists and rows before version 7"}
+
 SCHEMAS: dict[str, Any] = {
     "Error": obj(["error"], error=obj(["message", "type"], message=STR, type=STR, code=NSTR)),
     "Provider": obj(id=INT, name=STR, type=STR, base_url=STR, api_key_set=BOOL,
@@ -112,8 +121,8 @@ SCHEMAS: dict[str, Any] = {
     "ProviderTest": obj(["ok", "latency_ms"], ok=BOOL, latency_ms=NUM, models=arr(STR),
                         error=STR),
     "Endpoint": obj(id=INT, name=STR, path=STR, kind=STR, model=STR, provider_id=INT,
-                    enabled=BOOL, price_input_per_m=NNUM, price_output_per_m=NNUM,
-                    created_at=TIME, updated_at=TIME),
+                    enabled=BOOL, aliases=arr(STR), price_input_per_m=NNUM,
+                    price_output_per_m=NNUM, created_at=TIME, updated_at=TIME),
     "EndpointInput": inp(["name", "path", "kind", "model", "provider_id"], **ENDPOINT_FIELDS),
     "EndpointUpdate": inp(**ENDPOINT_FIELDS),
     "Token": obj(id=INT, name=STR, prefix=STR, scopes=arr(STR), rpm=NINT,
@@ -142,7 +151,8 @@ SCHEMAS: dict[str, Any] = {
     "LogRow": obj(id=INT, request_id=STR, time=TIME, token_id=NINT, token=NSTR,
                   endpoint_id=NINT, endpoint=NSTR, provider_id=NINT, model=NSTR, status=INT,
                   latency_ms=NUM, ttfb_ms=NNUM, prompt_tokens=INT, completion_tokens=INT,
-                  usage_estimated=BOOL, client_ip=NSTR, stream=BOOL, error=NSTR),
+                  usage_estimated=BOOL, client_ip=NSTR, stream=BOOL, error=NSTR,
+                  client_dialect=DIALECT, provider_dialect=DIALECT, agent_session=NSTR),
     "AuditRow": obj(id=INT, time=TIME, actor=STR, source=NSTR, action=STR, target_type=STR,
                     target_id=NINT, changes={"type": "object"}),
     "Setting": obj(name=STR, value={}, default={}, source=STR, description=STR),
@@ -221,7 +231,12 @@ RANGE_PARAMS = [query("range", {"type": "string", "enum": ["24h", "7d", "30d", "
 LOG_PARAMS = [query("from", TIME_ARG), query("to", TIME_ARG), query("token_id", ID_ARG),
               query("endpoint_id", ID_ARG), query("provider_id", ID_ARG), query("model", STR),
               query("status", STATUS_ARG), query("request_id", STR), query("q", STR),
-              query("after_id", ID_ARG)]
+              query("after_id", ID_ARG), query("client_dialect", STR),
+              query("provider_dialect", STR), query("agent_session", STR)]
+GROUP_BY = {"type": "string", "enum": ["token", "endpoint", "model", "provider",
+                                       "client_dialect", "provider_dialect", "agent_session"],
+            "description": "agent_session is summed from the request-log rows still kept "
+                           "(log_retention_days), the rest from rollups kept forever"}
 
 
 def _client_paths() -> dict[str, Any]:
@@ -267,10 +282,9 @@ def _admin_paths() -> dict[str, Any]:
             "post": op("Revoke a token", "tokens", ref("Token"))},
         "/admin/api/usage": {"get": op("Usage time series", "usage", ref("Usage"), params=[
             *RANGE_PARAMS, query("bucket", {"type": "string", "enum": ["hour", "day"]}),
-            query("group_by", {"type": "string", "enum": ["token", "endpoint", "model",
-                                                          "provider"]}),
-            query("token_id", ID_ARG), query("endpoint_id", ID_ARG),
-            query("provider_id", ID_ARG), query("model", STR)])},
+            query("group_by", GROUP_BY), query("token_id", ID_ARG),
+            query("endpoint_id", ID_ARG), query("provider_id", ID_ARG), query("model", STR),
+            query("client_dialect", STR), query("provider_dialect", STR)])},
         "/admin/api/overview": {"get": op("Overview", "usage", ref("Overview"))},
         "/admin/api/logs": {"get": op(
             "Request logs, newest first", "logs",

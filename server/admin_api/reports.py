@@ -48,7 +48,9 @@ def usage_series() -> ResponseReturnValue:
     start, end = _range()
     default_bucket = "hour" if end - start <= dt.timedelta(days=2) else "day"
     filters = {"token_id": int_arg("token_id"), "endpoint_id": int_arg("endpoint_id"),
-               "provider_id": int_arg("provider_id"), "model": request.args.get("model")}
+               "provider_id": int_arg("provider_id"), "model": request.args.get("model"),
+               "client_dialect": request.args.get("client_dialect"),
+               "provider_dialect": request.args.get("provider_dialect")}
     return jsonify(usage.series(start, end, request.args.get("bucket", default_bucket),
                                 request.args.get("group_by") or None, filters))
 
@@ -63,7 +65,8 @@ def _log_filters() -> dict[str, Any]:
             "token_id": int_arg("token_id"), "endpoint_id": int_arg("endpoint_id"),
             "provider_id": int_arg("provider_id"), "model": request.args.get("model"),
             "status": _given("status"), "request_id": request.args.get("request_id"),
-            "q": request.args.get("q"), "after_id": int_arg("after_id")}
+            "q": request.args.get("q"), "after_id": int_arg("after_id"),
+            **{name: request.args.get(name) for name in request_logs.EXACT_FILTERS}}
 
 
 @bp.get("/logs")

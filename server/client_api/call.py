@@ -53,6 +53,9 @@ class Call:
     completion_tokens: int = 0
     usage_estimated: bool = False
     error: str | None = None
+    client_dialect: str | None = None  # chat, responses or messages (None: not a chat call)
+    provider_dialect: str | None = None  # what the provider was sent
+    agent_session: str | None = None  # the agent's session id header, when there is one
     rate_headers: dict[str, str] = field(default_factory=dict)
     quota_held: bool = False
     hold: Any = None  # what the token's quota holds for it while in flight (limits.Hold)
@@ -79,4 +82,7 @@ class Call:
             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
             "usage_estimated": self.usage_estimated, "client_ip": self.client_ip,
             "stream": self.stream, "error": self.error,
+            "client_dialect": self.client_dialect, "provider_dialect": self.provider_dialect,
+            # The column holds 128: a longer header is cut, not a row the database refuses.
+            "agent_session": self.agent_session[:128] if self.agent_session else None,
         }
