@@ -745,3 +745,43 @@ def test_put_is_not_offered_patch_changes_part_of_a_resource(admin_env: AdminApp
         assert_api_error(answer, 405)
         assert "PATCH" in answer.headers["Allow"] and "PUT" not in answer.headers["Allow"]
     assert root.ok("GET", f"providers/{pid}")["enabled"] is True  # nothing changed
+
+
+def test_endpoint_aliases_reach_the_endpoint_and_clash_with_409(
+        admin_env: AdminAppliance) -> None:
+    """An agent's own model name (an alias) reaches the endpoint through the client API; a
+    name or alias another endpoint has is a 409 naming it; the audit log has the change."""
+    root = _root(admin_env)
+    echo = admin_env.provider_ids["echo"]
+    alias = unique("claude-sonnet-4-5") + ":free"
+    created = root.create_endpoint(echo, aliases=[alias, "openai/" + alias])
+    assert created["aliases"] == [alias, "openai/" + alias]
+    assert root.ok("GET", f"endpoints/{created['id']}")["aliases"] == created["aliases"]
+    token = root.create_token()["token"]
+    answer = requests.post(admin_env.url + "/v1/chat/completions", timeout=HTTP_TIMEOUT,
+                           headers={"Authorization": f"Bearer {token}"},
+                           json={"model": alias, "messages": [{"role": "user", "content": "x"}]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["content"] == "echo: x"
+    row = next(r for r in root.wait_for_log_rows(1, request_id=answer.headers["X-Request-ID"]))
+    assert row["endpoint_id"] == created["id"]
+
+    other = root.create_endpoint(echo)
+    clash = root.patch(f"endpoints/{other['id']}", json={"aliases": [alias.upper()]})
+    error = assert_api_error(clash, 409, mentions=alias)
+    assert created["name"] in error["message"] and error["param"] == "aliases"
+    taken = assert_api_error(root.post("endpoints", json={
+        "name": alias, "path": f"/api/{unique('p')}", "kind": "chat", "model": "m",
+        "provider_id": echo}), 409, mentions="already an alias")
+    assert taken["param"] == "name"
+    refused = assert_api_error(root.patch(f"endpoints/{other['id']}", json={"aliases": "x"}),
+                               400, mentions="list of model names")
+    assert refused["param"] == "aliases"
+
+    root.ok("PATCH", f"endpoints/{created['id']}", json={"aliases": []})
+    gone = requests.post(admin_env.url + "/v1/chat/completions", timeout=HTTP_TIMEOUT,
+                         headers={"Authorization": f"Bearer {token}"},
+                         json={"model": alias, "messages": [{"role": "user", "content": "x"}]})
+    assert_api_error(gone, 404, "model_not_found")
+    audited = root.audit_rows(action="endpoint.update", target_id=created["id"])
+    assert audited[0]["changes"] == {"aliases": []}
