@@ -19,11 +19,13 @@ def group() -> None:
 @click.option("--kind", required=True, type=click.Choice(endpoints.KINDS))
 @click.option("--model", required=True, help="The upstream model name.")
 @click.option("--provider", required=True, help="Provider name or id.")
+@click.option("--alias", "aliases", multiple=True, metavar="NAME",
+              help="Another model name it answers to, e.g. claude-sonnet-4-5 (repeatable).")
 @storage_options
-def add(app: Appliance, provider: str, **fields) -> None:
+def add(app: Appliance, provider: str, aliases: tuple[str, ...], **fields) -> None:
     """Add an endpoint."""
     ref = int(provider) if provider.isdigit() else provider
-    endpoint = endpoints.create(app.actor, provider=ref, **fields)
+    endpoint = endpoints.create(app.actor, provider=ref, aliases=list(aliases), **fields)
     click.echo(f"added endpoint {endpoint.name!r} at {endpoint.path} (id {endpoint.id})")
 
 
@@ -35,7 +37,8 @@ def list_(app: Appliance, as_json: bool) -> None:
     rows = []
     for e in endpoints.list_all():
         rows.append({**endpoints.to_dict(e), "provider": e.provider.name})
-    print_rows(rows, ["id", "name", "path", "kind", "model", "provider", "enabled"], as_json)
+    print_rows(rows, ["id", "name", "path", "kind", "model", "provider", "enabled", "aliases"],
+               as_json)
 
 
 @group.command("remove")

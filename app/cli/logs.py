@@ -21,18 +21,22 @@ COLUMNS = ["id", "time", "request_id", "token", "endpoint", "model", "status", "
               help="Rows to show; 0 for all of them (streamed, in bounded memory).")
 @click.option("--before", type=int, metavar="ID",
               help="Start after (older than) the row with this id: the next page.")
+@click.option("--dialect", type=click.Choice(request_logs.DIALECTS),
+              help="Only the requests that came in this client dialect.")
 @json_option
 @storage_options
-def logs(app: Appliance, limit: int, before: int | None, as_json: bool) -> None:
+def logs(app: Appliance, limit: int, before: int | None, dialect: str | None,
+         as_json: bool) -> None:
     """Show request-log rows, newest first."""
-    rows = request_logs.newest_first(limit or None, before)
+    rows = request_logs.newest_first(limit or None, before, dialect)
     last = _print_json(rows) if as_json else _print_table(rows)
     more = bool(limit and last is not None and last["count"] == limit
-                and next(request_logs.newest_first(1, last["id"]), None))
+                and next(request_logs.newest_first(1, last["id"], dialect), None))
     if as_json:
         click.echo(f'], "next_before": {last["id"] if more else "null"}}}')
     elif more:
-        click.echo(f"(more: modelproxy logs --before {last['id']})", err=True)
+        also = f" --dialect {dialect}" if dialect else ""
+        click.echo(f"(more: modelproxy logs --before {last['id']}{also})", err=True)
 
 
 def _print_json(rows: Iterator[dict[str, Any]]) -> dict[str, int] | None:

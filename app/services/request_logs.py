@@ -21,13 +21,15 @@ def _names(model: type[pw.Model], field: pw.Field) -> dict[int, str]:
 
 
 CHUNK = 1000  # rows read per query while streaming
+DIALECTS = ("chat", "responses", "messages")  # what client_dialect and provider_dialect hold
 
 
-def newest_first(limit: int | None = None, before: int | None = None
-                 ) -> Iterator[dict[str, Any]]:
+def newest_first(limit: int | None = None, before: int | None = None,
+                 client_dialect: str | None = None) -> Iterator[dict[str, Any]]:
     """Rows newest first — all of them when `limit` is None — starting after (older than)
-    the row with id `before`. Read in keyset chunks, so any number of rows streams in
-    bounded memory on both databases (a PostgreSQL cursor would fetch them all)."""
+    the row with id `before` (only those of `client_dialect`, when given). Read in keyset
+    chunks, so any number of rows streams in bounded memory on both databases (a PostgreSQL
+    cursor would fetch them all)."""
     R = RequestLog
     tokens, endpoints = _names(Token, Token.name), _names(Endpoint, Endpoint.name)
     after: tuple[dt.datetime, int] | None = None
@@ -39,6 +41,8 @@ def newest_first(limit: int | None = None, before: int | None = None
     left = limit
     while left is None or left > 0:
         query = R.select().order_by(R.time.desc(), R.id.desc())
+        if client_dialect is not None:
+            query = query.where(R.client_dialect == client_dialect)
         if after is not None:
             query = query.where((R.time < after[0]) | ((R.time == after[0]) & (R.id < after[1])))
         rows = list(query.limit(CHUNK if left is None else min(CHUNK, left)))

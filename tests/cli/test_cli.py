@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -180,3 +181,31 @@ def test_provider_key_never_reaches_the_data_directory(data_dir: Path) -> None:
     for path in files:
         content = path.read_bytes()
         assert not any(w in content for w in windows), path
+
+
+def test_endpoint_aliases_and_logs_by_dialect(seeded: Path) -> None:
+    added = run(seeded, "endpoint", "add", "--name", "coder", "--path", "/api/coder", "--kind",
+                "chat", "--model", "m", "--provider", "echo", "--alias",
+                "claude-sonnet-4-5-20250929", "--alias", "openai/gpt-5:free")
+    assert added.exit_code == 0, added.output
+    listed = json.loads(run(seeded, "endpoint", "list", "--json").stdout)["items"]
+    assert [e["aliases"] for e in listed if e["name"] == "coder"] == [
+        ["claude-sonnet-4-5-20250929", "openai/gpt-5:free"]]
+    assert "claude-sonnet-4-5-20250929,openai/gpt-5:free" in run(seeded, "endpoint",
+                                                                 "list").stdout
+    clash = run(seeded, "endpoint", "add", "--name", "again", "--path", "/api/again", "--kind",
+                "chat", "--model", "m", "--provider", "echo", "--alias", "openai/gpt-5:free")
+    assert clash.exit_code != 0 and "already an alias of the endpoint 'coder'" in clash.output
+
+    from server.logwriter import write_batch  # rows as the server writes them
+
+    db = connect(f"sqlite:///{seeded / 'modelproxy.db'}")
+    with db.connection_context(), db.atomic():
+        write_batch(db, [{"time": dt.datetime(2026, 1, 1, 0, i), "request_id": f"r{i}",
+                          "status": 200, "latency_ms": 1.0, "client_dialect": dialect}
+                         for i, dialect in enumerate(("messages", "chat", "messages"))])
+    db.close_all()
+    shown = json.loads(run(seeded, "logs", "--dialect", "messages", "--json").stdout)["items"]
+    assert [r["request_id"] for r in shown] == ["r2", "r0"]
+    assert all(r["client_dialect"] == "messages" for r in shown)
+    assert run(seeded, "logs", "--dialect", "klingon").exit_code == 2
