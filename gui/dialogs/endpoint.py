@@ -30,6 +30,11 @@ def parse_price(text: str, label: str) -> float | None:
     return value
 
 
+def parse_aliases(text: str) -> list[str]:
+    """Aliases typed comma-separated ("claude-sonnet-4-5, gpt-5"); the server checks each."""
+    return [alias.strip() for alias in text.split(",") if alias.strip()]
+
+
 def price_text(value: Any) -> str:
     return "" if value is None else f"{float(value):g}"
 
@@ -54,9 +59,14 @@ class EndpointDialog(FormDialog):
         self.model.lineEdit().setPlaceholderText("the upstream model, e.g. gpt-4o-mini")
         self.price_input = self._price_field()
         self.price_output = self._price_field()
+        self.aliases = QLineEdit(placeholderText="other model names, comma-separated, e.g. "
+                                                 "claude-sonnet-4-5, gpt-5")
+        self.aliases.setToolTip("Model names clients may also call this endpoint by (a coding "
+                                "agent's built-in names), each unique across all endpoints")
         self.enabled = QCheckBox("Enabled", checked=True)
         for label, field in (("Name", self.name), ("Path", self.path), ("Kind", self.kind),
                              ("Provider", self.provider), ("Model", self.model),
+                             ("Aliases", self.aliases),
                              ("Input price ($ per M tokens)", self.price_input),
                              ("Output price ($ per M tokens)", self.price_output),
                              ("", self.enabled)):
@@ -82,6 +92,7 @@ class EndpointDialog(FormDialog):
         if row.get("provider_id") is not None:
             self.provider.setCurrentIndex(max(0, self.provider.findData(row["provider_id"])))
         self.model.setEditText(row.get("model", ""))
+        self.aliases.setText(", ".join(row.get("aliases") or []))
         self.price_input.setText(price_text(row.get("price_input_per_m")))
         self.price_output.setText(price_text(row.get("price_output_per_m")))
         self.enabled.setChecked(bool(row.get("enabled", True)))
@@ -119,6 +130,7 @@ class EndpointDialog(FormDialog):
         return {"name": self.name.text().strip(), "path": self.path.text().strip(),
                 "kind": self.kind.currentText(), "model": self.model.currentText().strip(),
                 "provider_id": self.provider.currentData(),
+                "aliases": parse_aliases(self.aliases.text()),
                 "price_input_per_m": parse_price(self.price_input.text(), "input price"),
                 "price_output_per_m": parse_price(self.price_output.text(), "output price"),
                 "enabled": self.enabled.isChecked()}

@@ -37,6 +37,17 @@ def _count(value: Any) -> str:
     return "—" if value is None else f"{int(value):,}"
 
 
+def dialect_text(row: dict[str, Any]) -> str:
+    """"messages → chat" for a translated request, "chat" for one passed through; "—" when
+    it had none (embeddings, model lists, rows from before dialects were recorded)."""
+    client, provider = row.get("client_dialect"), row.get("provider_dialect")
+    if not client and not provider:
+        return "—"
+    if client == provider or not provider:
+        return client or "—"
+    return f"{client or '?'} → {provider}"
+
+
 class LogsModel(RecordTableModel):
     """One row per proxied request; `add_newer` prepends only rows not shown yet."""
 
@@ -46,6 +57,8 @@ class LogsModel(RecordTableModel):
         Column("token", "Token"),
         Column("endpoint", "Endpoint"),
         Column("model", "Model"),
+        Column("dialect", "Dialect", value=dialect_text),
+        Column("agent_session", "Session"),
         Column("latency_ms", "Latency", text=_ms, align_right=True),
         Column("prompt_tokens", "Prompt", text=_count, align_right=True),
         Column("completion_tokens", "Completion", text=_count, align_right=True),

@@ -134,6 +134,7 @@ class EndpointsModel(RecordTableModel):
         Column("path", "Path"),
         Column("kind", "Kind"),
         Column("model", "Model"),
+        Column("aliases", "Aliases"),
         Column("provider", "Provider",
                value=lambda r: r.get("provider") or f"#{r.get('provider_id')}"),
         Column("price_input_per_m", "Input $/M", text=price, align_right=True),

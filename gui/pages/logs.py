@@ -33,6 +33,8 @@ SPANS = (("Any time", None), ("Last hour", 3600), ("Last 24 hours", 86_400),
          ("Last 7 days", 7 * 86_400), ("Last 30 days", 30 * 86_400), ("Custom…", "custom"))
 STATUSES = (("Any status", None), ("2xx", "2xx"), ("4xx", "4xx"), ("5xx", "5xx"),
             ("Errors (4xx and 5xx)", "error"))
+DIALECTS = (("Any dialect", None), ("Chat completions", "chat"), ("Responses", "responses"),
+            ("Anthropic Messages", "messages"))
 TAIL_LIMIT = 200  # rows per tail request
 TAIL_MOST = 1000  # more new rows than this in one poll: reload instead
 
@@ -126,12 +128,15 @@ class LogsPage(Page):
         self.token = _combo([("Any token", None)])
         self.endpoint = _combo([("Any endpoint", None)])
         self.status = _combo(STATUSES)
+        self.dialect = _combo(DIALECTS)
+        self.dialect.setToolTip("The dialect the client spoke")
+        self.session = QLineEdit(placeholderText="Agent session")
         self.request_id = QLineEdit(placeholderText="Request ID")
         self.search = QLineEdit(placeholderText="Text in the error…  (Ctrl+F)")
         self.span.currentIndexChanged.connect(self._span_changed)
-        for combo in (self.token, self.endpoint, self.status):
+        for combo in (self.token, self.endpoint, self.status, self.dialect):
             combo.currentIndexChanged.connect(self.reload)
-        for edit in (self.request_id, self.search):
+        for edit in (self.session, self.request_id, self.search):
             edit.setClearButtonEnabled(True)
             edit.textChanged.connect(lambda _text: self._debounce.start())
             edit.returnPressed.connect(self.reload)
@@ -147,8 +152,10 @@ class LogsPage(Page):
         header.addWidget(_button("Export CSV…", self._ask_export))
         header.addWidget(_button("Refresh", self.refresh))
         filters = QHBoxLayout()
-        for widget in (self.span, self.custom, self.token, self.endpoint, self.status):
+        for widget in (self.span, self.custom, self.token, self.endpoint, self.status,
+                       self.dialect):
             filters.addWidget(widget)
+        filters.addWidget(self.session, 1)
         filters.addWidget(self.request_id, 1)
         filters.addWidget(self.search, 2)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -172,6 +179,8 @@ class LogsPage(Page):
         chosen = {"token_id": self.token.currentData(),
                   "endpoint_id": self.endpoint.currentData(),
                   "status": self.status.currentData(),
+                  "client_dialect": self.dialect.currentData(),
+                  "agent_session": self.session.text().strip(),
                   "request_id": self.request_id.text().strip(),
                   "q": self.search.text().strip()}
         span = self.span.currentData()

@@ -26,7 +26,9 @@ from gui.widgets import Table, TimeRange
 RANGES = (("Last 24 hours", "24h"), ("Last 7 days", "7d"), ("Last 30 days", "30d"),
           ("Custom…", "custom"))
 GROUPS = (("No grouping", None), ("By token", "token"), ("By endpoint", "endpoint"),
-          ("By model", "model"), ("By provider", "provider"))
+          ("By model", "model"), ("By provider", "provider"),
+          ("By client dialect", "client_dialect"), ("By provider dialect", "provider_dialect"),
+          ("By agent session (kept log rows)", "agent_session"))
 # metric: (label, axis title, value of a point, decimals)
 METRICS = {
     "requests": ("Requests", "Requests", lambda p: p["requests"], 0),

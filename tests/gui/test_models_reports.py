@@ -16,7 +16,8 @@ def log_row(row_id: int, time: str, status: int = 200, **extra: object) -> dict:
             "token": "laptop", "endpoint_id": 1, "endpoint": "chat", "provider_id": 1,
             "model": "echo-1", "status": status, "latency_ms": 12.4, "ttfb_ms": None,
             "prompt_tokens": 1200, "completion_tokens": 7, "usage_estimated": False,
-            "client_ip": "127.0.0.1", "stream": False, "error": None, **extra}
+            "client_ip": "127.0.0.1", "stream": False, "error": None, "client_dialect": None,
+            "provider_dialect": None, "agent_session": None, **extra}
 
 
 
@@ -25,8 +26,9 @@ def test_logs_model_columns_show_each_field(qtmodeltester) -> None:
     model.set_rows([log_row(2, "2026-03-01T10:00:05Z"),
                     log_row(1, "2026-03-01T10:00:00Z", 401, token=None, error="unknown token")])
     headers = model.headers()
-    assert headers == ["Time", "Status", "Token", "Endpoint", "Model", "Latency", "Prompt",
-                       "Completion", "Estimated", "Client IP", "Request ID", "Error"]
+    assert headers == ["Time", "Status", "Token", "Endpoint", "Model", "Dialect", "Session",
+                       "Latency", "Prompt", "Completion", "Estimated", "Client IP",
+                       "Request ID", "Error"]
     assert model.cell(0, "time") == local_time("2026-03-01T10:00:05Z")
     assert model.cell(0, "latency_ms") == "12 ms"
     assert model.COLUMNS[model.column_index("latency_ms")].show({"latency_ms": 0.136}) == "0.1 ms"
@@ -38,8 +40,23 @@ def test_logs_model_columns_show_each_field(qtmodeltester) -> None:
     assert model.cell(1, "status") == "401"
     assert model.cell(1, "status", Qt.ItemDataRole.ForegroundRole) is not None
     assert model.cell(0, "latency_ms", SORT_ROLE) == 12.4
+    assert (model.cell(0, "dialect"), model.cell(0, "agent_session")) == ("—", "—")
+
     assert model.cell(0, "time", SORT_ROLE) == "2026-03-01T10:00:05Z"
     assert model.cell(1, "time", ROW_ROLE)["id"] == 1
+    qtmodeltester.check(model)
+
+
+def test_logs_model_shows_dialects_and_session(qtmodeltester) -> None:
+    model = LogsModel()
+    model.set_rows([
+        log_row(3, "2026-03-01T10:00:09Z", client_dialect="messages", provider_dialect="chat",
+                agent_session="7f3c-claude"),
+        log_row(2, "2026-03-01T10:00:05Z", client_dialect="chat", provider_dialect="chat"),
+        log_row(1, "2026-03-01T10:00:00Z", 401, client_dialect="responses")])
+    assert [model.cell(i, "dialect") for i in range(3)] == [
+        "messages → chat", "chat", "responses"]  # a refused request reached no provider
+    assert model.cell(0, "agent_session") == "7f3c-claude"
     qtmodeltester.check(model)
 
 

@@ -68,12 +68,14 @@ def test_endpoints_model(qtmodeltester) -> None:
     model.set_rows([
         {"id": 1, "name": "chat", "path": "/api/chat", "kind": "chat", "model": "gpt-4o-mini",
          "provider_id": 3, "provider": "openai", "enabled": True, "price_input_per_m": 0.15,
-         "price_output_per_m": 0.6},
+         "price_output_per_m": 0.6, "aliases": ["claude-sonnet-4-5", "gpt-5"]},
         {"id": 2, "name": "embed", "path": "/api/embed", "kind": "embeddings", "model": "e",
          "provider_id": 9, "enabled": False, "price_input_per_m": None,
          "price_output_per_m": None}])
-    assert model.headers() == ["Name", "Path", "Kind", "Model", "Provider", "Input $/M",
-                              "Output $/M", "Enabled"]
+    assert model.headers() == ["Name", "Path", "Kind", "Model", "Aliases", "Provider",
+                              "Input $/M", "Output $/M", "Enabled"]
+    assert model.cell(0, "aliases") == "claude-sonnet-4-5, gpt-5"
+    assert model.cell(1, "aliases") == "—"
     assert model.cell(0, "provider") == "openai"
     assert model.cell(1, "provider") == "#9"  # the page adds names; an unknown id still reads
     assert model.cell(0, "price_input_per_m") == "0.15"

@@ -493,3 +493,28 @@ def test_ctrl_n_and_enter_open_dialogs(qtbot, ctx) -> None:
     edits = [d for d in page.findChildren(ProviderDialog) if d.row]
     assert len(edits) == 1 and edits[0].name.text() == "echo"
     edits[0].reject()
+
+
+def test_endpoint_aliases_are_typed_comma_separated(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
+    dialog = page.make_add_dialog()
+    name = unique("coder")
+    alias = unique("claude-sonnet-4-5")
+    dialog.name.setText(name)
+    dialog.path.setText(f"/api/{name}")
+    dialog.provider.setCurrentIndex(dialog.provider.findText("echo"))
+    dialog.model.setEditText("echo")
+    dialog.aliases.setText(f" {alias}, openai/{alias}:free ,, ")
+    submit(qtbot, page, dialog)
+    assert by_name(api, "endpoints", name)["aliases"] == [alias, f"openai/{alias}:free"]
+    assert page.model.cell(page.model.rows.index(row_named(page, name)), "aliases") == (
+        f"{alias}, openai/{alias}:free")
+    edit = page.make_edit_dialog(row_named(page, name))
+    assert edit.aliases.text() == f"{alias}, openai/{alias}:free"
+    clash = page.make_add_dialog()
+    clash.name.setText(unique("again"))
+    clash.path.setText(f"/api/{unique('again')}")
+    clash.model.setEditText("m")
+    clash.aliases.setText(alias)
+    assert fails(qtbot, clash) == (
+        f"the alias {alias!r} is already an alias of the endpoint {name!r}")
