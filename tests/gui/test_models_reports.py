@@ -41,7 +41,6 @@ def test_logs_model_columns_show_each_field(qtmodeltester) -> None:
     assert model.cell(1, "status", Qt.ItemDataRole.ForegroundRole) is not None
     assert model.cell(0, "latency_ms", SORT_ROLE) == 12.4
     assert (model.cell(0, "dialect"), model.cell(0, "agent_session")) == ("—", "—")
-
     assert model.cell(0, "time", SORT_ROLE) == "2026-03-01T10:00:05Z"
     assert model.cell(1, "time", ROW_ROLE)["id"] == 1
     qtmodeltester.check(model)
