@@ -52,7 +52,8 @@ class Gateway:
         scheme, _, presented = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
             raise ClientError(401, "missing token: send the header "
-                              "'Authorization: Bearer <token>'", "missing_token")
+                              "'Authorization: Bearer <token>' (or 'x-api-key: <token>')",
+                              "missing_token")
         presented = presented.strip()
         try:
             token_id = self.verifier.verify(presented, self._lookup, call.client_ip)

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # Upstream statuses that mean the client's request was wrong: passed on as 400.
 CLIENT_FAULTS = {400, 413, 422}
+# Anthropic's "overloaded": a 503 with Retry-After, which every client SDK retries.
+OVERLOADED = {529}
 
 
 def upstream_failure(exc: UpstreamError) -> ClientError:
@@ -39,6 +41,9 @@ def upstream_failure(exc: UpstreamError) -> ClientError:
         return ClientError(504, exc.message, "upstream_timeout")
     if exc.status in CLIENT_FAULTS:
         return ClientError(400, exc.message, "upstream_rejected_request")
+    if exc.status in OVERLOADED:  # the provider asks to be tried again soon
+        return ClientError(503, exc.message, "upstream_overloaded",
+                           headers={"Retry-After": exc.retry_after or "1"})
     # The provider's Retry-After (it is rate-limiting or overloaded) goes on, so clients
     # that retry 502s (the OpenAI SDKs do) wait as long as the provider asked.
     retry = {"Retry-After": exc.retry_after} if exc.retry_after else None
@@ -198,7 +203,7 @@ class StreamRelay:
             last = yield from self._pass_events()
             self._finish_call()
             if last is not None:
-                yield last
+                yield self._closing(last)
             # Nothing more is read from upstream; it is closed once [DONE] is written
             # (finally, below): by then the answer's end, sent right after [DONE], has as
             # a rule arrived, and the connection goes back to the pool rather than cost
@@ -209,12 +214,12 @@ class StreamRelay:
         except ServerStopped:  # the stop's grace period ended while it waited upstream
             self.call.fail(503, STOPPED)
             self._finish_call()
-            yield error_event(STOPPED, "server_stopped", "server_error")
+            yield self._error_event(STOPPED, "server_stopped", "server_error")
         except Exception:  # a bug: logged, and the client told, never a 200 row
             log.exception("unhandled error relaying a stream")
             self.call.fail(500, INTERNAL_ERROR)
             self._finish_call()
-            yield error_event(INTERNAL_ERROR, "internal_error", "server_error")
+            yield self._error_event(INTERNAL_ERROR, "internal_error", "server_error")
         finally:
             if watcher is not None:
                 watcher.kill(block=False)
@@ -237,9 +242,21 @@ class StreamRelay:
             failure = exc
         if self.disconnected:
             return None
+        return self._failed(failure)
+
+    def _failed(self, failure: UpstreamError) -> bytes:
+        """The call marked failed by `failure`, and the error event that ends the stream."""
         timeout = isinstance(failure, UpstreamTimeout)
         self.call.fail(504 if timeout else 502, failure.message)
-        return error_event(failure.message, "upstream_timeout" if timeout else "upstream_error")
+        code = "upstream_timeout" if timeout else "upstream_error"
+        return self._error_event(failure.message, code, "upstream_error")
+
+    def _closing(self, last: bytes) -> bytes:
+        """The stream's last event, once the call is finished (its usage final)."""
+        return last
+
+    def _error_event(self, message: str, code: str, type_: str) -> bytes:
+        return error_event(message, code, type_)
 
     def _inspect(self, data: bytes | None) -> bool:
         """Note usage and content; False for a usage-only chunk the client did not ask for.

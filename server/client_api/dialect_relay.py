@@ -1,0 +1,92 @@
+"""Relaying a stream whose dialect is not chat completions, or differs on the two sides.
+
+Each upstream event is read by the provider dialect's StreamReader into internal events
+(server/dialects/model.py). Translated, the client dialect's StreamWriter turns them into
+the client's events as they come; passed through (same dialect, not chat), the provider's
+bytes go on unchanged and the reader only counts usage and finds the answer's end. Either
+way the call is finished (quota settled, row written) before the stream's last event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from server.client_api.relay import StreamRelay
+from server.dialects import model as m
+from server.dialects.codec import StreamReader, StreamWriter
+from server.providers import UpstreamError
+from server.providers.base import scrub
+from server.providers.sse import data_of
+
+_END = b""  # _pass_events' last event when the writer makes it, in _closing
+
+
+class DialectRelay(StreamRelay):
+    """A StreamRelay reading `reader`'s dialect and writing `writer`'s; `translate=False`
+    relays the provider's bytes (same dialect on both sides)."""
+
+    def __init__(self, *args: Any, reader: StreamReader, writer: StreamWriter,
+                 translate: bool, **kwargs: Any) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.translate = translate
+        self.usage: m.Usage | None = None  # the provider's, cached and reasoning included
+        super().__init__(*args, **kwargs)
+
+    def _pass_events(self) -> Generator[bytes, None, bytes | None]:
+        try:
+            for event in self.stream:
+                self.call.mark_first_byte()
+                data = data_of(event)
+                events = self._read(data) if data is not None else []
+                ended = self._note(events)
+                if self.translate:
+                    out = b"".join(self.writer.write(e) for e in events
+                                   if not isinstance(e, m.Ended))
+                    if ended:
+                        if out:
+                            yield out
+                        return _END
+                    if out:
+                        yield out
+                elif ended:
+                    return event
+                else:
+                    yield event
+            failure = UpstreamError("the upstream stream ended before the answer's end")
+        except UpstreamError as exc:
+            failure = exc
+        if self.disconnected:
+            return None
+        return self._failed(failure)
+
+    def _read(self, data: bytes) -> list[m.Event]:
+        try:
+            return self.reader.read(data)
+        except m.UpstreamShapeError as exc:
+            raise UpstreamError(scrub(str(exc), self.api_key)) from None
+
+    def _note(self, events: list[m.Event]) -> bool:
+        """Count usage and text from `events`; whether the answer ended among them."""
+        ended = False
+        for event in events:
+            if isinstance(event, m.UsageSeen):
+                self.usage_seen, self.usage = True, event.usage
+                self.call.prompt_tokens = event.usage.input
+                self.call.completion_tokens = event.usage.output
+            elif isinstance(event, m.TextDelta | m.ThinkingDelta | m.ToolArgumentsDelta):
+                self.completion_chars += len(event.text)
+            elif isinstance(event, m.Ended):
+                ended = True
+        return ended
+
+    def _closing(self, last: bytes) -> bytes:
+        if last is not _END:
+            return last
+        usage = self.usage or m.Usage(input=self.call.prompt_tokens,
+                                      output=self.call.completion_tokens)
+        return self.writer.end(usage)
+
+    def _error_event(self, message: str, code: str, type_: str) -> bytes:
+        return self.writer.fail(message, code)

@@ -1,0 +1,189 @@
+"""The client API's pipeline: the policy every request passes (`handle`), how it is served
+(the OpenAI surface's pass-through, or a dialect's through server/client_api/dialect_calls),
+and how refusals and answers leave (one log row each, the call's headers stamped).
+
+Views (routes.py, dialect_views.py) name the scope, how the endpoint is found and how the
+request is served; they take the gateway and a Werkzeug request (wsgi.py serves them,
+without Flask).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug import Request, Response
+
+from server.catalog import EndpointRecord, ProviderEntry, TokenRecord
+from server.client_api import body as bodies
+from server.client_api import dialect_calls as dialects
+from server.client_api.call import Call, ClientError, request_id_from
+from server.client_api.client_watch import ClientGone
+from server.client_api.gateway import Gateway
+from server.client_api.relay import StreamRelay, call_upstream, open_stream, upstream_body
+from server.dialects import CHAT, CODECS
+from server.errors import INTERNAL_ERROR, error_body
+from server.providers import Answer
+from server.stopping import STOPPED, ServerStopped
+
+log = logging.getLogger(__name__)
+Resolve = Callable[[Gateway, Call, TokenRecord, dict[str, Any]],
+                   tuple[EndpointRecord, ProviderEntry]]
+# What a route does once the policy found its endpoint (serve_openai, serve_in(dialect)).
+Serve = Callable[[Gateway, Request, Call, TokenRecord, dict[str, Any], EndpointRecord,
+                  ProviderEntry], Response]
+Errors = Callable[[int, str, str | None, str | None], bytes]  # a dialect's error_body
+# Where agents say which of their sessions a request belongs to (usage by agent session).
+SESSION_HEADERS = ("X-Claude-Code-Session-Id", "session-id", "session_id", "conversation_id")
+SESSION_CHARS = 128
+
+
+def start_call(gw: Gateway, request: Request) -> Call:
+    return Call(request_id=request_id_from(request.headers.get("X-Request-ID")),
+                client_ip=gw.client_ip(request.remote_addr,
+                                       request.headers.get("X-Forwarded-For")))
+
+
+def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve,
+           serve: Serve | None = None, errors: Errors = error_body) -> Response:
+    """The policy, then `serve` (the OpenAI surface's by default); every refusal in the
+    shape `errors` writes (the client dialect's)."""
+    call = start_call(gw, request)
+    try:
+        token = gw.authenticate(call, credentials(request))
+        if kind is not None:
+            gw.require_scope(token, kind)
+        body = bodies.read_json(request, gw.catalog.options["max_body_bytes"])
+        endpoint, provider = resolve(gw, call, token, body)
+        return (serve or serve_openai)(gw, request, call, token, body, endpoint, provider)
+    except ClientError as exc:
+        return refuse(gw, call, exc, errors)
+    except ClientGone:
+        call.fail(499, "the client disconnected")
+        gw.finish(call)
+        return stamp(call, Response(status=499))
+    except ServerStopped:  # the stop's grace period ended while it waited
+        return refuse(gw, call, ClientError(503, STOPPED, "server_stopped"), errors)
+    except Exception:  # a bug: still one log row, and no quota held for ever
+        log.exception("unhandled error in the client API")
+        return refuse(gw, call, ClientError(500, INTERNAL_ERROR, "internal_error"), errors)
+
+
+def serve_openai(gw: Gateway, request: Request, call: Call, token: TokenRecord,
+                 body: dict[str, Any], endpoint: EndpointRecord,
+                 provider: ProviderEntry) -> Response:
+    """A chat or embeddings request of the OpenAI surface: passed through to a chat
+    provider as it is (the hot path), translated for one of another dialect."""
+    if endpoint.kind == "chat" and CHAT not in dialects.dialects_of(provider.adapter):
+        return serve_in(CHAT)(gw, request, call, token, body, endpoint, provider)
+    (bodies.check_chat if endpoint.kind == "chat" else bodies.check_embeddings)(body)
+    call.stream = endpoint.kind == "chat" and body.get("stream") is True
+    gw.admit(call, token, kind=endpoint.kind, body=body)
+    forwarded = upstream_body(body, endpoint.model)
+    client = request.environ.get("modelproxy.socket")
+    if call.stream:
+        stream = open_stream(call, provider.adapter, forwarded, client)
+        relay = StreamRelay(call, stream, body, stream_finish(gw, request), client,
+                            gw.metrics.open_streams, provider.adapter.config.api_key)
+        return stamp(call, event_stream(relay))
+    answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded, client)
+    gw.finish(call)
+    return stamp(call, json_response(answer))
+
+
+def event_stream(events: Iterable[bytes]) -> Response:
+    return Response(events, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def credentials(request: Request) -> str | None:
+    """The token as `Authorization: Bearer`, or as Anthropic's `x-api-key` header."""
+    authorization = request.headers.get("Authorization")
+    if authorization is None and request.headers.get("x-api-key"):
+        return "Bearer " + request.headers["x-api-key"]
+    return authorization
+
+
+def stream_finish(gw: Gateway, request: Request) -> Callable[[Call], None]:
+    """The relay's `finish`, which also knows a stream cut off by the server's stop (the
+    relay sees only its end: upstream interrupted, or the client socket closed) and logs
+    it as such, not as a success or a client that left."""
+    cut_off = request.environ.get("modelproxy.cut_off")
+
+    def finish(call: Call) -> None:
+        if cut_off is not None and cut_off.is_set() and call.status in (200, 499):
+            call.fail(503, STOPPED)
+        gw.finish(call)
+
+    return finish
+
+
+def refuse(gw: Gateway, call: Call, exc: ClientError, errors: Errors = error_body) -> Response:
+    call.fail(exc.status, exc.message)
+    gw.finish(call)
+    response = Response(errors(exc.status, exc.message, exc.code, exc.param), exc.status,
+                        mimetype="application/json")
+    response.headers.update(exc.headers)
+    return stamp(call, response)
+
+
+def stamp(call: Call, response: Response) -> Response:
+    """The call's request id and, where the token has a rate limit, where it stands."""
+    response.headers["X-Request-ID"] = call.request_id
+    response.headers.update(call.rate_headers)
+    return response
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    """`payload` as JSON; an adapter's Answer as the provider's own bytes."""
+    body = payload.raw if isinstance(payload, Answer) else json.dumps(payload,
+                                                                       ensure_ascii=False)
+    return Response(body, status, mimetype="application/json")
+
+
+def serve_in(dialect: str) -> Serve:
+    """How a chat request of `dialect` is served: passed through to a provider that
+    speaks it, translated for one that does not."""
+
+    def serve(gw: Gateway, request: Request, call: Call, token: TokenRecord,
+              body: dict[str, Any], endpoint: EndpointRecord,
+              provider: ProviderEntry) -> Response:
+        plan = dialects.plan(dialect, provider.adapter)
+        call.client_dialect, call.provider_dialect = dialect, plan.provider
+        call.agent_session = agent_session(request)
+        if "stream" in body and not isinstance(body["stream"], bool):
+            raise ClientError(400, "stream must be true or false", "invalid_request",
+                              param="stream")
+        forwarded = dialects.upstream_request(plan, _ours_out(body), endpoint.model)
+        call.stream = body.get("stream") is True
+        gw.admit(call, token, kind="chat", body=dialects.usage_body(dialect, body))
+        headers = dialects.forwarded_headers(plan, request.headers)
+        client = request.environ.get("modelproxy.socket")
+        if call.stream:
+            return stamp(call, event_stream(dialects.streamed_answer(
+                call, provider.adapter, plan, forwarded, body, headers, client,
+                stream_finish(gw, request), gw.metrics.open_streams)))
+        raw = dialects.whole_answer(call, provider.adapter, plan, forwarded, body, headers,
+                                    client)
+        gw.finish(call)
+        return stamp(call, Response(raw, 200, mimetype="application/json"))
+
+    return serve
+
+
+def errors_of(dialect: str) -> Errors:
+    return CODECS[dialect].error_body
+
+
+def agent_session(request: Request) -> str | None:
+    for name in SESSION_HEADERS:
+        value = request.headers.get(name)
+        if value:
+            return value[:SESSION_CHARS]
+    return None
+
+
+def _ours_out(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "endpoint"} if "endpoint" in body else body
