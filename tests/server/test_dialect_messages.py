@@ -4,6 +4,7 @@ to a chat provider (translated) and to an Anthropic provider (passed through).""
 from __future__ import annotations
 
 import json
+import uuid
 
 import anthropic
 import pytest
@@ -11,8 +12,6 @@ import requests
 
 from tests.server.client_fixtures import UPSTREAM_KEY
 from tests.server.dialect_fixtures import DialectGateway
-
-pytest_plugins = ["tests.server.dialect_fixtures"]
 
 WEATHER = {"name": "get_weather", "description": "The weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -31,14 +30,16 @@ def hello(model: str = "coder", **extra: object) -> dict:
 
 @pytest.mark.parametrize("model", ["coder", "claude-sonnet-4-5", "claude"])
 def test_messages_create(dialects: DialectGateway, model: str) -> None:
-    message = client(dialects).messages.create(**hello(model))
+    rid = {"X-Request-ID": "test-" + uuid.uuid4().hex}
+    message = client(dialects).messages.create(**hello(model), extra_headers=rid)
     assert message.type == "message" and message.role == "assistant"
     assert [b.type for b in message.content] == ["text"]
     assert message.content[0].text == "echo: hello there"
     assert message.stop_reason == "end_turn"
-    assert message.model == model
+    # Translated, the client's name for the model; passed through, the provider's bytes.
+    assert message.model == ("claude-upstream" if model == "claude" else model)
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
-    row = dialects.appliance.log_rows()[-1]
+    row = dialects.appliance.log_row(rid["X-Request-ID"])
     assert row["status"] == 200 and row["prompt_tokens"] > 0
     assert row["client_dialect"] == "messages"
     assert row["provider_dialect"] == ("messages" if model == "claude" else "chat")
@@ -46,13 +47,14 @@ def test_messages_create(dialects: DialectGateway, model: str) -> None:
 
 @pytest.mark.parametrize("model", ["coder", "claude"])
 def test_messages_stream(dialects: DialectGateway, model: str) -> None:
-    with client(dialects).messages.stream(**hello(model)) as stream:
+    rid = {"X-Request-ID": "test-" + uuid.uuid4().hex}
+    with client(dialects).messages.stream(**hello(model), extra_headers=rid) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == "echo: hello there"
     assert final.stop_reason == "end_turn"
     assert final.usage.output_tokens > 0
-    row = dialects.appliance.log_rows()[-1]
+    row = dialects.appliance.log_row(rid["X-Request-ID"])
     assert row["status"] == 200 and row["stream"] and not row["usage_estimated"]
 
 

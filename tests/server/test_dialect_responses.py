@@ -4,6 +4,7 @@ provider (translated), an Anthropic one (translated) and an OpenAI one (passed t
 from __future__ import annotations
 
 import json
+import uuid
 
 import openai
 import pytest
@@ -11,11 +12,13 @@ import requests
 
 from tests.server.dialect_fixtures import DialectGateway
 
-pytest_plugins = ["tests.server.dialect_fixtures"]
-
 WEATHER = {"type": "function", "name": "get_weather", "description": "The weather in a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                           "required": ["city"]}}
+
+
+def new_rid() -> str:
+    return "test-" + uuid.uuid4().hex
 
 
 def client(gw: DialectGateway) -> openai.OpenAI:
@@ -24,12 +27,14 @@ def client(gw: DialectGateway) -> openai.OpenAI:
 
 @pytest.mark.parametrize("model", ["coder", "claude", "oai"])
 def test_responses_create(dialects: DialectGateway, model: str) -> None:
+    rid = new_rid()
     response = client(dialects).responses.create(model=model, input="hello there",
-                                                 instructions="Be brief.")
+                                                 instructions="Be brief.",
+                                                 extra_headers={"X-Request-ID": rid})
     assert response.status == "completed"
     assert response.output_text == "echo: hello there"
     assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
-    row = dialects.appliance.log_rows()[-1]
+    row = dialects.appliance.log_row(rid)
     assert row["status"] == 200 and row["client_dialect"] == "responses"
     assert row["provider_dialect"] == {"coder": "chat", "claude": "messages",
                                        "oai": "responses"}[model]
@@ -38,15 +43,17 @@ def test_responses_create(dialects: DialectGateway, model: str) -> None:
 @pytest.mark.parametrize("model", ["coder", "claude", "oai"])
 def test_responses_stream_ends_with_completed_and_usage(dialects: DialectGateway,
                                                         model: str) -> None:
+    rid = new_rid()
     events = list(client(dialects).responses.create(model=model, input="hello there",
-                                                    stream=True))
+                                                    stream=True,
+                                                    extra_headers={"X-Request-ID": rid}))
     types = [e.type for e in events]
     assert types[0] == "response.created" and types[-1] == "response.completed"
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == "echo: hello there"
     assert events[-1].response.usage.output_tokens > 0
     assert [e.sequence_number for e in events] == sorted(e.sequence_number for e in events)
-    row = dialects.appliance.log_rows()[-1]
+    row = dialects.appliance.log_row(rid)
     assert row["status"] == 200 and not row["usage_estimated"]
 
 
@@ -87,4 +94,4 @@ def test_a_stream_cut_upstream_ends_with_response_failed(dialects: DialectGatewa
     events = [json.loads(line[6:]) for line in response.text.splitlines()
               if line.startswith("data: ")]
     assert events[-1]["type"] == "response.failed"
-    assert dialects.appliance.log_rows()[-1]["status"] == 502
+    assert dialects.appliance.log_row(response.headers["X-Request-ID"])["status"] == 502
