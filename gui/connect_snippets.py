@@ -103,7 +103,7 @@ def export_lines(env: Mapping[str, str]) -> str:
 def claude_code(target: Target) -> list[Section]:
     env = claude_code_env(target)
     settings = json.dumps({"env": env}, indent=2) + "\n"
-    return [Section("In the shell that runs `claude`:", export_lines(env)),
+    return [Section("In the shell that runs claude:", export_lines(env)),
             Section("Or for good, in ~/.claude/settings.json (merge into what is there):",
                     settings)]
 
@@ -132,7 +132,7 @@ def token_export(target: Target) -> str:
 def codex(target: Target) -> list[Section]:
     return [Section("In ~/.codex/config.toml (top-level keys before any [table]):",
                     codex_config(target)),
-            Section("In the shell that runs `codex`:", token_export(target))]
+            Section("In the shell that runs codex:", token_export(target))]
 
 
 # --- SDKs --------------------------------------------------------------------------------------

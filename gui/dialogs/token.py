@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from gui.dialogs.form import FormDialog, InvalidInput
-from gui.pages.base import Context
+from gui.dialogs.use_with import UseWithDialog, for_token
+from gui.pages.base import Context, show_dialog
 
 SCOPES = ("chat", "embeddings", "models", "all")
 MAX_LIMIT = 2_000_000_000
@@ -159,10 +160,17 @@ class TokenDialog(FormDialog):
 
 
 class NewTokenDialog(QDialog):
-    """Shows a new token's plaintext once, with a Copy button."""
+    """Shows a new token's plaintext once, with a Copy button; given the server's address
+    and the endpoints, also "Use with…" (settings for agents and SDKs, with the plaintext)."""
 
-    def __init__(self, created: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, created: dict[str, Any], parent: QWidget | None = None,
+                 base_url: str | None = None,
+                 endpoints: list[dict[str, Any]] | None = None) -> None:
         super().__init__(parent)
+        self.created = {k: v for k, v in created.items() if k != "token"}
+        self.base_url = base_url
+        self.endpoints = endpoints or []
+        self.use_with_dialog: UseWithDialog | None = None
         self.setWindowTitle(f"Token {created.get('name', '')} issued")
         self.setMinimumWidth(560)
         warning = QLabel("<b>Copy this token now: you will not see it again.</b> "
@@ -182,6 +190,10 @@ class NewTokenDialog(QDialog):
         self.copied = QLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.accept)
+        self.use_with = buttons.addButton("Use with…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.use_with.setToolTip("Settings for Claude Code, Codex and the SDKs, with this token")
+        self.use_with.clicked.connect(self.open_use_with)
+        self.use_with.setVisible(base_url is not None)
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
         layout.addWidget(warning)
@@ -194,6 +206,16 @@ class NewTokenDialog(QDialog):
         QGuiApplication.clipboard().setText(self.token.text())
         self.copied.setText("Copied to the clipboard.")
 
+    def open_use_with(self) -> UseWithDialog:
+        dialog = for_token(self.base_url or "", self.endpoints, self.created,
+                           self.token.text(), self)
+        self.use_with_dialog = dialog
+        show_dialog(dialog)
+        return dialog
+
     def done(self, result: int) -> None:
         self.token.clear()  # the plaintext does not outlive the dialog
+        if self.use_with_dialog is not None:
+            self.use_with_dialog.close()
+            self.use_with_dialog = None
         super().done(result)

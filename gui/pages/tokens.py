@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from gui.dialogs import confirm as ask
 from gui.dialogs.token import NewTokenDialog, TokenDialog
+from gui.dialogs.use_with import UseWithDialog, for_token
 from gui.models.resources import QUOTA_ROLE, TokensModel, token_status
 from gui.pages.base import Context, TablePage, show_dialog
 
@@ -57,10 +58,16 @@ class TokensPage(TablePage):
         self.add = self.add_button("Issue token…", self.new_item)
         self.edit = self.add_button("Edit…", self.open_selected, needs_selection=True)
         self.revoke = self.add_button("Revoke…", self.revoke_selected, needs_selection=True)
+        self.use_with = self.add_button("Use with…", self.use_with_selected, writes=False,
+                                        needs_selection=True)
+        self.use_with.setToolTip("Settings for Claude Code, Codex and the SDKs")
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
         self.bars = QuotaBarDelegate(self.table)
         for key in ("requests_month", "tokens_month"):
             self.table.setItemDelegateForColumn(self.model.column_index(key), self.bars)
         self.new_token_dialog: NewTokenDialog | None = None
+        self.use_with_dialog: UseWithDialog | None = None
 
     def refresh(self) -> None:
         api = self.ctx.api
@@ -84,7 +91,7 @@ class TokensPage(TablePage):
 
     def show_new_token(self, created: dict[str, Any]) -> NewTokenDialog:
         """Show the plaintext once; the table gets the row without it."""
-        dialog = NewTokenDialog(created, self)
+        dialog = NewTokenDialog(created, self, self.ctx.api.base_url, self.endpoints)
         self.new_token_dialog = dialog
         dialog.finished.connect(self._forget_new_token)
         show_dialog(dialog)
@@ -99,6 +106,34 @@ class TokensPage(TablePage):
         row = self.table.selected_row()
         if row is not None and not self.ctx.read_only and token_status(row) != "revoked":
             show_dialog(self.make_edit_dialog(row))
+
+    def use_with_selected(self, row: dict[str, Any] | None = None) -> UseWithDialog | None:
+        """The "Use with…" panel for a row: its secret is not known, so a placeholder."""
+        row = row or self.table.selected_row()
+        if row is None:
+            return None
+        dialog = for_token(self.ctx.api.base_url, self.endpoints, row, None, self)
+        self.use_with_dialog = dialog
+        show_dialog(dialog)
+        return dialog
+
+    def row_menu(self, row: dict[str, Any]) -> QMenu:
+        """A row's context menu."""
+        menu = QMenu(self)
+        menu.addAction("Use with…", lambda: self.use_with_selected(row))
+        writable = not self.ctx.read_only and token_status(row) != "revoked"
+        for text, slot in (("Edit…", self.open_selected), ("Revoke…", self.revoke_selected)):
+            menu.addAction(text, slot).setEnabled(writable)
+        return menu
+
+    def _context_menu(self, position: QPoint) -> None:
+        index = self.table.indexAt(position)
+        if not index.isValid():
+            return
+        self.table.selectRow(index.row())
+        row = self.table.selected_row()
+        if row is not None:
+            self.row_menu(row).exec(self.table.viewport().mapToGlobal(position))
 
     # --- actions -----------------------------------------------------------------------------
 
