@@ -1,5 +1,6 @@
-"""`make screenshots`: every page of the window, rendered offscreen against a server seeded
-with realistic demo data, saved as PNG files in docs/screenshots/.
+"""`make screenshots`: every page of the window, the new-token dialog and its "Use with…"
+panel, rendered offscreen against a server seeded with realistic demo data, saved as PNG
+files in docs/screenshots/.
 
 The demo appliance: four providers (three served by a local fake OpenAI upstream, so
 their health checks pass), six endpoints with prices, eight tokens with assorted limits,
@@ -122,15 +123,20 @@ def shoot_pages(window: MainWindow, tasks: Tasks) -> None:
 
 
 def shoot_new_token(window: MainWindow, tasks: Tasks) -> None:
-    """The dialog that shows a new token once."""
+    """The dialog that shows a new token once, and its "Use with…" panel."""
     from gui.dialogs.token import NewTokenDialog
 
     token = window.ctx.api.create("tokens", {"name": "new-intern", "scopes": ["chat"],
                                              "rpm": 30})
-    dialog = NewTokenDialog(token, window)
+    dialog = NewTokenDialog(token, window, window.ctx.api.base_url,
+                            window.ctx.api.items("endpoints"))
     dialog.show()
     wait(300)
     save(dialog, "10-new-token-dialog")
+    use_with = dialog.open_use_with()  # its "Use with…" panel, with the plaintext
+    use_with.model.setCurrentText("claude-sonnet")
+    wait(300)
+    save(use_with, "11-use-with")
     dialog.close()
 
 
