@@ -117,6 +117,9 @@ def toml_string(value: str) -> str:
 def codex_config(target: Target) -> str:
     return (f"model = {toml_string(target.model)}\n"
             f"model_provider = {toml_string(PROVIDER_ID)}\n"
+            # OpenAI's hosted web search: only a provider speaking Responses (openai) has
+            # it; elsewhere the server refuses it by name rather than drop it unsaid.
+            'web_search = "disabled"\n'
             "\n"
             f"[model_providers.{PROVIDER_ID}]\n"
             'name = "ModelProxy"\n'
