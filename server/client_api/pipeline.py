@@ -78,7 +78,12 @@ def serve_openai(gw: Gateway, request: Request, call: Call, token: TokenRecord,
     provider as it is (the hot path), translated for one of another dialect."""
     if endpoint.kind == "chat" and CHAT not in dialects.dialects_of(provider.adapter):
         return serve_in(CHAT)(gw, request, call, token, body, endpoint, provider)
-    (bodies.check_chat if endpoint.kind == "chat" else bodies.check_embeddings)(body)
+    if endpoint.kind == "chat":
+        bodies.check_chat(body)
+        call.client_dialect = call.provider_dialect = CHAT
+        call.agent_session = agent_session(request)
+    else:
+        bodies.check_embeddings(body)
     call.stream = endpoint.kind == "chat" and body.get("stream") is True
     gw.admit(call, token, kind=endpoint.kind, body=body)
     forwarded = upstream_body(body, endpoint.model)

@@ -168,3 +168,19 @@ def test_upstream_overloaded_is_retryable(dialects: DialectGateway) -> None:
     assert caught.value.status_code == 503
     assert caught.value.response.headers.get("Retry-After")
     assert caught.value.body["error"]["type"] == "overloaded_error"
+
+
+def test_rows_carry_dialects_and_the_agent_session(dialects: DialectGateway) -> None:
+    rid = "test-" + uuid.uuid4().hex
+    response = requests.post(dialects.url + "/v1/chat/completions", json={
+        "model": "coder", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {dialects.token.plaintext}", "X-Request-ID": rid,
+                 "session-id": "codex-session-1"}, timeout=10)
+    assert response.status_code == 200
+    row = dialects.appliance.log_row(rid)
+    assert (row["client_dialect"], row["provider_dialect"], row["agent_session"]) == (
+        "chat", "chat", "codex-session-1")
+    rid = "test-" + uuid.uuid4().hex
+    client(dialects).messages.create(**hello(), extra_headers={
+        "X-Request-ID": rid, "X-Claude-Code-Session-Id": "claude-session-1"})
+    assert dialects.appliance.log_row(rid)["agent_session"] == "claude-session-1"
