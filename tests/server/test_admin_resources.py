@@ -193,8 +193,7 @@ def test_anthropic_provider_type(admin_env: AdminAppliance) -> None:
     assert listing[-1].headers["x-api-key"] == PROVIDER_KEY
     assert listing[-1].headers["anthropic-version"] == "2023-06-01"
     assert "authorization" not in listing[-1].headers
-    for provider in (default, at_fake):
-        assert root.delete(f"providers/{provider['id']}").status_code == 204
+    # (kept: a deleted provider's id comes back on SQLite, into other tests' audit rows)
 
 
 def test_provider_changes_apply_to_the_client_api_at_once(admin_env: AdminAppliance) -> None:

@@ -36,7 +36,7 @@ def test_provider_key_is_sealed_and_only_hinted(db, actor) -> None:
     ("fields", "field", "message"),
     [
         ({"name": "", "type": "echo"}, "name", "name is required"),
-        ({"name": "x", "type": "nope"}, "type", "type must be one of echo, openai"),
+        ({"name": "x", "type": "nope"}, "type", "type must be one of anthropic, echo, openai"),
         ({"name": "x", "type": "openai_compatible"}, "base_url", "base_url is required"),
         ({"name": "x", "type": "openai", "base_url": "ftp://h"}, "base_url", "http:// or https"),
         ({"name": "x", "type": "openai", "base_url": "not a url"}, "base_url", "http://"),
