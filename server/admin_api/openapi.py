@@ -162,6 +162,23 @@ SCHEMAS: dict[str, Any] = {
     "ChatRequest": obj(["messages"], endpoint=STR, model=STR,
                        messages={**arr(ref("Message")), "minItems": 1}, stream=BOOL,
                        stream_options=obj(include_usage=BOOL)),
+    # The agents' dialects: their fields are the vendors' (Anthropic Messages, OpenAI
+    # Responses); only what the server itself checks before translating is described.
+    "MessagesRequest": obj(["model", "messages"], model=STR, max_tokens=INT, stream=BOOL,
+                           messages={**arr(ref("Message")), "minItems": 1},
+                           tools=arr({"type": "object"})),
+    "CountTokensRequest": obj(["model", "messages"], model=STR,
+                              messages={**arr(ref("Message")), "minItems": 1},
+                              tools=arr({"type": "object"})),
+    "ResponsesRequest": obj(["model"], model=STR, stream=BOOL,
+                            input={"oneOf": [STR, arr({"type": "object"})]},
+                            tools=arr({"type": "object"})),
+    "AnthropicMessage": obj(id=STR, type=STR, role=STR, content=arr({"type": "object"}),
+                            stop_reason={"type": "string", "nullable": True},
+                            usage={"type": "object"}),
+    "TokenCount": obj(["input_tokens"], input_tokens=INT),
+    "Response": obj(id=STR, object=STR, status=STR, output=arr({"type": "object"}),
+                    usage={"type": "object", "nullable": True}),
     "EmbeddingsRequest": obj(["input"], endpoint=STR, model=STR,
                              input={"oneOf": [STR, {**arr(STR), "minItems": 1}]}),
     "ChatCompletion": obj(id=STR, object=STR, choices=arr({"type": "object"}),
@@ -228,11 +245,12 @@ LOG_CURSOR = {"type": "string", "pattern": "^[0-9]{1,16}-[0-9]{1,18}$",
               "description": "next_cursor of the page before"}
 RANGE_PARAMS = [query("range", {"type": "string", "enum": ["24h", "7d", "30d", "90d"]}),
                 query("from", TIME_ARG), query("to", TIME_ARG)]
+DIALECT = {"type": "string", "enum": ["chat", "responses", "messages"]}
 LOG_PARAMS = [query("from", TIME_ARG), query("to", TIME_ARG), query("token_id", ID_ARG),
               query("endpoint_id", ID_ARG), query("provider_id", ID_ARG), query("model", STR),
               query("status", STATUS_ARG), query("request_id", STR), query("q", STR),
-              query("after_id", ID_ARG), query("client_dialect", STR),
-              query("provider_dialect", STR), query("agent_session", STR)]
+              query("after_id", ID_ARG), query("client_dialect", DIALECT),
+              query("provider_dialect", DIALECT), query("agent_session", STR)]
 GROUP_BY = {"type": "string", "enum": ["token", "endpoint", "model", "provider",
                                        "client_dialect", "provider_dialect", "agent_session"],
             "description": "agent_session is summed from the request-log rows still kept "
@@ -248,7 +266,19 @@ def _client_paths() -> dict[str, Any]:
     embed = op("Embeddings", "client", ref("Embeddings"), "EmbeddingsRequest", security="token")
     models = op("Endpoints this token may use, as models", "client", ref("ModelList"),
                 security="token", params=[query("provider", STR)])
+    messages = op("Anthropic Messages (stream with \"stream\": true; ?beta=true accepted)",
+                  "client", ref("AnthropicMessage"), "MessagesRequest", security="token")
+    count = op("Anthropic token count (X-ModelProxy-Token-Count: estimate where the "
+               "provider has no exact count)", "client", ref("TokenCount"),
+               "CountTokensRequest", security="token")
+    responses = op("OpenAI Responses (stream with \"stream\": true; stateless)", "client",
+                   ref("Response"), "ResponsesRequest", security="token")
+    for streamed in (messages, responses):
+        streamed["responses"]["200"]["content"]["text/event-stream"] = {
+            "schema": {"description": "the dialect's own events, translated as they come"}}
     return {
+        "/v1/messages": {"post": messages}, "/v1/messages/count_tokens": {"post": count},
+        "/v1/responses": {"post": responses},
         "/api/health": {"get": op("Health (no auth)", "client", ref("Health"), security=None)},
         "/api/chat": {"post": chat}, "/api/embeddings": {"post": embed},
         "/api/{path}": {"post": {**op("Any configured endpoint path", "client", {},
