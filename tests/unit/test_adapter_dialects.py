@@ -62,6 +62,21 @@ def test_send_chat_posts_chat_completions(fake: FakeUpstream, type_name: str):
     assert "x-trace" not in fake.last_request.headers  # type: ignore[union-attr]
 
 
+def test_openai_translated_chat_sends_max_completion_tokens(fake: FakeUpstream):
+    """OpenAI's reasoning models refuse max_tokens; a chat client's own body (chat()) and
+    other chat providers keep what they were given."""
+    up = adapter(fake, "openai")
+    up.send("chat", {**CHAT, "max_tokens": 50}, "r1")
+    assert fake.last_request.body["max_completion_tokens"] == 50  # type: ignore[union-attr]
+    assert "max_tokens" not in fake.last_request.body  # type: ignore[union-attr]
+    list(up.open_stream("chat", {**CHAT, "max_tokens": 60, "stream": True}, "r2"))
+    assert fake.last_request.body["max_completion_tokens"] == 60  # type: ignore[union-attr]
+    up.chat({**CHAT, "max_tokens": 70}, "r3")
+    assert fake.last_request.body["max_tokens"] == 70  # type: ignore[union-attr]
+    adapter(fake, "openai_compatible").send("chat", {**CHAT, "max_tokens": 80}, "r4")
+    assert fake.last_request.body["max_tokens"] == 80  # type: ignore[union-attr]
+
+
 def test_openai_send_and_stream_responses(fake: FakeUpstream):
     up = adapter(fake, "openai")
     answer = up.send("responses", RESPONSES, "r")
