@@ -13,6 +13,7 @@ from server.dialects.model import (
     Tool,
     ToolCall,
     ToolResult,
+    openai_user,
 )
 
 
@@ -40,7 +41,7 @@ def write_request(request: Request, model: str) -> dict[str, Any]:
             body["parallel_tool_calls"] = choice.parallel
     for key, value in (("max_tokens", request.max_tokens),
                        ("temperature", request.temperature), ("top_p", request.top_p),
-                       ("user", request.user)):
+                       ("user", openai_user(request))):
         if value is not None:
             body[key] = value
     if request.stop:

@@ -125,10 +125,22 @@ class Request:
     stream: bool = False
     reasoning: Effort | None = None  # asked for; None: the provider's default
     reasoning_budget: int | None = None  # Anthropic's budget_tokens, where it was given
-    user: str | None = None  # the end user, for the provider's abuse checks
+    user: str | None = None  # the end user, for the provider's abuse checks (see openai_user)
     # A JSON schema the answer must follow (OpenAI's response_format / text.format):
     # {"name", "schema", "strict"}; {"type": "json_object"} for any JSON.
     response_format: dict[str, Any] | None = None
+
+
+# OpenAI refuses a `user` longer than this (400 string_above_max_length); Claude Code's
+# metadata.user_id runs to ~150 characters.
+OPENAI_USER_CHARS = 64
+
+
+def openai_user(request: Request) -> str | None:
+    """The request's end user as an OpenAI-shaped provider may be sent it: None where it
+    is too long (an id cut short would name someone else)."""
+    user = request.user
+    return user if user is not None and len(user) <= OPENAI_USER_CHARS else None
 
 
 # --- an answer -----------------------------------------------------------------------

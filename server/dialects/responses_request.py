@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.dialects.model import DialectError, Image, Request, Text, ToolCall, ToolResult
+from server.dialects.model import (
+    DialectError,
+    Image,
+    Request,
+    Text,
+    ToolCall,
+    ToolResult,
+    openai_user,
+)
 from server.dialects.responses_out import reasoning_item
 
 
@@ -24,7 +32,7 @@ def write_request(request: Request, model: str) -> dict:
                                if choice.mode == "tool" else choice.mode)
         if choice.parallel is not None:
             body["parallel_tool_calls"] = choice.parallel
-    for name, value in (("max_output_tokens", request.max_tokens), ("user", request.user),
+    for name, value in (("max_output_tokens", request.max_tokens), ("user", openai_user(request)),
                         ("temperature", request.temperature), ("top_p", request.top_p)):
         if value is not None:
             body[name] = value

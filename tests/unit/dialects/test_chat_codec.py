@@ -12,7 +12,7 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from server.client_api.relay import error_event
-from server.dialects import chat
+from server.dialects import chat, messages, responses
 from server.dialects.model import (
     DialectError,
     Ended,
@@ -391,3 +391,16 @@ def test_error_body_is_the_openai_shape() -> None:
     body = json.loads(chat.error_body(400, "n: only 1", "invalid_request", "n"))
     assert body == {"error": {"message": "n: only 1", "type": "invalid_request_error",
                               "code": "invalid_request", "param": "n"}}
+
+
+def test_an_end_user_longer_than_openai_takes_is_not_sent() -> None:
+    """Claude Code's metadata.user_id (~150 characters) would be a 400 from OpenAI (at most
+    64); a short one goes on, for the provider's abuse checks."""
+    turn = json.loads((FIXTURES.parent / "messages" / "claude_code_turn1.json").read_text())
+    request = messages.read_request(turn["body"])
+    assert request.user is not None and len(request.user) > 64
+    assert "user" not in chat.write_request(request, "gpt-x")
+    assert "user" not in responses.write_request(request, "gpt-x")
+    request.user = "user-1234"
+    assert chat.write_request(request, "gpt-x")["user"] == "user-1234"
+    assert responses.write_request(request, "gpt-x")["user"] == "user-1234"
