@@ -35,8 +35,10 @@ Resolve = Callable[[Gateway, Call, TokenRecord, dict[str, Any]],
 Serve = Callable[[Gateway, Request, Call, TokenRecord, dict[str, Any], EndpointRecord,
                   ProviderEntry], Response]
 Errors = Callable[[int, str, str | None, str | None], bytes]  # a dialect's error_body
-# Where agents say which of their sessions a request belongs to (usage by agent session).
-SESSION_HEADERS = ("X-Claude-Code-Session-Id", "session-id", "session_id", "conversation_id")
+# Where agents say which of their sessions a request belongs to (usage by agent session):
+# Claude Code's, Codex's (session-id; conversation-id before). Headers spelt with "_" never
+# arrive: gevent's server drops them (they could pass for "-" ones in the WSGI environ).
+SESSION_HEADERS = ("X-Claude-Code-Session-Id", "session-id", "conversation-id")
 SESSION_CHARS = 128
 
 
@@ -78,7 +80,7 @@ def serve_openai(gw: Gateway, request: Request, call: Call, token: TokenRecord,
     provider as it is (the hot path), translated for one of another dialect."""
     if endpoint.kind == "chat" and CHAT not in dialects.dialects_of(provider.adapter):
         return serve_in(CHAT)(gw, request, call, token, body, endpoint, provider)
-    if endpoint.kind == "chat":
+    if endpoint.kind == "chat":  # its row names the dialects, as a translated one's does
         bodies.check_chat(body)
         call.client_dialect = call.provider_dialect = CHAT
         call.agent_session = agent_session(request)
@@ -183,6 +185,7 @@ def errors_of(dialect: str) -> Errors:
 
 
 def agent_session(request: Request) -> str | None:
+    """The agent's session id, from the first of SESSION_HEADERS sent (cut to fit)."""
     for name in SESSION_HEADERS:
         value = request.headers.get(name)
         if value:

@@ -184,3 +184,19 @@ def test_rows_carry_dialects_and_the_agent_session(dialects: DialectGateway) -> 
     client(dialects).messages.create(**hello(), extra_headers={
         "X-Request-ID": rid, "X-Claude-Code-Session-Id": "claude-session-1"})
     assert dialects.appliance.log_row(rid)["agent_session"] == "claude-session-1"
+
+
+@pytest.mark.parametrize("model, upstream", [("coder", "chat"), ("claude", "messages")])
+def test_chat_completions_rows_name_their_dialects(dialects: DialectGateway, model: str,
+                                                   upstream: str) -> None:
+    """Chat passed through (the hot path) and chat translated alike: both dialects on the
+    row, and the agent's session."""
+    rid = "test-" + uuid.uuid4().hex
+    answer = requests.post(dialects.url + "/v1/chat/completions", json={
+        "model": model, "messages": [{"role": "user", "content": "hello there"}]},
+        headers={"Authorization": f"Bearer {dialects.token.plaintext}", "X-Request-ID": rid,
+                 "session-id": "s-42"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    row = dialects.appliance.log_row(rid)
+    assert (row["client_dialect"], row["provider_dialect"], row["agent_session"]) == \
+        ("chat", upstream, "s-42")
