@@ -12,7 +12,7 @@ from werkzeug import Request, Response
 
 from server.catalog import EndpointRecord, ProviderEntry, TokenRecord
 from server.client_api.call import Call, ClientError
-from server.client_api.dialect_calls import dialects_of
+from server.client_api.dialect_calls import Plan, dialects_of, forwarded_headers
 from server.client_api.gateway import Gateway
 from server.client_api.pipeline import errors_of, handle, serve_in, stamp
 from server.client_api.relay import upstream_failure
@@ -57,10 +57,9 @@ def _count(gw: Gateway, request: Request, call: Call, token: TokenRecord,
     if MESSAGES in dialects_of(provider.adapter):
         call.provider_dialect = MESSAGES
         forwarded = {**body, "model": endpoint.model}
-        beta = {"anthropic-beta": request.headers["anthropic-beta"]} \
-            if "anthropic-beta" in request.headers else {}
+        headers = forwarded_headers(Plan(MESSAGES, MESSAGES), request.headers)
         try:
-            exact = provider.adapter.count_tokens(forwarded, call.request_id, beta)
+            exact = provider.adapter.count_tokens(forwarded, call.request_id, headers)
         except UpstreamError as exc:
             raise upstream_failure(exc) from None
     counted = exact if exact is not None else anthropic.estimate_input_tokens(body)

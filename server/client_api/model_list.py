@@ -11,19 +11,18 @@ from typing import Any
 from werkzeug import Request, Response
 
 from server.catalog import EndpointRecord, TokenRecord
-from server.client_api.call import ClientError
 from server.client_api.gateway import Gateway
-from server.client_api.pipeline import credentials, json_response, refuse, stamp, start_call
+from server.client_api.pipeline import credentials, guarded, json_response, stamp, start_call
 from server.dialects import messages
 from server.errors import error_body
-from server.stopping import STOPPED, ServerStopped
 
 
 def handle_models(gw: Gateway, request: Request, provider_name: str | None) -> Response:
+    """The model list the token may use; in Anthropic's shape for an Anthropic client."""
     anthropic = "anthropic-version" in request.headers
-    errors = messages.error_body if anthropic else error_body
     call = start_call(gw, request)
-    try:
+
+    def work() -> Response:
         token = gw.authenticate(call, credentials(request))
         gw.require_scope(token, "models")
         gw.admit(call, token, quota=False)  # listing models uses no model quota
@@ -33,10 +32,8 @@ def handle_models(gw: Gateway, request: Request, provider_name: str | None) -> R
             "object": "list", "data": [_model_object(gw, e) for e in listed]}
         gw.finish(call)
         return stamp(call, json_response(page))
-    except ClientError as exc:
-        return refuse(gw, call, exc, errors)
-    except ServerStopped:
-        return refuse(gw, call, ClientError(503, STOPPED, "server_stopped"), errors)
+
+    return guarded(gw, call, work, messages.error_body if anthropic else error_body)
 
 
 def _listed(gw: Gateway, token: TokenRecord, endpoint: EndpointRecord,

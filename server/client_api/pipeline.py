@@ -53,13 +53,23 @@ def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve,
     """The policy, then `serve` (the OpenAI surface's by default); every refusal in the
     shape `errors` writes (the client dialect's)."""
     call = start_call(gw, request)
-    try:
+
+    def work() -> Response:
         token = gw.authenticate(call, credentials(request))
         if kind is not None:
             gw.require_scope(token, kind)
         body = bodies.read_json(request, gw.catalog.options["max_body_bytes"])
         endpoint, provider = resolve(gw, call, token, body)
         return (serve or serve_openai)(gw, request, call, token, body, endpoint, provider)
+
+    return guarded(gw, call, work, errors)
+
+
+def guarded(gw: Gateway, call: Call, work: Callable[[], Response],
+            errors: Errors = error_body) -> Response:
+    """`work`'s response; any way it fails, one log row and an error in `errors`' shape."""
+    try:
+        return work()
     except ClientError as exc:
         return refuse(gw, call, exc, errors)
     except ClientGone:
