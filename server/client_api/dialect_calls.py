@@ -3,14 +3,15 @@ upstream, the body it gets, and its answer (whole, or a DialectRelay) for the cl
 
 The provider's own dialect when it speaks the client's: then the body and the answer pass
 through untranslated. Otherwise its preferred one (its adapter's first), translated through
-the internal model. Chat clients of chat providers never come here: routes.py serves them
-on today's hot path.
+the internal model. Chat clients of chat providers never come here: pipeline.serve_openai
+passes them through on the hot path.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -131,7 +132,8 @@ def _text_of(part: m.Text | m.Thinking | m.ToolCall) -> str:
 
 def streamed_answer(call: Call, adapter: Adapter, plan_: Plan, forwarded: dict[str, Any],
                     body: dict[str, Any], headers: dict[str, str],
-                    client: socket.socket | None, finish: Any, open_streams: Gauge,
+                    client: socket.socket | None, finish: Callable[[Call], None],
+                    open_streams: Gauge,
                     ) -> DialectRelay:
     """Open the provider's stream and relay it, translated where the dialects differ."""
     try:

@@ -1,5 +1,5 @@
 """The client API routes: the seed surface (/api/...), the OpenAI surface (/v1/...) and
-the Anthropic one (/v1/messages).
+the coding agents' ones (/v1/messages, /v1/responses: their views in dialect_views.py).
 
 Each view is thin: it names the scope, how the endpoint is found and how the request is
 served; `pipeline.handle` runs the policy in order, forwards, and makes sure every request
