@@ -1,7 +1,8 @@
 """The OpenAI Responses dialect (POST /v1/responses): a client's request read into the
 internal model (tools and options in responses_options.py). Answers are in
 responses_out.py, provider requests in responses_request.py, streams in
-responses_stream.py; this module offers the whole codec (server/dialects/codec.py).
+responses_stream.py (read) and responses_stream_write.py (written); this module offers the
+whole codec (server/dialects/codec.py).
 
 This server keeps no responses, so what needs OpenAI's stored state (previous_response_id,
 store: true, conversation, stored prompts, item_reference) is refused, as are OpenAI's own
@@ -40,7 +41,8 @@ from server.dialects.responses_out import (  # noqa: F401  (the codec's module-l
     write_reply,
 )
 from server.dialects.responses_request import write_request  # noqa: F401
-from server.dialects.responses_stream import StreamReader, StreamWriter  # noqa: F401
+from server.dialects.responses_stream import StreamReader  # noqa: F401
+from server.dialects.responses_stream_write import StreamWriter  # noqa: F401
 
 STATELESS = "this server keeps no responses: send the whole conversation (store: false)"
 # Items and tools that only OpenAI itself can run or resolve.

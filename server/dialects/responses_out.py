@@ -1,6 +1,7 @@
 """The OpenAI Responses dialect's answers: the response object and its output items, read
 and written; pure functions shared by the codec (responses.py), its streams
-(responses_stream.py) and its provider requests (responses_request.py)."""
+(responses_stream.py, responses_stream_write.py) and its provider requests
+(responses_request.py)."""
 
 from __future__ import annotations
 
