@@ -9,6 +9,7 @@ needed: between a chat client and a chat provider the bytes pass through.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -302,4 +303,6 @@ def _number(field: str, value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DialectError(field, f"{field} must be a number")
+    if not math.isfinite(value):  # Python's parser reads 1e400 as inf, and takes NaN
+        raise DialectError(field, f"{field} must be a finite number")
     return value

@@ -8,6 +8,7 @@ fields are ignored (new beta parameters appear often); unknown block types are n
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from server.dialects.model import (
@@ -53,6 +54,8 @@ def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], path: str
         raise DialectError(f"{path}{key}", f"must be {_kind_name(kind)}")
     if not isinstance(value, kind):
         raise DialectError(f"{path}{key}", f"must be {_kind_name(kind)}")
+    if isinstance(value, float) and not math.isfinite(value):  # 1e400 parses as inf
+        raise DialectError(f"{path}{key}", "must be a finite number")
     return value
 
 

@@ -3,6 +3,7 @@ shares (server/dialects/responses.py reads the rest)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from server.dialects.model import DialectError, Tool, ToolChoice
@@ -129,6 +130,8 @@ def number_field(body: dict, name: str, kind: type) -> Any:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DialectError(name, "a number is required")
+    if not math.isfinite(value):  # Python's parser reads 1e400 as inf, and takes NaN
+        raise DialectError(name, "a finite number is required")
     if kind is int:
         if value != int(value) or value < 1:
             raise DialectError(name, "a positive whole number is required")
