@@ -9,7 +9,6 @@ passes them through on the hot path.
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,7 +113,7 @@ def whole_answer(call: Call, adapter: Adapter, plan_: Plan, forwarded: dict[str,
     if reply.usage is None:  # the client is told what it is counted
         reply.usage = m.Usage(input=call.prompt_tokens, output=call.completion_tokens)
     out = plan_.client_codec.write_reply(reply, body.get("model"), body)
-    return json.dumps(out, ensure_ascii=False).encode()
+    return m.json_bytes(out)
 
 
 def _count(call: Call, reply: m.Reply, body: dict[str, Any], client: str) -> None:

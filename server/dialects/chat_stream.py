@@ -31,6 +31,7 @@ from server.dialects.model import (
     UpstreamShapeError,
     Usage,
     UsageSeen,
+    json_bytes,
 )
 
 DONE = b"[DONE]"
@@ -228,4 +229,4 @@ class StreamWriter:
 
     @staticmethod
     def _event(value: dict[str, Any]) -> bytes:
-        return b"data: " + json.dumps(value, ensure_ascii=False).encode() + b"\n\n"
+        return b"data: " + json_bytes(value) + b"\n\n"

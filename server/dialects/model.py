@@ -10,6 +10,7 @@ translated: the bytes pass through (server/client_api/).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -236,3 +237,12 @@ CHAT = "chat"  # OpenAI chat completions
 RESPONSES = "responses"  # OpenAI Responses
 MESSAGES = "messages"  # Anthropic Messages
 DIALECTS = (CHAT, RESPONSES, MESSAGES)
+
+
+def json_bytes(value: object, separators: tuple[str, str] | None = None) -> bytes:
+    """`value` as UTF-8 JSON for a client; escaped to ASCII only where a string holds a
+    lone surrogate (a provider may send "\\ud800": JSON escapes carry it, UTF-8 cannot)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=separators).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=separators).encode()

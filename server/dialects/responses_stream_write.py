@@ -4,7 +4,6 @@ response.completed with the usage last. Read from a provider: responses_stream.p
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from server.dialects.model import (
     ToolCall,
     ToolCallStarted,
     Usage,
+    json_bytes,
 )
 from server.dialects.responses_out import (
     INCOMPLETE,
@@ -211,5 +211,5 @@ class StreamWriter:
     def _event(self, kind: str, **fields: Any) -> bytes:
         data = {"type": kind, "sequence_number": self.seq, **fields}
         self.seq += 1
-        return (f"event: {kind}\ndata: "
-                + json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n\n").encode()
+        return (f"event: {kind}\ndata: ".encode() + json_bytes(data, (",", ":"))
+                + b"\n\n")
