@@ -116,9 +116,10 @@ def event_stream(events: Iterable[bytes]) -> Response:
 
 
 def credentials(request: Request) -> str | None:
-    """The token as `Authorization: Bearer`, or as Anthropic's `x-api-key` header."""
+    """The token as `Authorization: Bearer`, or as Anthropic's `x-api-key` header (also
+    where Authorization is sent blank, as an SDK given an empty auth token sends it)."""
     authorization = request.headers.get("Authorization")
-    if authorization is None and request.headers.get("x-api-key"):
+    if not (authorization or "").strip() and request.headers.get("x-api-key"):
         return "Bearer " + request.headers["x-api-key"]
     return authorization
 

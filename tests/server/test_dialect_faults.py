@@ -272,15 +272,19 @@ def test_a_broken_provider_gives_a_translated_whole_answer_a_clean_error(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize("dialect", ["messages", "responses"])
+@pytest.mark.parametrize("dialect", ["messages", "responses", "chat"])
 def test_a_lone_surrogate_in_the_providers_text_reaches_the_client(
         faulty: Faulty, dialect: str, stream: bool) -> None:
     """A provider may send "\\ud800" (a JSON escape no UTF-8 text can hold): the
     translated answer carries it escaped as the provider sent it, not a server error."""
-    response = faulty.post(*ask(dialect, "ok", stream=stream, text=SURROGATE_ASK))
+    if dialect == "chat":  # chat, translated for an Anthropic provider
+        response = chat(faulty, stream, SURROGATE_ASK)
+    else:
+        response = faulty.post(*ask(dialect, "ok", stream=stream, text=SURROGATE_ASK))
     assert response.status_code == 200, response.text
     if stream:
-        assert end_of(dialect, response) == "ok"
+        assert (chat_stream_end(response) if dialect == "chat"
+                else end_of(dialect, response)) == "ok"
     assert "\\ud800" in response.text
     assert faulty.row(response)["status"] == 200
 
@@ -288,10 +292,10 @@ def test_a_lone_surrogate_in_the_providers_text_reaches_the_client(
 # --- chat clients of a failing Anthropic provider ------------------------------------
 
 
-def chat(faulty: Faulty, stream: bool) -> requests.Response:
+def chat(faulty: Faulty, stream: bool, text: str = HELLO) -> requests.Response:
     return faulty.post("/v1/chat/completions", {
         "model": "claude", "stream": stream,
-        "messages": [{"role": "user", "content": HELLO}]},
+        "messages": [{"role": "user", "content": text}]},
         headers={"Authorization": f"Bearer {faulty.token}"})
 
 
@@ -448,6 +452,12 @@ def test_both_authorization_and_x_api_key(faulty: Faulty, path: str) -> None:
     assert good.status == 200, good.body[:300]
     bad = raw(faulty, path, {"Authorization": "Bearer junk", "x-api-key": faulty.token})
     assert bad.status == 401, bad.body[:300]
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_blank_authorization_falls_back_to_x_api_key(faulty: Faulty, path: str) -> None:
+    response = raw(faulty, path, {"Authorization": "", "x-api-key": faulty.token})
+    assert response.status == 200, response.body[:300]
 
 
 @pytest.mark.parametrize("path", [*ROUTES, "/v1/models"])
