@@ -481,3 +481,16 @@ def test_huge_headers_on_the_new_routes_are_answered_sanely(faulty: Faulty, path
     # the server still serves
     ok = faulty.post("/v1/messages", ask("messages", "ok", stream=False)[1])
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("dialect", ["messages", "responses"])
+def test_a_cut_anthropic_stream_ends_cleanly_passed_through_or_translated(
+        faulty: Faulty, dialect: str) -> None:
+    """Messages -> Anthropic (bytes passed through) and Responses -> Anthropic
+    (translated): a provider that dies mid-answer still gives the client its dialect's
+    end, once."""
+    faulty.fake.fail_mid_stream(after=1)
+    response = faulty.post(*ask(dialect, "claude", stream=True))
+    assert end_of(dialect, response) == FAILED[dialect]
+    row = faulty.row(response)
+    assert row["status"] == 502 and row["provider_dialect"] == "messages"
