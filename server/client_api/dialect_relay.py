@@ -53,6 +53,7 @@ class DialectRelay(StreamRelay):
                 elif ended:
                     return event
                 else:
+                    self._started(events)
                     yield event
             failure = UpstreamError("the upstream stream ended before the answer's end")
         except UpstreamError as exc:
@@ -60,6 +61,13 @@ class DialectRelay(StreamRelay):
         if self.disconnected:
             return None
         return self._failed(failure)
+
+    def _started(self, events: list[m.Event]) -> None:
+        """Passed through, the writer still learns the answer began, so that an error
+        event it may have to write ends this answer rather than start another."""
+        for event in events:
+            if isinstance(event, m.Started):
+                self.writer.write(event)
 
     def _read(self, data: bytes) -> list[m.Event]:
         try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from server.dialects.model import (
     Event,
+    Started,
     Stopped,
     TextDelta,
     Thinking,
@@ -69,6 +70,8 @@ class StreamWriter:
     def write(self, event: Event) -> bytes:
         if self.finished:
             return b""
+        if isinstance(event, Started) and not self.started and event.id.startswith("resp_"):
+            self.id = event.id  # a Responses provider's own: its failure ends that answer
         out = self._start()
         if isinstance(event, TextDelta) and event.text:
             item, out = self._current("message", out)

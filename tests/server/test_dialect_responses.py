@@ -95,3 +95,20 @@ def test_a_stream_cut_upstream_ends_with_response_failed(dialects: DialectGatewa
               if line.startswith("data: ")]
     assert events[-1]["type"] == "response.failed"
     assert dialects.appliance.log_row(response.headers["X-Request-ID"])["status"] == 502
+
+
+def test_a_passed_through_stream_cut_upstream_ends_that_response(
+        dialects: DialectGateway) -> None:
+    """To an OpenAI provider the provider's events go on as they are; when it breaks off,
+    the failure ends the response it began, not a second one (Codex keeps one per turn)."""
+    dialects.fake.fail_mid_stream(after=2)
+    response = requests.post(dialects.url + "/v1/responses", json={
+        "model": "oai", "input": "a longer answer to cut in the middle", "stream": True},
+        headers={"Authorization": f"Bearer {dialects.token.plaintext}"}, timeout=10)
+    events = [json.loads(line[6:]) for line in response.text.splitlines()
+              if line.startswith("data: ")]
+    types = [e["type"] for e in events]
+    assert types.count("response.created") == 1, types
+    assert types[-1] == "response.failed"
+    assert events[-1]["response"]["id"] == events[0]["response"]["id"]
+    assert dialects.appliance.log_row(response.headers["X-Request-ID"])["status"] == 502
