@@ -210,8 +210,14 @@ class NewTokenDialog(QDialog):
         dialog = for_token(self.base_url or "", self.endpoints, self.created,
                            self.token.text(), self)
         self.use_with_dialog = dialog
+        # Closed first, it is deleted (show_dialog): this dialog must not reach for it.
+        dialog.finished.connect(lambda _result, d=dialog: self._forget_use_with(d))
         show_dialog(dialog)
         return dialog
+
+    def _forget_use_with(self, dialog: UseWithDialog) -> None:
+        if self.use_with_dialog is dialog:
+            self.use_with_dialog = None
 
     def done(self, result: int) -> None:
         self.token.clear()  # the plaintext does not outlive the dialog

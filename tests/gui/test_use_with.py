@@ -98,3 +98,17 @@ def test_the_endpoint_choice_rewrites_every_block(qtbot, ctx, api, gui_server) -
     assert "ANTHROPIC_DEFAULT_HAIKU_MODEL=chat\n" in claude
     dialog.close()
     api.remove("endpoints", second["id"])
+
+
+def test_the_new_token_dialog_closes_after_use_with_was_closed_first(qtbot, ctx) -> None:
+    """Closing "Use with…" deletes it; closing the token's dialog afterwards closed nothing
+    (its done() reached for the deleted panel) and left it open with the token gone."""
+    page = loaded(qtbot, make(qtbot, TokensPage, ctx))
+    shown = issue_token(qtbot, page, unique("agent"), scopes=["chat"])
+    shown.use_with.click()
+    panel = shown.use_with_dialog
+    with qtbot.waitSignal(panel.destroyed, timeout=5000):
+        panel.close()
+    assert shown.use_with_dialog is None
+    shown.close()
+    assert not shown.isVisible() and page.new_token_dialog is None
