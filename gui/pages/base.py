@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+import shiboken6
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
@@ -31,6 +32,13 @@ def show_dialog(dialog: QDialog) -> QDialog:
     return dialog
 
 
+def alive(callback: Any) -> bool:
+    """False for a bound method of a widget already deleted (a dialog closed before its
+    call answered), which Qt would have dropped had it been connected directly."""
+    owner = getattr(callback, "__self__", None)
+    return not isinstance(owner, QObject) or shiboken6.isValid(owner)
+
+
 class Context:
     """What pages and dialogs are given: the API, the task runner, the banner.
 
@@ -53,7 +61,7 @@ class Context:
         """Run an API call off the GUI thread; errors go to the banner unless handled."""
         def answered(result: Any) -> None:
             self._answered()
-            if on_done is not None:
+            if on_done is not None and alive(on_done):
                 on_done(result)
         self.tasks.run(fn, answered, on_error or self.banner.show_error)
 
