@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -45,11 +46,41 @@ class FormDialog(QDialog):
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
+        self._buttons_last = False
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
         layout.addLayout(self.form)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The buttons were made before the subclass's fields, so they came first in the
+        tab order and took the focus: what was typed after opening went nowhere."""
+        if not self._buttons_last:  # re-parented, they join the end of the tab order
+            self._buttons_last = True  # (setTabOrder cannot move them past the last field)
+            layout = self.layout()
+            layout.removeWidget(self.buttons)
+            self.buttons.setParent(None)
+            self.buttons.setParent(self)
+            layout.addWidget(self.buttons)
+            self.buttons.show()  # re-parenting hid them
+        super().showEvent(event)
+        focused = self.focusWidget()
+        if focused is None or self.buttons.isAncestorOf(focused):
+            usable = [f for f in self.fields() if f.isEnabled() and f.isVisibleTo(self)]
+            if usable:
+                usable[0].setFocus(Qt.FocusReason.TabFocusReason)
+
+    def fields(self) -> list[QWidget]:
+        """The widgets that take the focus by Tab, in tab order, the buttons left out."""
+        found: list[QWidget] = []
+        widget = self.nextInFocusChain()
+        while widget is not self and widget not in found:
+            takes_tab = bool(widget.focusPolicy() & Qt.FocusPolicy.TabFocus)
+            if takes_tab and not self.buttons.isAncestorOf(widget):
+                found.append(widget)
+            widget = widget.nextInFocusChain()
+        return found
 
     def payload(self) -> dict[str, Any]:
         """The JSON body the fields make (InvalidInput for a field that cannot be sent)."""
