@@ -272,6 +272,10 @@ def issue_token(qtbot, page, name: str, **fields):
     dialog.rpm.setValue(fields.get("rpm", 0))
     dialog.monthly_requests.setValue(fields.get("monthly_requests", 0))
     dialog.allowed_ips.setPlainText(fields.get("allowed_ips", ""))
+    for i in range(dialog.endpoints.count()):  # endpoints: names to allow (default: all)
+        item = dialog.endpoints.item(i)
+        if item.text().split("  (")[0] in fields.get("endpoints", ()):
+            item.setCheckState(Qt.CheckState.Checked)
     shown: list = []
     page.issued.connect(shown.append)
     with qtbot.waitSignals([page.issued, page.loaded], timeout=WAIT):

@@ -19,7 +19,9 @@ def every_text(dialog: UseWithDialog) -> str:
 
 def test_from_a_new_token_the_settings_carry_its_plaintext(qtbot, ctx, gui_server) -> None:
     page = loaded(qtbot, make(qtbot, TokensPage, ctx))
-    shown = issue_token(qtbot, page, unique("agent"), scopes=["chat", "models"])
+    # Other tests add chat endpoints to the shared server: this token may use the seed's.
+    shown = issue_token(qtbot, page, unique("agent"), scopes=["chat", "models"],
+                        endpoints=["chat"])
     plaintext = shown.token.text()
     assert shown.use_with.isVisibleTo(shown)
     shown.use_with.click()
