@@ -48,6 +48,15 @@ def dialect_text(row: dict[str, Any]) -> str:
     return f"{client or '?'} → {provider}"
 
 
+def short_session(value: Any) -> str:
+    """A session id's first characters: a whole UUID pushed latency and tokens out of
+    sight (the tooltip, the detail pane and the row's menu have all of it)."""
+    if not value:
+        return "—"
+    text = str(value)
+    return text if len(text) <= 12 else f"{text[:8]}…"
+
+
 class LogsModel(RecordTableModel):
     """One row per proxied request; `add_newer` prepends only rows not shown yet."""
 
@@ -58,7 +67,7 @@ class LogsModel(RecordTableModel):
         Column("endpoint", "Endpoint"),
         Column("model", "Model"),
         Column("dialect", "Dialect", value=dialect_text),
-        Column("agent_session", "Session"),
+        Column("agent_session", "Session", text=short_session),
         Column("latency_ms", "Latency", text=_ms, align_right=True),
         Column("prompt_tokens", "Prompt", text=_count, align_right=True),
         Column("completion_tokens", "Completion", text=_count, align_right=True),
@@ -100,6 +109,12 @@ class LogsModel(RecordTableModel):
         fresh = [row for row in rows if row["id"] not in self.ids]
         self.append_rows(fresh)
         return len(fresh)
+
+    def data(self, index: Any, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if (role == Qt.ItemDataRole.ToolTipRole and index.isValid()
+                and self.COLUMNS[index.column()].key == "agent_session"):
+            return self.rows[index.row()].get("agent_session") or "—"
+        return super().data(index, role)
 
     def extra_data(self, row: dict[str, Any], column: Column, role: int) -> Any:
         if role == Qt.ItemDataRole.ForegroundRole and column.key == "status":

@@ -8,7 +8,7 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QSplitter,
     QTextBrowser,
@@ -114,6 +115,8 @@ class LogsPage(Page):
         self.detail = QTextBrowser()
         self.detail.setHtml(detail_html(None))
         self.table.selectionModel().selectionChanged.connect(self._show_detail)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
         bar = self.table.verticalScrollBar()
         bar.valueChanged.connect(self._check_more)
         bar.rangeChanged.connect(self._check_more)
@@ -130,7 +133,9 @@ class LogsPage(Page):
         self.status = _combo(STATUSES)
         self.dialect = _combo(DIALECTS)
         self.dialect.setToolTip("The dialect the client spoke")
-        self.session = QLineEdit(placeholderText="Agent session")
+        self.session = QLineEdit(placeholderText="Agent session id")
+        self.session.setToolTip("The whole id (the server matches it exactly); right-click a "
+                                "row for its session's requests")
         self.request_id = QLineEdit(placeholderText="Request ID")
         self.search = QLineEdit(placeholderText="Text in the error…  (Ctrl+F)")
         self.span.currentIndexChanged.connect(self._span_changed)
@@ -337,6 +342,28 @@ class LogsPage(Page):
 
     def selected_row(self) -> dict[str, Any] | None:
         return self.table.selected_row()
+
+    def row_menu(self, row: dict[str, Any]) -> QMenu:
+        """A row's context menu: its agent session's requests (a whole id nobody types)."""
+        menu = QMenu(self)
+        session = row.get("agent_session")
+        label = f"Only session {session}" if session else "Only this session (it has none)"
+        action = menu.addAction(label, lambda: self.only_session(session or ""))
+        action.setEnabled(bool(session))
+        return menu
+
+    def only_session(self, session: str) -> None:
+        self.session.setText(session)
+        self.reload()
+
+    def _context_menu(self, position: QPoint) -> None:
+        index = self.table.indexAt(position)
+        if not index.isValid():
+            return
+        self.table.selectRow(index.row())
+        row = self.table.selected_row()
+        if row is not None:
+            self.row_menu(row).exec(self.table.viewport().mapToGlobal(position))
 
     def focus_search(self) -> None:
         self.search.setFocus()

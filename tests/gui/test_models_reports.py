@@ -56,6 +56,10 @@ def test_logs_model_shows_dialects_and_session(qtmodeltester) -> None:
     assert [model.cell(i, "dialect") for i in range(3)] == [
         "messages → chat", "chat", "responses"]  # a refused request reached no provider
     assert model.cell(0, "agent_session") == "7f3c-claude"
+    model.rows[0]["agent_session"] = "5f0c8a2e-1111-4a7b-9c3d-aaaaaaaaaaaa"
+    assert model.cell(0, "agent_session") == "5f0c8a2e…"  # a UUID took the columns after it
+    assert model.cell(0, "agent_session", Qt.ItemDataRole.ToolTipRole) == model.rows[0][
+        "agent_session"]
     qtmodeltester.check(model)
 
 

@@ -360,6 +360,19 @@ def test_logs_dialect_and_session_filters(qtbot, ctx) -> None:
     assert page.model.rowCount() == 0
 
 
+def test_a_rows_menu_shows_its_sessions_requests(qtbot, ctx) -> None:
+    """The filter wants the whole id, which the Session column shortens: the menu fills it."""
+    page = loaded(qtbot, make(qtbot, LogsPage, ctx))
+    session = "5f0c8a2e-1111-4a7b-9c3d-aaaaaaaaaaaa"
+    menu = page.row_menu({"agent_session": session})
+    [only] = menu.actions()
+    assert only.isEnabled() and session in only.text()
+    with qtbot.waitSignal(page.loaded, timeout=WAIT):
+        only.trigger()
+    assert page.filters()["agent_session"] == session
+    assert not page.row_menu({"agent_session": None}).actions()[0].isEnabled()
+
+
 def test_usage_groups_by_dialect_and_session(qtbot, ctx) -> None:
     page = make(qtbot, UsagePage, ctx)
     for key in ("client_dialect", "provider_dialect", "agent_session"):
