@@ -59,10 +59,11 @@ class EndpointDialog(FormDialog):
         self.model.lineEdit().setPlaceholderText("the upstream model, e.g. gpt-4o-mini")
         self.price_input = self._price_field()
         self.price_output = self._price_field()
-        self.aliases = QLineEdit(placeholderText="other model names, comma-separated, e.g. "
-                                                 "claude-sonnet-4-5, gpt-5")
-        self.aliases.setToolTip("Model names clients may also call this endpoint by (a coding "
-                                "agent's built-in names), each unique across all endpoints")
+        # Short enough to be read whole in the field (the longer one was cut off on X).
+        self.aliases = QLineEdit(placeholderText="e.g. claude-sonnet-4-5, gpt-5")
+        self.aliases.setToolTip("Other model names, comma-separated, clients may also call "
+                                "this endpoint by (a coding agent's built-in names), each "
+                                "unique across all endpoints")
         self.enabled = QCheckBox("Enabled", checked=True)
         for label, field in (("Name", self.name), ("Path", self.path), ("Kind", self.kind),
                              ("Provider", self.provider), ("Model", self.model),
