@@ -133,7 +133,7 @@ class LogsPage(Page):
         self.status = _combo(STATUSES)
         self.dialect = _combo(DIALECTS)
         self.dialect.setToolTip("The dialect the client spoke")
-        self.session = QLineEdit(placeholderText="Agent session id")
+        self.session = QLineEdit(placeholderText="Agent session")
         self.session.setToolTip("The whole id (the server matches it exactly); right-click a "
                                 "row for its session's requests")
         self.request_id = QLineEdit(placeholderText="Request ID")
