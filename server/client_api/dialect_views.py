@@ -30,15 +30,17 @@ def _by_model(gw: Gateway, call: Call, token: TokenRecord,
 
 
 def messages(gw: Gateway, request: Request) -> Response:
-    return handle(gw, request, "chat", _by_model, serve_in(MESSAGES), errors_of(MESSAGES))
+    return handle(gw, request, "chat", _by_model, serve_in(MESSAGES), errors_of(MESSAGES),
+                  MESSAGES)
 
 
 def responses(gw: Gateway, request: Request) -> Response:
-    return handle(gw, request, "chat", _by_model, serve_in(RESPONSES), errors_of(RESPONSES))
+    return handle(gw, request, "chat", _by_model, serve_in(RESPONSES), errors_of(RESPONSES),
+                  RESPONSES)
 
 
 def count_tokens(gw: Gateway, request: Request) -> Response:
-    return handle(gw, request, "chat", _by_model, _count, errors_of(MESSAGES))
+    return handle(gw, request, "chat", _by_model, _count, errors_of(MESSAGES), MESSAGES)
 
 
 def _count(gw: Gateway, request: Request, call: Call, token: TokenRecord,

@@ -49,10 +49,14 @@ def start_call(gw: Gateway, request: Request) -> Call:
 
 
 def handle(gw: Gateway, request: Request, kind: str | None, resolve: Resolve,
-           serve: Serve | None = None, errors: Errors = error_body) -> Response:
+           serve: Serve | None = None, errors: Errors = error_body,
+           dialect: str | None = None) -> Response:
     """The policy, then `serve` (the OpenAI surface's by default); every refusal in the
-    shape `errors` writes (the client dialect's)."""
+    shape `errors` writes (the client dialect's). A route of one chat `dialect` names it,
+    and the agent's session, on the row from the start: refusals are filtered by them too."""
     call = start_call(gw, request)
+    if dialect is not None:
+        call.client_dialect, call.agent_session = dialect, agent_session(request)
 
     def work() -> Response:
         token = gw.authenticate(call, credentials(request))

@@ -22,12 +22,13 @@ from server.client_api.call import Call, ClientError
 from server.client_api.gateway import Gateway
 from server.client_api.model_list import handle_models
 from server.client_api.pipeline import Resolve, handle, json_response
+from server.dialects import CHAT
 
 # --- the views ---------------------------------------------------------------------------
 
 
 def seed_chat(gw: Gateway, request: Request) -> Response:
-    return handle(gw, request, "chat", _by_body_or_path("chat", request.path))
+    return handle(gw, request, "chat", _by_body_or_path("chat", request.path), dialect=CHAT)
 
 
 def seed_embeddings(gw: Gateway, request: Request) -> Response:
@@ -39,7 +40,7 @@ def seed_any(gw: Gateway, request: Request, path: str) -> Response:
 
 
 def v1_chat(gw: Gateway, request: Request) -> Response:
-    return handle(gw, request, "chat", _by_model("chat"))
+    return handle(gw, request, "chat", _by_model("chat"), dialect=CHAT)
 
 
 def v1_embeddings(gw: Gateway, request: Request) -> Response:

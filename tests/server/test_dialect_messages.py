@@ -200,3 +200,22 @@ def test_chat_completions_rows_name_their_dialects(dialects: DialectGateway, mod
     row = dialects.appliance.log_row(rid)
     assert (row["client_dialect"], row["provider_dialect"], row["agent_session"]) == \
         ("chat", upstream, "s-42")
+
+
+def test_refusals_and_counts_name_the_dialect_and_session(dialects: DialectGateway) -> None:
+    """A refused request (an unknown model) and a token count are found by the Logs
+    page's dialect and session filters like any other."""
+    sdk = client(dialects)
+    rid = "test-" + uuid.uuid4().hex
+    with pytest.raises(anthropic.NotFoundError):
+        sdk.messages.create(**hello("no-such-model"), extra_headers={
+            "X-Request-ID": rid, "X-Claude-Code-Session-Id": "s-404"})
+    row = dialects.appliance.log_row(rid)
+    assert (row["status"], row["client_dialect"], row["agent_session"]) == (
+        404, "messages", "s-404")
+    rid = "test-" + uuid.uuid4().hex
+    sdk.messages.count_tokens(model="coder", messages=[{"role": "user", "content": "hi"}],
+                              extra_headers={"X-Request-ID": rid,
+                                             "X-Claude-Code-Session-Id": "s-count"})
+    row = dialects.appliance.log_row(rid)
+    assert (row["client_dialect"], row["agent_session"]) == ("messages", "s-count")
