@@ -95,10 +95,12 @@ def profile(wrk: str, targets: Targets, scripts: dict[str, Path], seconds: int,
 
 
 def stream_run(url: str, token: str | None, count: int, ramp_s: float, hold_s: float,
-               watch_pid: int | None) -> dict[str, Any]:
-    """The stream client in its own process; samples `watch_pid`'s VmRSS while it runs."""
+               watch_pid: int | None, dialect: str | None = None) -> dict[str, Any]:
+    """The stream client in its own process; samples `watch_pid`'s VmRSS while it runs.
+    With `dialect`, it sends bodies.py's body in that dialect (streams.py --dialect)."""
     argv = [sys.executable, str(HERE / "streams.py"), "--url", url, "--count", str(count),
-            "--ramp", str(ramp_s)] + (["--token", token] if token else [])
+            "--ramp", str(ramp_s)] + (["--token", token] if token else []) \
+        + (["--dialect", dialect] if dialect else [])
     client = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak_rss = 0.0
     deadline = time.monotonic() + ramp_s + hold_s + 60

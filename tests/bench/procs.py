@@ -99,6 +99,17 @@ class Children:
                 time.sleep(0.05)
         raise RuntimeError(f"{name} did not answer within {timeout} s:\n{self.output(name)}")
 
+    def stop(self, name: str, timeout: float = 10.0) -> None:
+        """SIGTERM one child and wait for it (SIGKILL after `timeout`)."""
+        proc = self.procs.pop(name)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
     def stop_all(self, timeout: float = 10.0) -> None:
         """SIGTERM each child, wait, then SIGKILL whatever is left."""
         for proc in self.procs.values():

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +57,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dialect_metrics
+import dialect_phases
 import hotspots
 import loadgen
 import metrics
@@ -65,7 +68,7 @@ import tokencheck
 from phases import Targets, say
 from report import Row, table, write_json
 from rounds import Series
-from seed import seed
+from seed import Seeded, seed
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "latest.json"
@@ -105,19 +108,41 @@ def start_all(children: procs.Children, work: Path, hold_s: float,
                       "--upstream", url["upstream"] + "/v1"], cpus=proxy_cpus)
     children.start("lean", [py, str(HERE / "lean_relay.py"), "--port", str(ports["lean"]),
                             "--upstream", url["upstream"] + "/v1"], cpus=proxy_cpus)
-    data_dir = work / "data"
-    tokens = seed(data_dir, url["upstream"] + "/v1")
-    server = children.start(
-        "modelproxy",
-        [py, "-m", "app.main", "serve", "--port", str(ports["modelproxy"]),
-         "--data-dir", str(data_dir)],
-        env=procs.clean_env({"MODELPROXY_LOG_LEVEL": "WARNING"}), cwd=work, cpus=proxy_cpus)
     children.wait_ready("upstream", url["upstream"] + "/")
+    server, tokens = start_modelproxy(children, "modelproxy", work, url["upstream"],
+                                      proxy_cpus, ports["modelproxy"])
     children.wait_ready("forwarder", url["forwarder"] + "/")
     children.wait_ready("lean", url["lean"] + "/")
-    children.wait_ready("modelproxy", url["modelproxy"] + "/api/health")
     return Targets(url["upstream"], url["forwarder"], url["modelproxy"], url["lean"],
                    server.pid, forwarder.pid, tokens)
+
+
+def start_modelproxy(children: procs.Children, name: str, work: Path, upstream: str,
+                     cpus: set[int] | None, port: int | None = None
+                     ) -> tuple[subprocess.Popen, Seeded]:
+    """`modelproxy serve` on its own seeded data directory (work/NAME), answering."""
+    port = port or procs.free_port()
+    data_dir = work / ("data" if name == "modelproxy" else name)
+    tokens = seed(data_dir, upstream + "/v1")
+    server = children.start(
+        name, [sys.executable, "-m", "app.main", "serve", "--port", str(port),
+               "--data-dir", str(data_dir)],
+        env=procs.clean_env({"MODELPROXY_LOG_LEVEL": "WARNING"}), cwd=work, cpus=cpus)
+    children.wait_ready(name, f"http://127.0.0.1:{port}/api/health")
+    return server, tokens
+
+
+def fresh_server(children: procs.Children, work: Path, upstream: str,
+                 cpus: set[int] | None) -> dialect_phases.StartServer:
+    """How the memory phase starts a fresh ModelProxy (stopped by children.stop)."""
+
+    def start(name: str) -> dialect_phases.Server:
+        port = procs.free_port()
+        server, tokens = start_modelproxy(children, name, work, upstream, cpus, port)
+        return dialect_phases.Server(f"http://127.0.0.1:{port}", server.pid,
+                                     tokens.bench_token)
+
+    return start
 
 
 @dataclass
@@ -129,9 +154,11 @@ class Measured:
     token_local: tokencheck.ColdWarm
     token_local_amortized: float
     spots: hotspots.Hotspots | None
+    dialects: dialect_metrics.DialectMeasured
 
 
-def measure(args: argparse.Namespace, wrk: str, targets: Targets, work: Path) -> Measured:
+def measure(args: argparse.Namespace, wrk: str, targets: Targets, work: Path,
+            start: dialect_phases.StartServer, stop: Any) -> Measured:
     """Every phase, in turn."""
     token = targets.tokens.bench_token
     scripts = {"upstream": loadgen.write_script(work / "upstream.lua", None),
@@ -147,13 +174,31 @@ def measure(args: argparse.Namespace, wrk: str, targets: Targets, work: Path) ->
     lat = phases.latency(wrk, targets, scripts, args.rounds, args.latency_seconds)
     st = phases.streams(targets, args.streams, args.ramp, args.hold)
     local, local_amortized = tokencheck.in_process()
-    return Measured(cold_warm, tp, lat, st, local, local_amortized, spots)
+    dialects = measure_dialects(args, wrk, targets, work, start, stop)
+    return Measured(cold_warm, tp, lat, st, local, local_amortized, spots, dialects)
+
+
+def measure_dialects(args: argparse.Namespace, wrk: str, targets: Targets, work: Path,
+                     start: dialect_phases.StartServer, stop: Any
+                     ) -> dialect_metrics.DialectMeasured:
+    """Issue 12's phases (dialect_phases.py): Messages and Responses translated to chat
+    against chat passed through, on the same ModelProxy."""
+    server = dialect_phases.Server(targets.modelproxy, targets.modelproxy_pid,
+                                   targets.tokens.bench_token)
+    events = dialect_phases.check(server)
+    lat = dialect_phases.latency(wrk, targets.upstream, server, work, args.rounds,
+                                 args.latency_seconds)
+    tp = dialect_phases.throughput(wrk, server, work, args.rounds, args.seconds, stream=False)
+    st = dialect_phases.throughput(wrk, server, work, args.rounds, args.seconds, stream=True)
+    mem = dialect_phases.memory(start, stop, args.streams, args.ramp, args.hold)
+    return dialect_metrics.DialectMeasured(lat, tp, st, events, mem)
 
 
 def rows_of(m: Measured, args: argparse.Namespace) -> list[Row]:
     return (metrics.throughput_rows(m.throughput) + metrics.latency_rows(m.latency)
             + metrics.stream_rows(m.streams, args.streams, args.ramp)
-            + metrics.token_rows(m.token_http, m.token_local, m.token_local_amortized))
+            + metrics.token_rows(m.token_http, m.token_local, m.token_local_amortized)
+            + dialect_metrics.rows(m.dialects))
 
 
 def details_of(m: Measured, args: argparse.Namespace, cpus: dict[str, list[int]]
@@ -163,6 +208,7 @@ def details_of(m: Measured, args: argparse.Namespace, cpus: dict[str, list[int]]
         "latency": {k: s.as_dict() for k, s in m.latency.items()},
         "streams": metrics.stream_details(m.streams),
         "token_over_http": vars(m.token_http) | {"extra_ms": m.token_http.extra_ms},
+        "dialects": dialect_metrics.details(m.dialects),
         "settings": {k: v for k, v in vars(args).items() if k not in ("profile", "json")}
         | cpus,
     }
@@ -182,7 +228,8 @@ def bench(args: argparse.Namespace, work: Path, children: procs.Children) -> lis
     say(f"starting the fake upstream, the bare forwarder and ModelProxy "
         f"(proxies on CPUs {cpus['proxy_cpus']}, the rest on {cpus['other_cpus']})")
     targets = start_all(children, work, args.hold, proxy_cpus)
-    measured = measure(args, wrk, targets, work)
+    start = fresh_server(children, work, targets.upstream, proxy_cpus)
+    measured = measure(args, wrk, targets, work, start, children.stop)
     if measured.spots is not None:
         say(hotspots.render(measured.spots))
     rows = rows_of(measured, args)

@@ -17,8 +17,9 @@ class Seeded:
 
 
 def seed(data_dir: Path, upstream_base: str) -> Seeded:
-    """A provider `up` at `upstream_base`, an endpoint `chat` (/api/chat, model bench-model)
-    and two tokens, hashed with bcrypt at the default cost."""
+    """A provider `up` at `upstream_base`, an endpoint `chat` (/api/chat, model bench-model),
+    a provider `up-nohold` whose streams come at once (upstream.py's /nohold/ paths) with an
+    endpoint `chat-nohold`, and two tokens, hashed with bcrypt at the default cost."""
     from app.db import open_database
     from app.services import endpoints, providers, secret_key, tokens
     from app.services.audit import Actor
@@ -34,6 +35,11 @@ def seed(data_dir: Path, upstream_base: str) -> Seeded:
                              base_url=upstream_base, api_key="sk-bench")
             endpoints.create(actor, name="chat", path="/api/chat", kind="chat",
                              model="bench-model", provider="up")
+            providers.create(box, actor, name="up-nohold", type="openai_compatible",
+                             base_url=upstream_base.removesuffix("/v1") + "/nohold/v1",
+                             api_key="sk-bench")
+            endpoints.create(actor, name="chat-nohold", path="/api/chat-nohold", kind="chat",
+                             model="bench-model", provider="up-nohold")
             _, warmup = tokens.create(actor, name="bench-warmup", rpm=RPM)
             _, bench = tokens.create(actor, name="bench", rpm=RPM)
     finally:

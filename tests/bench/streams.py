@@ -4,8 +4,10 @@
         --token T --count 1000 --ramp 0.5
 
 Each stream is a raw HTTP/1.1 request on its own connection (`Connection: close`), read
-until `data: [DONE]` and the end of the response. The starts are spread evenly over
-`ramp` seconds so the server's accept backlog never overflows. TTFB is measured from
+until the end of the response, which must hold the dialect's end (`data: [DONE]` for chat).
+`--dialect messages` (or chat, responses) sends bodies.py's agent-like body in that dialect
+to the path given in --url; without it, today's one-line chat body. The starts are spread
+evenly over `ramp` seconds so the server's accept backlog never overflows. TTFB is measured from
 just before connecting to the arrival of the first `data:` bytes.
 """
 
@@ -22,6 +24,7 @@ from collections import Counter  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
+import bodies  # noqa: E402
 import gevent  # noqa: E402
 
 BODY = json.dumps({"model": "chat", "stream": True,
@@ -40,15 +43,16 @@ class Tally:
     open_peak: int = 0
 
 
-def request_bytes(url: str, token: str | None) -> tuple[tuple[str, int], bytes]:
+def request_bytes(url: str, token: str | None, body: bytes = BODY
+                  ) -> tuple[tuple[str, int], bytes]:
     parts = urlsplit(url)
     headers = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}",
-               "Content-Type: application/json", f"Content-Length: {len(BODY)}",
+               "Content-Type: application/json", f"Content-Length: {len(body)}",
                "Accept: text/event-stream", "Connection: close"]
     if token:
         headers.append(f"Authorization: Bearer {token}")
     head = ("\r\n".join(headers) + "\r\n\r\n").encode()
-    return (parts.hostname or "127.0.0.1", parts.port or 80), head + BODY
+    return (parts.hostname or "127.0.0.1", parts.port or 80), head + body
 
 
 def read_stream(sock: socket.socket, started: float) -> tuple[float, bytes]:
@@ -67,7 +71,7 @@ def read_stream(sock: socket.socket, started: float) -> tuple[float, bytes]:
     return ttfb, bytes(received)
 
 
-def one_stream(address: tuple[str, int], payload: bytes, tally: Tally) -> None:
+def one_stream(address: tuple[str, int], payload: bytes, end: bytes, tally: Tally) -> None:
     started = time.perf_counter()
     opened = False
     try:
@@ -78,7 +82,7 @@ def one_stream(address: tuple[str, int], payload: bytes, tally: Tally) -> None:
             sock.sendall(payload)
             ttfb, received = read_stream(sock, started)
         status = received.split(b"\r\n", 1)[0]
-        if not status.startswith(b"HTTP/1.1 200") or b"data: [DONE]" not in received:
+        if not status.startswith(b"HTTP/1.1 200") or end not in received:
             raise ValueError(f"bad response: {status[:60]!r}")
         if b'"error"' in received:
             raise ValueError("error event in stream")
@@ -91,12 +95,16 @@ def one_stream(address: tuple[str, int], payload: bytes, tally: Tally) -> None:
             tally.open_now -= 1
 
 
-def run(url: str, token: str | None, count: int, ramp_s: float) -> dict:
+def run(url: str, token: str | None, count: int, ramp_s: float,
+        dialect: str | None = None, model: str = "chat") -> dict:
     """Open `count` streams, starting them evenly over `ramp_s` seconds; wait for all."""
-    address, payload = request_bytes(url, token)
+    body = BODY if dialect is None else bodies.body(dialect, model, stream=True).encode()
+    end = bodies.STREAM_ENDS[dialect or bodies.CHAT]
+    address, payload = request_bytes(url, token, body)
     tally = Tally()
     started = time.perf_counter()
-    greenlets = [gevent.spawn_later(i * ramp_s / count, one_stream, address, payload, tally)
+    greenlets = [gevent.spawn_later(i * ramp_s / count, one_stream, address, payload, end,
+                                  tally)
                  for i in range(count)]
     gevent.joinall(greenlets, timeout=TIMEOUT_S + ramp_s + 5)
     return {"count": count, "ok": len(tally.ttfb_ms), "errors": sum(tally.errors.values()),
@@ -118,9 +126,13 @@ def main() -> None:
     parser.add_argument("--token", default=None)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--ramp", type=float, default=0.5, help="seconds over which to start")
+    parser.add_argument("--dialect", choices=sorted(bodies.PATHS), default=None,
+                        help="send bodies.py's body in this dialect (default: a one-line chat)")
+    parser.add_argument("--model", default="chat", help="the model the --dialect body names")
     args = parser.parse_args()
     raise_nofile(args.count * 2 + 256)
-    print(json.dumps(run(args.url, args.token, args.count, args.ramp)))
+    print(json.dumps(run(args.url, args.token, args.count, args.ramp, args.dialect,
+                         args.model)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 POST /v1/chat/completions answers a fixed chat.completion with usage, or, with
 `"stream": true`, a few SSE chunks spread over `hold` seconds (the first at once; a usage
 chunk when stream_options.include_usage; then [DONE]). `?hold=S` on the URL overrides the
-hold for one request. POST /v1/embeddings answers a fixed embedding. Loopback only.
+hold for one request, and so does a path under /nohold/ (/nohold/v1/chat/completions: no
+hold, every event at once, for a provider whose base URL ends in /nohold/v1). POST
+/v1/embeddings answers a fixed embedding. Loopback only.
 """
 
 from gevent import monkey
@@ -26,6 +28,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 StartResponse = Callable[..., Any]
 CREATED = 1_700_000_000
 USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+NOHOLD = "/nohold"  # the path prefix of streams sent at once
 WORDS = ("Hello", " from", " the", " bench")
 
 CHAT = json.dumps({
@@ -97,6 +100,8 @@ def make_app(default_hold_s: float) -> Callable[[dict[str, Any], StartResponse],
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Any:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
+        nohold = path.startswith(NOHOLD)
+        path = path[len(NOHOLD):] if nohold else path
         if method != "POST" or path not in ("/v1/chat/completions", "/v1/embeddings"):
             start_response("404 Not Found", [("Content-Length", "0")])
             return [b""]
@@ -106,7 +111,7 @@ def make_app(default_hold_s: float) -> Callable[[dict[str, Any], StartResponse],
         if body.get("stream") is not True:
             return whole(start_response, CHAT)
         query = parse_qs(environ.get("QUERY_STRING", ""))
-        hold_s = float(query.get("hold", [default_hold_s])[0])
+        hold_s = 0.0 if nohold else float(query.get("hold", [default_hold_s])[0])
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         start_response("200 OK", [("Content-Type", "text/event-stream"),
                                   ("Cache-Control", "no-cache")])
