@@ -135,10 +135,10 @@ class StreamReader:
 
 
 def _chunk(data: bytes) -> dict[str, Any]:
-    try:
-        chunk = json.loads(data)
-    except ValueError:
-        raise UpstreamShapeError("the upstream sent an event that is not JSON") from None
+    try:  # SSE is UTF-8: decoded as json.loads would, without its encoding sniff
+        chunk = json.loads(data.decode("utf-8", "surrogatepass"))
+    except ValueError:  # UnicodeDecodeError too; then json.loads' own way (a BOM, UTF-16)
+        chunk = _sniffed(data)
     if not isinstance(chunk, dict):
         raise UpstreamShapeError("the upstream sent an event that is not a JSON object")
     # The provider's own mid-stream error: {"error": {...}} (OpenAI, SGLang; OpenRouter's
@@ -149,6 +149,13 @@ def _chunk(data: bytes) -> dict[str, Any]:
         raise UpstreamShapeError("the upstream stream failed: "
                                  + str(message or "error")[:MESSAGE_CHARS])
     return chunk
+
+
+def _sniffed(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise UpstreamShapeError("the upstream sent an event that is not JSON") from None
 
 
 class StreamWriter:

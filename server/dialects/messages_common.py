@@ -78,16 +78,25 @@ def tool_input(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_raw": arguments}
 
 
+# Built once: json.dumps with options builds an encoder per call (a stream writes many).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(value: object) -> str:
     """Compact JSON; escaped to ASCII only where the text holds lone surrogates (which
     JSON escapes can carry but UTF-8 cannot)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     try:
         text.encode()
     except UnicodeEncodeError:
-        text = json.dumps(value, separators=(",", ":"))
+        text = _COMPACT_ASCII.encode(value)
     return text
 
 
 def sse(event_type: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event_type}\ndata: {dumps(data)}\n\n".encode()
+    """One event, its data as dumps() writes it (encoded to UTF-8 once)."""
+    try:
+        return f"event: {event_type}\ndata: {_COMPACT.encode(data)}\n\n".encode()
+    except UnicodeEncodeError:  # a lone surrogate: escaped
+        return f"event: {event_type}\ndata: {_COMPACT_ASCII.encode(data)}\n\n".encode()

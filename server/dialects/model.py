@@ -241,8 +241,14 @@ DIALECTS = (CHAT, RESPONSES, MESSAGES)
 
 def json_bytes(value: object, separators: tuple[str, str] | None = None) -> bytes:
     """`value` as UTF-8 JSON for a client; escaped to ASCII only where a string holds a
-    lone surrogate (a provider may send "\\ud800": JSON escapes carry it, UTF-8 cannot)."""
+    lone surrogate (a provider may send "\\ud800": JSON escapes carry it, UTF-8 cannot).
+    The encoders are built once: json.dumps with options builds one per call, per event."""
+    utf8, ascii_only = _ENCODERS[separators]
     try:
-        return json.dumps(value, ensure_ascii=False, separators=separators).encode()
+        return utf8.encode(value).encode()
     except UnicodeEncodeError:
-        return json.dumps(value, separators=separators).encode()
+        return ascii_only.encode(value).encode()
+
+
+_ENCODERS = {seps: (json.JSONEncoder(ensure_ascii=False, separators=seps),
+                    json.JSONEncoder(separators=seps)) for seps in (None, (",", ":"))}
