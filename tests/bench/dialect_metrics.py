@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,21 @@ class DialectMeasured:
     streams: dict[str, Series]
     events_per_stream: dict[str, int]
     memory: dict[str, dict[str, Any]]
+    cpu_whole: dict[str, list[float]]  # ModelProxy's CPU us per request, per round
+    cpu_stream: dict[str, list[float]]
+
+
+def cpu_rows(cpu: dict[str, list[float]], what: str) -> list[Row]:
+    """ModelProxy's CPU time per request (median over rounds) and what translation adds:
+    steadier than req/s on a shared machine, since time the server waits is not in it."""
+    how = (f"ModelProxy's user + system CPU time (/proc) over each c=32 {what} run / its "
+           f"requests, median over rounds")
+    rows = [Row(f"ModelProxy CPU per {what}, {NAMES[d]}", statistics.median(cpu[d]), "us",
+                how=how) for d in (CHAT, MESSAGES, RESPONSES)]
+    rows += [Row(f"ModelProxy CPU per {what}, {NAMES[d]} - pass-through",
+                 statistics.median(x - y for x, y in zip(cpu[d], cpu[CHAT], strict=True)), "us",
+                 how=how + "; median of per-round differences") for d in (MESSAGES, RESPONSES)]
+    return rows
 
 
 def latency_rows(lat: dict[str, Series]) -> list[Row]:
@@ -85,7 +101,8 @@ def memory_rows(mem: dict[str, dict[str, Any]]) -> list[Row]:
 
 def rows(m: DialectMeasured) -> list[Row]:
     return (latency_rows(m.latency) + throughput_rows(m.throughput)
-            + stream_rows(m.streams, m.events_per_stream) + memory_rows(m.memory))
+            + cpu_rows(m.cpu_whole, "request") + stream_rows(m.streams, m.events_per_stream)
+            + cpu_rows(m.cpu_stream, "stream") + memory_rows(m.memory))
 
 
 def details(m: DialectMeasured) -> dict[str, Any]:
@@ -95,4 +112,5 @@ def details(m: DialectMeasured) -> dict[str, Any]:
             "throughput": {k: s.as_dict() for k, s in m.throughput.items()},
             "streams": {k: s.as_dict() for k, s in m.streams.items()},
             "events_per_stream": m.events_per_stream,
+            "cpu_us_per_request": m.cpu_whole, "cpu_us_per_stream": m.cpu_stream,
             "memory": {d: {k: r[k] for k in keep if k in r} for d, r in m.memory.items()}}

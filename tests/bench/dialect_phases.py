@@ -6,7 +6,9 @@ result, two tools) to ModelProxy, whose endpoint's provider speaks only chat, so
 and Responses reach the bench upstream translated to chat (it serves nothing else):
 - latency: wrk -t1 -c1 p50 for the upstream (the chat body, direct) and each dialect via
   ModelProxy, interleaved rounds; "added" = via ModelProxy minus direct, per round.
-- throughput: wrk -t2 -c32 req/s for each dialect via ModelProxy, interleaved rounds.
+- throughput: wrk -t2 -c32 req/s for each dialect via ModelProxy, interleaved rounds,
+  and ModelProxy's CPU time per request in each run (/proc: steadier than req/s on a
+  shared machine).
 - stream throughput: wrk -t2 -c32 over streaming requests to the endpoint `chat-nohold`,
   whose upstream sends a stream's events at once: streams/s (and the client's events/s).
 - memory per open stream: for pass-through chat and translated Messages in turn, a fresh
@@ -16,9 +18,10 @@ and Responses reach the bench upstream translated to chat (it serves nothing els
 
 from __future__ import annotations
 
+import statistics
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,14 @@ class Server:
     token: str
 
 
+@dataclass
+class CpuTally:
+    """ModelProxy's CPU time per request (us), one value per run (warm-up runs included)."""
+
+    pid: int
+    us_per_request: dict[str, list[float]] = field(default_factory=dict)
+
+
 StartServer = Callable[[str], Server]  # (child name) -> a fresh, seeded ModelProxy
 
 
@@ -52,9 +63,16 @@ def _scripts(work: Path, token: str, stream: bool, model: str) -> dict[str, Path
 
 
 def _runner(wrk: str, urls: dict[str, str], scripts: dict[str, Path], connections: int,
-            threads: int) -> Callable[[str, int], loadgen.WrkResult]:
+            threads: int, cpu: CpuTally | None = None) -> Callable[[str, int], loadgen.WrkResult]:
+    """One wrk run of a target; with `cpu`, ModelProxy's CPU time per request is noted."""
+
     def run(name: str, seconds: int) -> loadgen.WrkResult:
-        return loadgen.run_wrk(wrk, urls[name], scripts[name], connections, threads, seconds)
+        before = procs.cpu_seconds(cpu.pid) if cpu else 0.0
+        result = loadgen.run_wrk(wrk, urls[name], scripts[name], connections, threads, seconds)
+        if cpu and result.requests:
+            used = procs.cpu_seconds(cpu.pid) - before
+            cpu.us_per_request.setdefault(name, []).append(used / result.requests * 1e6)
+        return result
 
     return run
 
@@ -100,17 +118,22 @@ def latency(wrk: str, upstream: str, server: Server, work: Path, rounds: int,
 
 
 def throughput(wrk: str, server: Server, work: Path, rounds: int, seconds: int,
-               stream: bool) -> dict[str, Series]:
-    """c=32 req/s of each dialect via ModelProxy: whole answers, or streams sent at once."""
+               stream: bool) -> tuple[dict[str, Series], CpuTally]:
+    """c=32 req/s of each dialect via ModelProxy: whole answers, or streams sent at once;
+    and ModelProxy's CPU time per request in each run."""
     scripts = _scripts(work, server.token, stream, NOHOLD if stream else HELD)
     urls = {d: server.base + bodies.PATHS[d] for d in DIALECTS}
-    series = interleaved(_runner(wrk, urls, scripts, 32, 2), DIALECTS, rounds, seconds,
+    cpu = CpuTally(server.pid)
+    series = interleaved(_runner(wrk, urls, scripts, 32, 2, cpu), DIALECTS, rounds, seconds,
                          warmup_s=2)
+    for name in DIALECTS:  # the warm-up runs' figures left out
+        cpu.us_per_request[name] = cpu.us_per_request[name][-len(series[name].runs):]
     what = "streams/s" if stream else "req/s"
     for name, s in series.items():
         say(f"dialects   c=32 {'stream' if stream else 'whole '} {name:<9} {s.rps:8.0f} {what}"
-            f"  ({s.requests} requests, {s.errors} errors)")
-    return series
+            f"  ({s.requests} requests, {s.errors} errors, ModelProxy CPU "
+            f"{statistics.median(cpu.us_per_request[name]):.0f} us each)")
+    return series, cpu
 
 
 def memory(start: StartServer, stop: Callable[[str], None], count: int, ramp_s: float,

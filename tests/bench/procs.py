@@ -135,6 +135,12 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
     """This environment without any MODELPROXY_* setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPROXY_")}

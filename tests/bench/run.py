@@ -43,6 +43,12 @@ What each number means:
   minus the median warm request, plus 10,000 warm checks timed in process, / 10,001. In
   process: TokenVerifier.verify timed for one cold and 10,000 warm calls, total / 10,001
   (target <= 0.05 ms both).
+- dialects (issue 12, dialect_phases.py): chat passed through against Messages->chat and
+  Responses->chat translated, all with bodies.py's agent-like body: added p50 at c=1 and
+  what translation adds over pass-through (target <= 0.3 ms), req/s at c=32, streams/s at
+  c=32 from an upstream that sends a stream at once (translated >= 80 % of pass-through),
+  ModelProxy's CPU per request and per stream, and memory per open stream, chat against
+  Messages, each on a fresh server (translated within 110 % of pass-through).
 """
 
 from __future__ import annotations
@@ -188,10 +194,13 @@ def measure_dialects(args: argparse.Namespace, wrk: str, targets: Targets, work:
     events = dialect_phases.check(server)
     lat = dialect_phases.latency(wrk, targets.upstream, server, work, args.rounds,
                                  args.latency_seconds)
-    tp = dialect_phases.throughput(wrk, server, work, args.rounds, args.seconds, stream=False)
-    st = dialect_phases.throughput(wrk, server, work, args.rounds, args.seconds, stream=True)
+    tp, tp_cpu = dialect_phases.throughput(wrk, server, work, args.rounds, args.seconds,
+                                           stream=False)
+    st, st_cpu = dialect_phases.throughput(wrk, server, work, args.rounds, args.seconds,
+                                           stream=True)
     mem = dialect_phases.memory(start, stop, args.streams, args.ramp, args.hold)
-    return dialect_metrics.DialectMeasured(lat, tp, st, events, mem)
+    return dialect_metrics.DialectMeasured(lat, tp, st, events, mem, tp_cpu.us_per_request,
+                                           st_cpu.us_per_request)
 
 
 def rows_of(m: Measured, args: argparse.Namespace) -> list[Row]:
