@@ -23,10 +23,6 @@ from server.dialects.responses_out import (
     usage_of,
 )
 
-# Built once: json.dumps with options builds an encoder per call (a stream writes many).
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":"))
-
 
 class StreamReader:
     """A Responses provider's stream, one SSE event's data at a time."""
