@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from gui import connect_snippets
 from tests.agents import brain
 from tests.fakes.upstream import FakeUpstream
 from tests.server.client_fixtures import Appliance
@@ -32,14 +33,11 @@ UPSTREAMS = ("direct", "chat", "messages")
 MODEL = "mpx-agent"  # the endpoint's name: what the CLI is told to ask for
 TASK = f"Use your shell tool to run `{brain.PROOF_COMMAND}`, then report its output."
 PROVIDER_TYPES = {"chat": "openai_compatible", "messages": "anthropic"}
-CLAUDE_MODEL_VARS = ("ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL",
-                     "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
-                     "ANTHROPIC_DEFAULT_OPUS_MODEL")
 
 
 def claude_command(base_url: str, token: str, home: Path) -> tuple[list[str], dict[str, str]]:
-    env = {"ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": token,
-           **dict.fromkeys(CLAUDE_MODEL_VARS, MODEL),
+    """Claude Code with the settings the window's "Use with…" panel gives (the README's)."""
+    env = {**connect_snippets.claude_code_env(connect_snippets.Target(base_url, token, MODEL)),
            "CLAUDE_CODE_MAX_RETRIES": "1", "DISABLE_AUTOUPDATER": "1",
            "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"}
     # As root Claude Code refuses --dangerously-skip-permissions: allow the one tool instead.
@@ -49,27 +47,18 @@ def claude_command(base_url: str, token: str, home: Path) -> tuple[list[str], di
 def codex_command(base_url: str, token: str, home: Path) -> tuple[list[str], dict[str, str]]:
     codex_home = home / ".codex"
     codex_home.mkdir(parents=True, exist_ok=True)
-    (codex_home / "config.toml").write_text(codex_config(base_url))
-    env = {"CODEX_HOME": str(codex_home), "MODELPROXY_TOKEN": token}
+    (codex_home / "config.toml").write_text(codex_config(base_url, token))
+    env = {"CODEX_HOME": str(codex_home), connect_snippets.TOKEN_VARIABLE: token}
     return [str(BIN / "codex"), "exec", "--skip-git-repo-check", "-s", "danger-full-access",
             TASK], env
 
 
-def codex_config(base_url: str) -> str:
-    """The provider block the README tells Codex users to write (retries kept short here).
-    web_search is off: it is a Responses built-in tool no chat provider can run."""
-    return f"""model = "{MODEL}"
-model_provider = "modelproxy"
-web_search = "disabled"
-
-[model_providers.modelproxy]
-name = "ModelProxy"
-base_url = "{base_url}/v1"
-env_key = "MODELPROXY_TOKEN"
-wire_api = "responses"
-request_max_retries = 1
-stream_max_retries = 1
-"""
+def codex_config(base_url: str, token: str) -> str:
+    """The provider block the "Use with…" panel gives (the README's), its retries kept
+    short here (the provider table is the file's last, so the keys land in it)."""
+    target = connect_snippets.Target(base_url, token, MODEL)
+    return (connect_snippets.codex_config(target)
+            + "request_max_retries = 1\nstream_max_retries = 1\n")
 
 
 COMMANDS = {"claude": claude_command, "codex": codex_command}
