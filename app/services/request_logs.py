@@ -21,6 +21,7 @@ def _names(model: type[pw.Model], field: pw.Field) -> dict[int, str]:
 
 
 CHUNK = 1000  # rows read per query while streaming
+SESSION_CHARS = 128  # as the column holds them
 DIALECTS = ("chat", "responses", "messages")  # what client_dialect and provider_dialect hold
 
 
@@ -115,6 +116,7 @@ STATUS_CLASSES = {"2xx": (200, 300), "3xx": (300, 400), "4xx": (400, 500), "5xx"
 
 
 EXACT_FILTERS = ("client_dialect", "provider_dialect", "agent_session")  # the new columns
+SESSION_CHARS = 128  # as the column holds them
 DIALECTS = ("chat", "responses", "messages")  # server/dialects/model.py's names
 EPOCH = dt.datetime(1970, 1, 1)
 _CURSOR = re.compile(r"^([0-9]{1,16})-([0-9]{1,18})$")  # what openapi.json says of it
@@ -148,6 +150,8 @@ def filtered(filters: dict[str, Any]) -> pw.ModelSelect:
         query = query.where(R.id > filters["after_id"])
     for name in ("token_id", "endpoint_id", "provider_id", "model", "request_id",
                  *EXACT_FILTERS):
+        if name == "agent_session" and len(filters.get(name) or "") > SESSION_CHARS:
+            raise ValidationError(f"agent_session is at most {SESSION_CHARS} characters", name)
         if name.endswith("_dialect") and filters.get(name) not in (None, "", *DIALECTS):
             raise ValidationError(f"{name} must be one of {', '.join(DIALECTS)}", name)
         if filters.get(name) not in (None, ""):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import current_app, g, jsonify, request
@@ -58,15 +59,23 @@ def items(rows: list[dict[str, Any]], next_cursor: str | None = None,
     return jsonify(payload)
 
 
+_WHOLE = re.compile(r"-?[0-9]{1,20}")
+
+
 def int_arg(name: str, default: int | None = None, low: int = 0,
             high: int = 10**12) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
+    given = request.args.getlist(name)
+    if not given:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be a whole number", name) from None
+    if len(given) > 1:
+        raise ValidationError(f"{name} is given {len(given)} times: give it once", name)
+    raw = given[0]
+    if raw == "":
+        raise ValidationError(f"{name} is empty: leave it out, or give a value", name)
+    # Plain ASCII digits: int() also takes " 5", "1_0" and other scripts' digits.
+    if not _WHOLE.fullmatch(raw):
+        raise ValidationError(f"{name} must be a whole number", name)
+    value = int(raw)
     if not low <= value <= high:
         raise ValidationError(f"{name} must be between {low} and {high}", name)
     return value

@@ -250,7 +250,8 @@ LOG_PARAMS = [query("from", TIME_ARG), query("to", TIME_ARG), query("token_id", 
               query("endpoint_id", ID_ARG), query("provider_id", ID_ARG), query("model", STR),
               query("status", STATUS_ARG), query("request_id", STR), query("q", STR),
               query("after_id", ID_ARG), query("client_dialect", DIALECT),
-              query("provider_dialect", DIALECT), query("agent_session", STR)]
+              query("provider_dialect", DIALECT),
+              query("agent_session", {"type": "string", "maxLength": 128})]
 GROUP_BY = {"type": "string", "enum": ["token", "endpoint", "model", "provider",
                                        "client_dialect", "provider_dialect", "agent_session"],
             "description": "agent_session is summed from the request-log rows still kept "

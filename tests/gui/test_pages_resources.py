@@ -208,6 +208,7 @@ def test_enable_disable_and_delete(qtbot, ctx, api, yes) -> None:
 def test_provider_in_use_cannot_be_deleted(qtbot, ctx, api, monkeypatch, yes) -> None:
     page = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
     monkeypatch.setattr("gui.dialogs.confirm.confirm", lambda *a, **k: False)
+    qtbot.waitUntil(lambda: ctx.tasks.busy == 0, timeout=WAIT)  # the page's own loads done
     page.delete_selected(row_named(page, "echo"))  # answered no: nothing is asked of the server
     assert ctx.tasks.busy == 0
     monkeypatch.setattr("gui.dialogs.confirm.confirm", lambda *a, **k: True)
