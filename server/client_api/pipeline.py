@@ -96,8 +96,9 @@ def serve_openai(gw: Gateway, request: Request, call: Call, token: TokenRecord,
         return serve_in(CHAT)(gw, request, call, token, body, endpoint, provider)
     if endpoint.kind == "chat":  # its row names the dialects, as a translated one's does
         bodies.check_chat(body)
-        call.client_dialect = call.provider_dialect = CHAT
-        call.agent_session = agent_session(request)
+        if call.client_dialect is None:  # a route of no one dialect (/api/<path>)
+            call.client_dialect, call.agent_session = CHAT, agent_session(request)
+        call.provider_dialect = CHAT
     else:
         bodies.check_embeddings(body)
     call.stream = endpoint.kind == "chat" and body.get("stream") is True
@@ -173,8 +174,9 @@ def serve_in(dialect: str) -> Serve:
               body: dict[str, Any], endpoint: EndpointRecord,
               provider: ProviderEntry) -> Response:
         plan = dialects.plan(dialect, provider.adapter)
-        call.client_dialect, call.provider_dialect = dialect, plan.provider
-        call.agent_session = agent_session(request)
+        call.provider_dialect = plan.provider
+        if call.client_dialect is None:  # a route of no one dialect (/api/<path>)
+            call.client_dialect, call.agent_session = dialect, agent_session(request)
         if "stream" in body and not isinstance(body["stream"], bool):
             raise ClientError(400, "stream must be true or false", "invalid_request",
                               param="stream")
