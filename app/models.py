@@ -50,16 +50,44 @@ class Provider(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
+def price_field() -> pw.DecimalField:
+    """USD per million tokens; NULL: none set."""
+    return pw.DecimalField(max_digits=12, decimal_places=6, null=True)
+
+
+def budget_field() -> pw.DecimalField:
+    """USD per calendar month (UTC); NULL: no budget."""
+    return pw.DecimalField(max_digits=14, decimal_places=6, null=True)
+
+
 class Endpoint(BaseModel):
     name = pw.CharField(max_length=100, unique=True)
     path = pw.CharField(max_length=200, unique=True)
     kind = pw.CharField(max_length=20)
+    # The first target's (lowest priority, then id), kept in step by app.services.targets:
+    # the contract's endpoint fields, and what a request naming an upstream model finds.
     model = pw.CharField(max_length=200)
     provider = pw.ForeignKeyField(Provider, backref="endpoints", on_delete="RESTRICT")
     enabled = pw.BooleanField(default=True)
-    price_input_per_m = pw.DecimalField(max_digits=12, decimal_places=6, null=True)
-    price_output_per_m = pw.DecimalField(max_digits=12, decimal_places=6, null=True)
     aliases = JSONField(default=list)  # extra model names it answers to
+    monthly_budget = budget_field()
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class EndpointTarget(BaseModel):
+    """Where an endpoint's requests go: a provider and its model name there. Tried by
+    priority (lower first), by weight among equals; prices override the shipped table."""
+
+    endpoint = pw.ForeignKeyField(Endpoint, backref="targets", on_delete="CASCADE")
+    provider = pw.ForeignKeyField(Provider, backref="targets", on_delete="RESTRICT")
+    model = pw.CharField(max_length=200)
+    priority = pw.IntegerField(default=0)
+    weight = pw.IntegerField(default=1)
+    enabled = pw.BooleanField(default=True)
+    price_input_per_m = price_field()
+    price_cached_input_per_m = price_field()
+    price_output_per_m = price_field()
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -74,6 +102,7 @@ class Token(BaseModel):
     monthly_tokens = pw.BigIntegerField(null=True)
     allowed_ips = JSONField(default=list)
     allowed_endpoints = JSONField(default=list)  # endpoint ids; empty: all
+    monthly_budget = budget_field()
     expires_at = pw.DateTimeField(null=True)
     revoked = pw.BooleanField(default=False)
     created_at = pw.DateTimeField(default=utcnow)
@@ -119,6 +148,13 @@ class RequestLog(BaseModel):
     client_dialect = pw.CharField(max_length=20, null=True)  # chat, responses, messages
     provider_dialect = pw.CharField(max_length=20, null=True)
     agent_session = pw.CharField(max_length=128, null=True)  # e.g. X-Claude-Code-Session-Id
+    target_id = pw.IntegerField(null=True)  # the target that answered (or was tried last)
+    attempts = pw.IntegerField(default=1)
+    attempt_log = JSONField(null=True)  # each attempt, where there was more than one
+    cached_tokens = pw.IntegerField(default=0)  # of prompt_tokens, read from a prompt cache
+    # Billionths of a US dollar, at the prices in force when the row was written (exact and
+    # additive on both databases); NULL: no price was known for the model.
+    cost_nanos = pw.BigIntegerField(null=True)
 
     class Meta:
         indexes = ((("token_id", "time"), False), (("endpoint_id", "time"), False),
@@ -142,6 +178,9 @@ class Rollup(BaseModel):
     prompt_tokens = pw.BigIntegerField(default=0)
     completion_tokens = pw.BigIntegerField(default=0)
     latency_ms_sum = pw.FloatField(default=0.0)
+    cached_tokens = pw.BigIntegerField(default=0)
+    cost_nanos = pw.BigIntegerField(default=0)
+    unpriced = pw.IntegerField(default=0)  # requests that used tokens but had no price
     # One count per latency bucket (app.latency.COLUMNS): they add up like the rest.
     locals().update({name: pw.IntegerField(default=0) for name in latency.COLUMNS})
 
@@ -191,6 +230,22 @@ class AuditEntry(BaseModel):
     changes = JSONField(default=dict)  # never secrets
 
 
+class BudgetAlert(BaseModel):
+    """A budget's crossing of a threshold in a month: the row's insertion is what makes it
+    happen once, across restarts and servers; the webhook's delivery is noted on it."""
+
+    subject = pw.CharField(max_length=10)  # token, endpoint
+    subject_id = pw.IntegerField()
+    month = pw.DateField()
+    threshold = pw.IntegerField()  # percent: 80, 100
+    created_at = pw.DateTimeField(default=utcnow)
+    sent_at = pw.DateTimeField(null=True)
+    tries = pw.IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("subject", "subject_id", "month", "threshold"), True),)
+
+
 class Setting(BaseModel):
     key = pw.CharField(max_length=100, primary_key=True)
     value = JSONField(null=True)
@@ -200,6 +255,7 @@ class Setting(BaseModel):
 TABLES: list[type[BaseModel]] = [
     Provider,
     Endpoint,
+    EndpointTarget,
     Token,
     Admin,
     AdminSession,
@@ -209,5 +265,6 @@ TABLES: list[type[BaseModel]] = [
     ProviderHealth,
     JobLock,
     AuditEntry,
+    BudgetAlert,
     Setting,
 ]

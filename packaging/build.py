@@ -30,6 +30,7 @@ ARGS = [
     "--collect-submodules", "app",
     "--collect-submodules", "server",
     "--collect-submodules", "gui",
+    "--add-data", f"{ROOT / 'app' / 'data'}:app/data",  # the price table (app/prices.py)
     # APScheduler finds its scheduler and triggers by name at run time.
     "--hidden-import", "apscheduler.schedulers.gevent",
     "--hidden-import", "apscheduler.triggers.cron",

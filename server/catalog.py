@@ -23,10 +23,11 @@ from pathlib import Path
 
 import peewee as pw
 
+from app import prices
 from app.crypto import SecretBox
 from app.db import DATABASE_ERRORS
 from app.errors import SecretKeyError
-from app.models import Endpoint, Provider, Setting, Token
+from app.models import Endpoint, EndpointTarget, Provider, Setting, Token
 from app.services import options, provider_types, providers, secret_key
 from app.settings import Settings
 from server.providers import Adapter, ProviderConfig, UpstreamError, adapter_for
@@ -50,9 +51,24 @@ class TokenRecord:
     allowed_endpoints: frozenset[int]
     expires_at: dt.datetime | None
     revoked: bool
+    monthly_budget: Decimal | None = None  # USD a month
 
     def allows_scope(self, scope: str) -> bool:
         return "all" in self.scopes or scope in self.scopes
+
+
+@dataclass(frozen=True)
+class TargetRecord:
+    """One place an endpoint's requests may go."""
+
+    id: int
+    endpoint_id: int
+    provider_id: int
+    model: str  # the provider's name for it
+    priority: int  # lower is tried first
+    weight: int  # among targets of one priority
+    enabled: bool
+    price: prices.Price | None  # None: no price known
 
 
 @dataclass(frozen=True)
@@ -61,12 +77,12 @@ class EndpointRecord:
     name: str
     path: str
     kind: str
-    model: str
-    provider_id: int
+    model: str  # the first target's
+    provider_id: int  # the first target's
     enabled: bool
-    price_input_per_m: Decimal | None
-    price_output_per_m: Decimal | None
     aliases: tuple[str, ...] = ()  # extra model names it answers to
+    targets: tuple[TargetRecord, ...] = ()  # the enabled ones, by (priority, id)
+    monthly_budget: Decimal | None = None  # USD a month
 
 
 @dataclass(frozen=True)
@@ -136,8 +152,7 @@ class Catalog:
         with self._lock, self._db.connection_context():
             fingerprint = self._read_fingerprint()
             self.tokens_by_prefix = {t.prefix: _token_record(t) for t in Token.select()}
-            self._swap_endpoints([_endpoint_record(e)
-                                  for e in Endpoint.select().order_by(Endpoint.id)])
+            self._swap_endpoints(_endpoint_records())
             self._refresh_box()
             self._swap_providers(self._provider_entries(list(Provider.select())))
             self.options = options.effective(self._settings)
@@ -208,7 +223,7 @@ class Catalog:
 
     def _read_fingerprint(self) -> tuple:
         parts: list[tuple] = [_file_stamp(self._settings.key_file)]
-        for model in (Provider, Endpoint, Token, Setting):
+        for model in (Provider, Endpoint, EndpointTarget, Token, Setting):
             parts.append(tuple(model.select(pw.fn.COUNT(pw.SQL("*")), pw.fn.MAX(model.updated_at))
                                .tuples().get()))
         return tuple(parts)
@@ -290,14 +305,31 @@ def _token_record(t: Token) -> TokenRecord:
         rpm=t.rpm, monthly_requests=t.monthly_requests, monthly_tokens=t.monthly_tokens,
         networks=tuple(ipaddress.ip_network(n, strict=False) for n in t.allowed_ips or []),
         allowed_endpoints=frozenset(t.allowed_endpoints or []), expires_at=t.expires_at,
-        revoked=t.revoked,
+        revoked=t.revoked, monthly_budget=t.monthly_budget,
     )
 
 
-def _endpoint_record(e: Endpoint) -> EndpointRecord:
+def _endpoint_records() -> list[EndpointRecord]:
+    by_endpoint: dict[int, list[TargetRecord]] = {}
+    T = EndpointTarget
+    for t in (T.select(T, Provider.type).join(Provider).where(T.enabled == True)  # noqa: E712
+              .order_by(T.priority, T.id)):
+        by_endpoint.setdefault(t.endpoint_id, []).append(_target_record(t))
+    return [_endpoint_record(e, tuple(by_endpoint.get(e.id, ())))
+            for e in Endpoint.select().order_by(Endpoint.id)]
+
+
+def _target_record(t: EndpointTarget) -> TargetRecord:
+    price = prices.for_target(t.provider.type, t.model, t.price_input_per_m,
+                              t.price_cached_input_per_m, t.price_output_per_m)
+    return TargetRecord(id=t.id, endpoint_id=t.endpoint_id, provider_id=t.provider_id,
+                        model=t.model, priority=t.priority, weight=t.weight,
+                        enabled=t.enabled, price=price)
+
+
+def _endpoint_record(e: Endpoint, targets: tuple[TargetRecord, ...]) -> EndpointRecord:
     return EndpointRecord(
         id=e.id, name=e.name, path=e.path, kind=e.kind, model=e.model,
-        provider_id=e.provider_id, enabled=e.enabled,
-        price_input_per_m=e.price_input_per_m, price_output_per_m=e.price_output_per_m,
-        aliases=tuple(e.aliases or ()),
+        provider_id=e.provider_id, enabled=e.enabled, aliases=tuple(e.aliases or ()),
+        targets=targets, monthly_budget=e.monthly_budget,
     )

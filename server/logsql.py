@@ -7,6 +7,7 @@ one function that runs them in a transaction on a DB-API connection; the LogWrit
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,13 +20,14 @@ from app.text import encodable
 LOG_COLUMNS = ("time", "request_id", "token_id", "endpoint_id", "provider_id", "model",
                "status", "latency_ms", "ttfb_ms", "prompt_tokens", "completion_tokens",
                "usage_estimated", "client_ip", "stream", "error", "client_dialect",
-               "provider_dialect", "agent_session")
+               "provider_dialect", "agent_session", "target_id", "attempts", "attempt_log",
+               "cached_tokens", "cost_nanos")
 LOG_DEFAULTS = {name: RequestLog._meta.fields[name].default for name in LOG_COLUMNS
                 if RequestLog._meta.fields[name].default is not None}
 ROLLUP_KEY = ("token_id", "endpoint_id", "provider_id", "model", "client_dialect",
               "provider_dialect")
 ADDITIVE = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_ms_sum",
-            *latency.COLUMNS, "upstream_errors")
+            *latency.COLUMNS, "upstream_errors", "cached_tokens", "cost_nanos", "unpriced")
 MAX_PARAMS = 30_000  # below SQLite's and PostgreSQL's limits on one statement
 
 
@@ -98,10 +100,14 @@ def insert_statements(db: pw.Database, table: str, columns: tuple[str, ...],
 
 
 def _make_encodable(record: dict[str, Any]) -> None:
-    """Replace, in place, what no database can store in the record's text (`app.text`)."""
+    """Replace, in place, what no database can store in the record's text (`app.text`);
+    the attempts (a list) as the JSON text their column holds."""
     for name, value in record.items():
         if type(value) is str:
             record[name] = encodable(value)
+    if isinstance(record.get("attempt_log"), list):
+        record["attempt_log"] = encodable(json.dumps(record["attempt_log"],
+                                                     separators=(",", ":")))
 
 
 def _names(columns: tuple[str, ...]) -> str:
@@ -126,7 +132,12 @@ def _group(batch: list[dict[str, Any]], period_of: Callable[[dt.datetime], Any]
         row[offset + 3] += r.get("completion_tokens") or 0
         row[offset + 4] += r["latency_ms"]
         row[offset + 5 + latency.bucket(r["latency_ms"])] += 1
-        row[-1] += r["status"] >= 500  # upstream_errors: the provider's or our failure
+        row[-4] += r["status"] >= 500  # upstream_errors: the provider's or our failure
+        row[-3] += r.get("cached_tokens") or 0
+        cost = r.get("cost_nanos")
+        row[-2] += cost or 0
+        # Used tokens, yet no price: its cost is unknown (the window says "no price").
+        row[-1] += cost is None and bool(r.get("prompt_tokens") or r.get("completion_tokens"))
     return list(groups.values())
 
 

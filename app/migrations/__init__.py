@@ -21,7 +21,8 @@ import peewee as pw
 from app.migrations.frozen import utcnow
 
 STEPS = ["m0001_config", "m0002_history", "m0003_analytics", "m0004_log_endpoint_index",
-         "m0005_upstream_errors", "m0006_sealed_headers", "m0007_dialects_aliases"]
+         "m0005_upstream_errors", "m0006_sealed_headers", "m0007_dialects_aliases",
+         "m0008_routes"]
 LATEST = len(STEPS)
 
 

@@ -10,7 +10,7 @@ import peewee as pw
 
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.models import Endpoint, Provider, database_proxy, utcnow
-from app.services import audit, providers
+from app.services import audit, providers, targets
 from app.services import validation as v
 from app.services.audit import Actor
 
@@ -29,9 +29,12 @@ def create(actor: Actor, /, **fields: Any) -> Endpoint:
     clean = _clean(fields, creating=True)
     _check_unique(clean)
     _check_names(clean["name"], clean.get("aliases", []))
+    prices = _prices_of(clean)
     with database_proxy.atomic():
         endpoint = Endpoint.create(**clean)
-        audit.record(actor, "endpoint.create", "endpoint", endpoint.id, _loggable(clean))
+        targets.set_single(endpoint, clean["provider"], clean["model"], prices)
+        audit.record(actor, "endpoint.create", "endpoint", endpoint.id,
+                     _loggable({**clean, **prices}))
     return endpoint
 
 
@@ -41,12 +44,16 @@ def update(actor: Actor, endpoint_id: int, /, **fields: Any) -> Endpoint:
     _check_unique(clean, exclude_id=endpoint.id)
     _check_names(clean.get("name", endpoint.name), clean.get("aliases", endpoint.aliases or []),
                  exclude_id=endpoint.id)
+    prices = _prices_of(clean)
     with database_proxy.atomic():
         for key, value in clean.items():
             setattr(endpoint, key, value)
         endpoint.updated_at = utcnow()
         endpoint.save()
-        audit.record(actor, "endpoint.update", "endpoint", endpoint.id, _loggable(clean))
+        if prices or {"provider", "model"} & set(clean):
+            targets.set_single(endpoint, clean.get("provider"), clean.get("model"), prices)
+        audit.record(actor, "endpoint.update", "endpoint", endpoint.id,
+                     _loggable({**clean, **prices}))
     return endpoint
 
 
@@ -89,8 +96,7 @@ def to_dict(endpoint: Endpoint) -> dict[str, Any]:
         "provider_id": endpoint.provider_id,
         "enabled": endpoint.enabled,
         "aliases": list(endpoint.aliases or []),
-        "price_input_per_m": _price_out(endpoint.price_input_per_m),
-        "price_output_per_m": _price_out(endpoint.price_output_per_m),
+        **targets.first_prices(endpoint),
         "created_at": v.iso(endpoint.created_at),
         "updated_at": v.iso(endpoint.updated_at),
     }
@@ -179,8 +185,9 @@ def _price(value: Any, field: str) -> Decimal | None:
     return price
 
 
-def _price_out(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
+def _prices_of(clean: dict[str, Any]) -> dict[str, Decimal | None]:
+    """The endpoint-level prices, taken out of `clean`: they are its first target's."""
+    return {field: clean.pop(field) for field in targets.PRICE_FIELDS if field in clean}
 
 
 def _check_unique(clean: dict[str, Any], exclude_id: int | None = None) -> None:

@@ -15,7 +15,7 @@ import peewee as pw
 
 from app.crypto import SecretBox, header_hint, key_hint
 from app.errors import ConflictError, NotFoundError, ValidationError
-from app.models import Endpoint, Provider, database_proxy, utcnow
+from app.models import Endpoint, EndpointTarget, Provider, database_proxy, utcnow
 from app.services import audit, provider_types
 from app.services import validation as v
 from app.services.audit import Actor
@@ -56,7 +56,10 @@ def update(box: SecretBox, actor: Actor, provider_id: int, /, **fields: Any) -> 
 def delete(actor: Actor, provider_id: int) -> None:
     """Remove a provider that no endpoint uses."""
     provider = get(provider_id)
-    users = [e.name for e in Endpoint.select(Endpoint.name).where(Endpoint.provider == provider)]
+    users = sorted({e.name for e in Endpoint.select(Endpoint.name).join(EndpointTarget)
+                    .where(EndpointTarget.provider == provider)}
+                   | {e.name for e in Endpoint.select(Endpoint.name)
+                      .where(Endpoint.provider == provider)})
     if users:
         raise ConflictError(
             f"provider {provider.name!r} is used by endpoint(s) {', '.join(users)}; "

@@ -20,6 +20,7 @@ from app import latency
 from app.errors import ValidationError
 from app.models import (
     Endpoint,
+    EndpointTarget,
     Provider,
     ProviderHealth,
     RequestLog,
@@ -264,9 +265,13 @@ def _period_key(value: Any, bucket: str) -> dt.datetime:
 
 
 def _prices() -> dict[int, tuple[Decimal, Decimal]]:
-    return {e.id: (e.price_input_per_m or Decimal(0), e.price_output_per_m or Decimal(0))
-            for e in Endpoint.select(Endpoint.id, Endpoint.price_input_per_m,
-                                     Endpoint.price_output_per_m)}
+    found: dict[int, tuple[Decimal, Decimal]] = {}
+    T = EndpointTarget
+    for endpoint_id, price_in, price_out in (T.select(T.endpoint, T.price_input_per_m,
+                                                      T.price_output_per_m)
+                                             .order_by(T.priority, T.id).tuples()):
+        found.setdefault(endpoint_id, (price_in or Decimal(0), price_out or Decimal(0)))
+    return found
 
 
 def _names(group_by: str | None) -> dict[Any, str]:

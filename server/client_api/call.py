@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.models import utcnow
+from app.prices import Price
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
@@ -56,6 +57,12 @@ class Call:
     client_dialect: str | None = None  # chat, responses or messages (None: not a chat call)
     provider_dialect: str | None = None  # what the provider was sent
     agent_session: str | None = None  # the agent's session id header, when there is one
+    target_id: int | None = None  # the endpoint target that answered (or was tried last)
+    price: Price | None = None  # that target's; None: no price known
+    cached_tokens: int = 0  # of prompt_tokens, those the provider read from its cache
+    # Each attempt on a target ({"target_id", "provider_id", "model", "status",
+    # "latency_ms", "error"}), where the request was tried on more than one.
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     rate_headers: dict[str, str] = field(default_factory=dict)
     quota_held: bool = False
     hold: Any = None  # what the token's quota holds for it while in flight (limits.Hold)
@@ -72,6 +79,13 @@ class Call:
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started
 
+    def cost_nanos(self) -> int | None:
+        """What the request cost at its target's price (None: no price known)."""
+        if self.price is None:
+            return None
+        return self.price.cost_nanos(self.prompt_tokens, self.cached_tokens,
+                                     self.completion_tokens)
+
     def log_record(self) -> dict[str, Any]:
         return {
             "time": self.time, "request_id": self.request_id, "token_id": self.token_id,
@@ -85,4 +99,7 @@ class Call:
             "client_dialect": self.client_dialect, "provider_dialect": self.provider_dialect,
             # The column holds 128: a longer header is cut, not a row the database refuses.
             "agent_session": self.agent_session[:128] if self.agent_session else None,
+            "target_id": self.target_id, "attempts": max(1, len(self.attempts)),
+            "attempt_log": self.attempts if len(self.attempts) > 1 else None,
+            "cached_tokens": self.cached_tokens, "cost_nanos": self.cost_nanos(),
         }

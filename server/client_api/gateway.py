@@ -135,6 +135,8 @@ class Gateway:
                 kind: str | None) -> tuple[EndpointRecord, ProviderEntry]:
         call.endpoint_id, call.provider_id = endpoint.id, endpoint.provider_id
         call.model = endpoint.model
+        if endpoint.targets:  # until routing: the first target answers
+            call.target_id, call.price = endpoint.targets[0].id, endpoint.targets[0].price
         self.require_scope(token, endpoint.kind)  # an allow-listed endpoint of another kind
         provider = self.catalog.providers.get(endpoint.provider_id)
         if not endpoint.enabled or provider is None or not provider.enabled:

@@ -94,6 +94,10 @@ def _dialects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DialectGatew
     script = Script()
     with FakeUpstream(script=script) as fake:
         built = build(tmp_path_factory.mktemp("dialects"), fake, script)
+        # The server checks its three providers at start (GET /v1/models each): done before
+        # the tests, which assert what reached the fake upstream.
+        fake.wait_until(lambda f: sum(r.path.endswith("/models") for r in f.requests) >= 3,
+                        timeout=10)
         try:
             yield built
         finally:
