@@ -54,6 +54,21 @@ OPTIONS: dict[str, Option] = {
         "Model tokens held against a token's monthly quota, until its answer is counted, "
         "for a chat request that sets no max_tokens (on top of its prompt).",
         lambda s: 1024, _whole(0, 1_000_000)),
+    "route_attempts": Option(
+        "Most attempts one request makes across an endpoint's targets (the first and its "
+        "fallbacks).", lambda s: 3, _whole(1, 10)),
+    "route_time_budget_s": Option(
+        "Seconds after a request's start past which no new attempt (fallback) starts.",
+        lambda s: 120, _whole(1, 600)),
+    "cooldown_failures": Option(
+        "Failures of a target within cooldown_window_s that put it in cool-down (skipped).",
+        lambda s: 3, _whole(1, 100)),
+    "cooldown_window_s": Option(
+        "Seconds within which a target's failures are counted toward a cool-down.",
+        lambda s: 60, _whole(1, 3600)),
+    "cooldown_s": Option(
+        "Seconds a failing target is skipped; then one request tries it (half-open) and "
+        "its answer closes or re-opens the cool-down.", lambda s: 30, _whole(1, 86400)),
 }
 
 

@@ -105,6 +105,11 @@ OPTION_SCHEMAS = {  # app.services.options.OPTIONS's checks
     "provider_check_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
     "backups_kept": {"type": "integer", "minimum": 1, "maximum": 365},
     "quota_reserve_tokens": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+    "route_attempts": {"type": "integer", "minimum": 1, "maximum": 10},
+    "route_time_budget_s": {"type": "integer", "minimum": 1, "maximum": 600},
+    "cooldown_failures": {"type": "integer", "minimum": 1, "maximum": 100},
+    "cooldown_window_s": {"type": "integer", "minimum": 1, "maximum": 3600},
+    "cooldown_s": {"type": "integer", "minimum": 1, "maximum": 86400},
 }
 
 DIALECT = {"type": "string", "nullable": True, "enum": ["chat", "responses", "messages", None],

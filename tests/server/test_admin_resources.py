@@ -578,7 +578,9 @@ def test_the_last_admin_cannot_be_deleted_or_demoted(
 # --- settings ----------------------------------------------------------------------------------
 
 OPTION_NAMES = {"log_retention_days", "cors_origins", "max_body_bytes",
-                "provider_check_minutes", "backups_kept"}
+                "provider_check_minutes", "backups_kept", "quota_reserve_tokens",
+                "route_attempts", "route_time_budget_s", "cooldown_failures",
+                "cooldown_window_s", "cooldown_s"}
 
 
 def _settings(client: AdminClient) -> dict[str, dict[str, Any]]:
@@ -588,11 +590,15 @@ def _settings(client: AdminClient) -> dict[str, dict[str, Any]]:
 def test_settings_list_change_and_reset(admin_env: AdminAppliance) -> None:
     root = _root(admin_env)
     before = _settings(root)
-    assert set(before) >= OPTION_NAMES
+    assert set(before) == OPTION_NAMES
     for item in before.values():
         assert set(item) >= {"name", "value", "default", "source", "description"}
         assert item["description"]
     assert before["log_retention_days"]["default"] == 90
+    assert {name: before[name]["default"] for name in (
+        "route_attempts", "route_time_budget_s", "cooldown_failures", "cooldown_window_s",
+        "cooldown_s")} == {"route_attempts": 3, "route_time_budget_s": 120,
+                           "cooldown_failures": 3, "cooldown_window_s": 60, "cooldown_s": 30}
     try:
         changed = root.ok("PATCH", "settings", json={
             "log_retention_days": 30, "provider_check_minutes": 10, "backups_kept": 3})
@@ -626,6 +632,11 @@ def test_settings_list_change_and_reset(admin_env: AdminAppliance) -> None:
     ({"max_body_bytes": 10}, "max_body_bytes"),
     ({"provider_check_minutes": 0}, "provider_check_minutes"),
     ({"backups_kept": -1}, "backups_kept"),
+    ({"route_attempts": 11}, "route_attempts"),
+    ({"route_time_budget_s": 0}, "route_time_budget_s"),
+    ({"cooldown_failures": 101}, "cooldown_failures"),
+    ({"cooldown_window_s": 3601}, "cooldown_window_s"),
+    ({"cooldown_s": 86401}, "cooldown_s"),
     ({"colour": "blue"}, "colour"),
     ({"log_retention_days": 45, "max_body_bytes": 1}, "max_body_bytes"),
 ])
