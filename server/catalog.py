@@ -312,7 +312,7 @@ def _token_record(t: Token) -> TokenRecord:
 def _endpoint_records() -> list[EndpointRecord]:
     by_endpoint: dict[int, list[TargetRecord]] = {}
     T = EndpointTarget
-    for t in (T.select(T, Provider.type).join(Provider).where(T.enabled == True)  # noqa: E712
+    for t in (T.select(T, Provider.id, Provider.type).join(Provider).where(T.enabled == True)  # noqa: E712
               .order_by(T.priority, T.id)):
         by_endpoint.setdefault(t.endpoint_id, []).append(_target_record(t))
     return [_endpoint_record(e, tuple(by_endpoint.get(e.id, ())))

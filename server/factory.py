@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> Flask:
     metrics.watch_log_writer(log_writer)
     run_bcrypt = _run_bcrypt()
     gateway = Gateway(settings, db, catalog, log_writer, metrics, run_bcrypt)
+    metrics.watch_routes(catalog, gateway.router)
     app = Flask("modelproxy")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False

@@ -44,15 +44,28 @@ class Metrics:
                                   registry=self.registry)
         self.model_tokens = Counter("modelproxy_model_tokens", "Model tokens counted.",
                                     ["endpoint", "kind"], registry=self.registry)
+        self.attempts = Counter("modelproxy_upstream_attempts",
+                                "Attempts on endpoint targets: ok, retried (the next target "
+                                "was tried), failed (the last one tried).",
+                                ["endpoint", "provider", "outcome"], registry=self.registry)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def watch_log_writer(self, writer: LogWriter) -> None:
         """Report the request-log writer: up, rows written, rows kept aside."""
         self.registry.register(_LogWriterCollector(writer))
 
+    def watch_routes(self, catalog: Any, router: Any) -> None:
+        """Report each endpoint target's health (read at each scrape)."""
+        self.registry.register(_RoutesCollector(catalog, router))
+
+    def attempt(self, endpoint: str, provider: str, outcome: str) -> None:
+        self._child(self.attempts, endpoint, provider, outcome).inc()
+
     def observe(self, call: Call, endpoint: str, provider: str) -> None:
         """Count one finished client request."""
         self._child(self.requests, endpoint, str(call.status)).inc()
+        if call.target_id is not None and call.ttfb_ms is not None and call.status < 500:
+            self._child(self.attempts, endpoint, provider, "ok").inc()
         self._child(self.latency, endpoint).observe(call.elapsed_s())
         if call.status in (502, 504):
             self._child(self.upstream_errors, provider).inc()
@@ -85,6 +98,30 @@ class _LogWriterCollector:
         yield CounterMetricFamily("modelproxy_log_rows_unwritten",
                                   "Request-log rows the database refused, kept in "
                                   "unwritten-requests.jsonl.", value=self._writer.kept_aside)
+
+
+TARGET_STATES = {"healthy": 0, "half_open": 1, "cooling": 2}
+
+
+class _RoutesCollector:
+    """Each enabled target's state, from the router, at scrape time."""
+
+    def __init__(self, catalog: Any, router: Any) -> None:
+        self._catalog = catalog
+        self._router = router
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("modelproxy_target_state",
+                                   "Endpoint targets: 0 healthy, 1 half-open (one request "
+                                   "tries it), 2 cooling down (skipped).",
+                                   labels=["endpoint", "provider", "model"])
+        for endpoint in list(self._catalog.endpoints_by_id.values()):
+            for target in endpoint.targets:
+                _, provider = self._catalog.names_for(None, target.provider_id)
+                state = self._router.health(target.id)["state"]
+                family.add_metric([endpoint.name, provider, target.model],
+                                  TARGET_STATES[state])
+        yield family
 
 
 @bp.get("/metrics")

@@ -24,6 +24,14 @@ def request_id_from(header: str | None) -> str:
     return "req_" + uuid.uuid4().hex
 
 
+def end_attempt(entry: dict[str, Any], status: int, error: str | None) -> None:
+    """An attempt (Call.attempts) ended now with `status` and `error`."""
+    began = entry.pop("began", None)
+    if began is not None:
+        entry["latency_ms"] = round((time.perf_counter() - began) * 1000, 3)
+    entry["status"], entry["error"] = status, error
+
+
 class ClientError(Exception):
     """A request the proxy refuses or cannot serve, with its status and OpenAI error code."""
 
@@ -86,6 +94,13 @@ class Call:
         return self.price.cost_nanos(self.prompt_tokens, self.cached_tokens,
                                      self.completion_tokens)
 
+    def _attempt_log(self) -> list[dict[str, Any]]:
+        """The attempts, the one that ended the call told how it went (when its row is
+        made, while it answers: its latency so far)."""
+        if self.attempts[-1]["status"] is None:
+            end_attempt(self.attempts[-1], self.status, self.error)
+        return [{k: v for k, v in a.items() if k != "began"} for a in self.attempts]
+
     def log_record(self) -> dict[str, Any]:
         return {
             "time": self.time, "request_id": self.request_id, "token_id": self.token_id,
@@ -100,6 +115,6 @@ class Call:
             # The column holds 128: a longer header is cut, not a row the database refuses.
             "agent_session": self.agent_session[:128] if self.agent_session else None,
             "target_id": self.target_id, "attempts": max(1, len(self.attempts)),
-            "attempt_log": self.attempts if len(self.attempts) > 1 else None,
+            "attempt_log": self._attempt_log() if len(self.attempts) > 1 else None,
             "cached_tokens": self.cached_tokens, "cost_nanos": self.cost_nanos(),
         }

@@ -20,11 +20,10 @@ from prometheus_client import Gauge
 from server.client_api.call import Call, ClientError
 from server.client_api.client_watch import WATCH_AFTER_S, given_up_if_client_leaves
 from server.client_api.dialect_relay import DialectRelay
-from server.client_api.relay import upstream_failure
 from server.client_api.usage import estimate_tokens, prompt_estimate
 from server.dialects import CHAT, CODECS, MESSAGES
 from server.dialects import model as m
-from server.providers import Adapter, Answer, UpstreamError
+from server.providers import Adapter, Answer
 
 # Headers of the client's that go on to a provider of the same dialect: Anthropic's beta
 # features (Claude Code asks for several) work only where the provider sees them.
@@ -94,11 +93,9 @@ def whole_answer(call: Call, adapter: Adapter, plan_: Plan, forwarded: dict[str,
                  body: dict[str, Any], headers: dict[str, str],
                  client: socket.socket | None) -> bytes:
     """The provider's answer for the client, as JSON bytes, with the call's usage."""
-    try:
-        with given_up_if_client_leaves(client, after_s=WATCH_AFTER_S):
-            answer = adapter.send(plan_.provider, forwarded, call.request_id, headers)
-    except UpstreamError as exc:
-        raise upstream_failure(exc) from None
+    with given_up_if_client_leaves(client, after_s=WATCH_AFTER_S):
+        # UpstreamError: server/client_api/routing.py may try another target.
+        answer = adapter.send(plan_.provider, forwarded, call.request_id, headers)
     call.mark_first_byte()
     try:
         reply = plan_.provider_codec.read_reply(answer)
@@ -135,11 +132,8 @@ def streamed_answer(call: Call, adapter: Adapter, plan_: Plan, forwarded: dict[s
                     open_streams: Gauge,
                     ) -> DialectRelay:
     """Open the provider's stream and relay it, translated where the dialects differ."""
-    try:
-        with given_up_if_client_leaves(client, after_s=0):
-            stream = adapter.open_stream(plan_.provider, forwarded, call.request_id, headers)
-    except UpstreamError as exc:
-        raise upstream_failure(exc) from None
+    with given_up_if_client_leaves(client, after_s=0):
+        stream = adapter.open_stream(plan_.provider, forwarded, call.request_id, headers)
     if not call.rate_headers:
         call.rate_headers = stream.rate_limits
     return DialectRelay(call, stream, usage_body(plan_.client, body), finish, client,

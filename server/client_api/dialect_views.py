@@ -58,7 +58,7 @@ def _count(gw: Gateway, request: Request, call: Call, token: TokenRecord,
     exact = None
     if MESSAGES in dialects_of(provider.adapter):
         call.provider_dialect = MESSAGES
-        forwarded = {**body, "model": endpoint.model}
+        forwarded = {**body, "model": call.model}  # the first usable target's
         headers = forwarded_headers(Plan(MESSAGES, MESSAGES), request.headers)
         try:
             exact = provider.adapter.count_tokens(forwarded, call.request_id, headers)

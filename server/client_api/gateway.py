@@ -13,15 +13,18 @@ from collections.abc import Callable
 from typing import Any
 
 import peewee as pw
+from werkzeug import Response
 
 from app.crypto import token_prefix
 from app.models import UsageDaily, utcnow
 from app.services.token_auth import TokenVerifier, TooManyFailures
 from app.settings import Settings
-from server.catalog import Catalog, EndpointRecord, ProviderEntry, TokenRecord
+from server.catalog import Catalog, EndpointRecord, ProviderEntry, TargetRecord, TokenRecord
 from server.client_api import network
 from server.client_api.call import Call, ClientError
 from server.client_api.limits import QuotaBook, QuotaRefused, QuotaUnknown, RateLimiter
+from server.client_api.router import Router
+from server.client_api.routing import Attempt, Routes, routed
 from server.client_api.usage import tokens_to_reserve
 from server.logwriter import LogWriter
 from server.metrics import Metrics
@@ -40,6 +43,7 @@ class Gateway:
         self.log_writer = log_writer
         self.verifier = TokenVerifier(run_blocking)
         self.limiter = RateLimiter()
+        self.routes = Routes()
         # Servers may share a PostgreSQL database (not a SQLite file): re-read quotas there.
         self.quotas = QuotaBook(_monthly_usage, reread=not settings.is_sqlite)
         log_writer.report_written(self.quotas.written)
@@ -133,22 +137,46 @@ class Gateway:
 
     def _usable(self, call: Call, token: TokenRecord, endpoint: EndpointRecord,
                 kind: str | None) -> tuple[EndpointRecord, ProviderEntry]:
+        """The endpoint, if it can serve, and its first target that can (routing may try
+        others): its row names that target until another is tried."""
         call.endpoint_id, call.provider_id = endpoint.id, endpoint.provider_id
         call.model = endpoint.model
-        if endpoint.targets:  # until routing: the first target answers
-            call.target_id, call.price = endpoint.targets[0].id, endpoint.targets[0].price
         self.require_scope(token, endpoint.kind)  # an allow-listed endpoint of another kind
-        provider = self.catalog.providers.get(endpoint.provider_id)
-        if not endpoint.enabled or provider is None or not provider.enabled:
+        providers = self.catalog.providers
+        enabled = [(t, entry) for t in endpoint.targets
+                   if (entry := providers.get(t.provider_id)) is not None and entry.enabled]
+        if not endpoint.enabled or not enabled:
             raise ClientError(404, f"the endpoint {endpoint.name!r} is disabled",
                               "endpoint_disabled")
         if kind is not None and endpoint.kind != kind:
             raise ClientError(400, f"the endpoint {endpoint.name!r} is a {endpoint.kind} "
                               f"endpoint, not {kind}", "wrong_endpoint_kind")
+        target, provider = next(((t, e) for t, e in enabled if e.adapter is not None),
+                                enabled[0])
+        call.target_id, call.provider_id, call.model = target.id, target.provider_id, target.model
+        call.price = target.price
         if provider.adapter is None:
             raise ClientError(502, provider.problem or "the provider cannot be used",
                               "upstream_error")
         return endpoint, provider
+
+    # --- where -----------------------------------------------------------------------
+
+    @property
+    def router(self) -> Router:
+        return self.routes.router
+
+    def route(self, call: Call, endpoint: EndpointRecord, attempt: Attempt) -> Response:
+        """`attempt` on the endpoint's targets in the router's order, until one answers."""
+        return routed(self.routes, self.catalog.providers, self.catalog.options, call,
+                      endpoint, attempt, lambda target, retried: self._attempt_failed(
+                          endpoint, target, retried))
+
+    def _attempt_failed(self, endpoint: EndpointRecord, target: TargetRecord,
+                        retried: bool) -> None:
+        provider = self.catalog.providers.get(target.provider_id)
+        self.metrics.attempt(endpoint.name, provider.config.name if provider else "",
+                             "retried" if retried else "failed")
 
     # --- how much --------------------------------------------------------------------
 

@@ -38,10 +38,14 @@ def handle_models(gw: Gateway, request: Request, provider_name: str | None) -> R
 
 def _listed(gw: Gateway, token: TokenRecord, endpoint: EndpointRecord,
             provider_name: str | None) -> bool:
-    provider = gw.catalog.providers.get(endpoint.provider_id)
-    if not endpoint.enabled or provider is None or not provider.enabled:
+    """Whether the token sees the endpoint here: enabled, with a target whose provider is
+    (and, given `provider_name`, one of that provider)."""
+    if not endpoint.enabled:
         return False
-    if provider_name is not None and provider.config.name != provider_name:
+    providers = [p for t in endpoint.targets
+                 if (p := gw.catalog.providers.get(t.provider_id)) is not None and p.enabled]
+    if not providers or (provider_name is not None
+                         and all(p.config.name != provider_name for p in providers)):
         return False
     if token.allowed_endpoints and endpoint.id not in token.allowed_endpoints:
         return False
@@ -49,9 +53,9 @@ def _listed(gw: Gateway, token: TokenRecord, endpoint: EndpointRecord,
 
 
 def _model_object(gw: Gateway, endpoint: EndpointRecord) -> dict[str, Any]:
-    provider = gw.catalog.providers[endpoint.provider_id]
+    _, owner = gw.catalog.names_for(None, endpoint.provider_id)  # the first target's
     return {"id": endpoint.name, "object": "model", "created": int(time.time()),
-            "owned_by": provider.config.name, "endpoint": endpoint.path,
+            "owned_by": owner, "endpoint": endpoint.path,
             "kind": endpoint.kind, "model": endpoint.model}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from server.catalog import EndpointRecord, ProviderEntry, TokenRecord
+from server.catalog import EndpointRecord, ProviderEntry, TargetRecord, TokenRecord
 from server.client_api import body as bodies
 from server.client_api import dialect_calls as dialects
 from server.client_api.call import Call, ClientError, request_id_from
@@ -91,26 +91,41 @@ def serve_openai(gw: Gateway, request: Request, call: Call, token: TokenRecord,
                  body: dict[str, Any], endpoint: EndpointRecord,
                  provider: ProviderEntry) -> Response:
     """A chat or embeddings request of the OpenAI surface: passed through to a chat
-    provider as it is (the hot path), translated for one of another dialect."""
+    provider as it is (the hot path), translated for one of another dialect. `provider` is
+    the first target's: what it speaks decides how the request is checked."""
     if endpoint.kind == "chat" and CHAT not in dialects.dialects_of(provider.adapter):
         return serve_in(CHAT)(gw, request, call, token, body, endpoint, provider)
     if endpoint.kind == "chat":  # its row names the dialects, as a translated one's does
         bodies.check_chat(body)
         if call.client_dialect is None:  # a route of no one dialect (/api/<path>)
             call.client_dialect, call.agent_session = CHAT, agent_session(request)
-        call.provider_dialect = CHAT
     else:
         bodies.check_embeddings(body)
     call.stream = endpoint.kind == "chat" and body.get("stream") is True
     gw.admit(call, token, kind=endpoint.kind, body=body)
-    forwarded = upstream_body(body, endpoint.model)
+
+    def attempt(target: TargetRecord, entry: ProviderEntry) -> Response:
+        if endpoint.kind == "chat" and CHAT not in dialects.dialects_of(entry.adapter):
+            return _serve_dialect(CHAT, gw, request, call, body, target, entry)
+        return _pass_through(gw, request, call, body, endpoint.kind, target, entry)
+
+    return gw.route(call, endpoint, attempt)
+
+
+def _pass_through(gw: Gateway, request: Request, call: Call, body: dict[str, Any],
+                  kind: str, target: TargetRecord, entry: ProviderEntry) -> Response:
+    """The request as the client sent it (the target's model in), to a provider of its
+    own dialect, and the provider's answer as it came."""
+    if kind == "chat":
+        call.provider_dialect = CHAT
+    forwarded = upstream_body(body, target.model)
     client = request.environ.get("modelproxy.socket")
     if call.stream:
-        stream = open_stream(call, provider.adapter, forwarded, client)
+        stream = open_stream(call, entry.adapter, forwarded, client)
         relay = StreamRelay(call, stream, body, stream_finish(gw, request), client,
-                            gw.metrics.open_streams, provider.adapter.config.api_key)
+                            gw.metrics.open_streams, entry.adapter.config.api_key)
         return stamp(call, event_stream(relay))
-    answer = call_upstream(call, provider.adapter, endpoint.kind, forwarded, client)
+    answer = call_upstream(call, entry.adapter, kind, forwarded, client)
     gw.finish(call)
     return stamp(call, json_response(answer))
 
@@ -173,28 +188,42 @@ def serve_in(dialect: str) -> Serve:
     def serve(gw: Gateway, request: Request, call: Call, token: TokenRecord,
               body: dict[str, Any], endpoint: EndpointRecord,
               provider: ProviderEntry) -> Response:
-        plan = dialects.plan(dialect, provider.adapter)
-        call.provider_dialect = plan.provider
         if call.client_dialect is None:  # a route of no one dialect (/api/<path>)
             call.client_dialect, call.agent_session = dialect, agent_session(request)
         if "stream" in body and not isinstance(body["stream"], bool):
             raise ClientError(400, "stream must be true or false", "invalid_request",
                               param="stream")
-        forwarded = dialects.upstream_request(plan, _ours_out(body), endpoint.model)
+        # A body that cannot be read is refused before anything is held or sent; the first
+        # target's translation is kept for its attempt (translating costs).
+        first = call.target_id, dialects.upstream_request(
+            dialects.plan(dialect, provider.adapter), _ours_out(body), call.model or "")
         call.stream = body.get("stream") is True
         gw.admit(call, token, kind="chat", body=dialects.usage_body(dialect, body))
-        headers = dialects.forwarded_headers(plan, request.headers)
-        client = request.environ.get("modelproxy.socket")
-        if call.stream:
-            return stamp(call, event_stream(dialects.streamed_answer(
-                call, provider.adapter, plan, forwarded, body, headers, client,
-                stream_finish(gw, request), gw.metrics.open_streams)))
-        raw = dialects.whole_answer(call, provider.adapter, plan, forwarded, body, headers,
-                                    client)
-        gw.finish(call)
-        return stamp(call, Response(raw, 200, mimetype="application/json"))
+        return gw.route(call, endpoint, lambda target, entry: _serve_dialect(
+            dialect, gw, request, call, body, target, entry,
+            first[1] if target.id == first[0] else None))
 
     return serve
+
+
+def _serve_dialect(dialect: str, gw: Gateway, request: Request, call: Call,
+                   body: dict[str, Any], target: TargetRecord, entry: ProviderEntry,
+                   forwarded: dict[str, Any] | None = None) -> Response:
+    """A chat request of `dialect` on one target: passed through where the provider
+    speaks it, translated where it does not (`forwarded`: done already)."""
+    plan = dialects.plan(dialect, entry.adapter)
+    call.provider_dialect = plan.provider
+    if forwarded is None:
+        forwarded = dialects.upstream_request(plan, _ours_out(body), target.model)
+    headers = dialects.forwarded_headers(plan, request.headers)
+    client = request.environ.get("modelproxy.socket")
+    if call.stream:
+        return stamp(call, event_stream(dialects.streamed_answer(
+            call, entry.adapter, plan, forwarded, body, headers, client,
+            stream_finish(gw, request), gw.metrics.open_streams)))
+    raw = dialects.whole_answer(call, entry.adapter, plan, forwarded, body, headers, client)
+    gw.finish(call)
+    return stamp(call, Response(raw, 200, mimetype="application/json"))
 
 
 def errors_of(dialect: str) -> Errors:

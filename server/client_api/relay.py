@@ -70,13 +70,11 @@ def record_usage(call: Call, answer: dict[str, Any], body: dict[str, Any]) -> No
 def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any],
                   client: socket.socket | None = None) -> dict[str, Any]:
     """A whole (non-streamed) answer, with the call's usage recorded; given up (ClientGone)
-    if the client hangs up while a slow answer is awaited."""
+    if the client hangs up while a slow answer is awaited. The provider's failure is raised
+    as UpstreamError (server/client_api/routing.py may try another target)."""
     send = adapter.chat if kind == "chat" else adapter.embeddings
-    try:
-        with given_up_if_client_leaves(client, after_s=WATCH_AFTER_S):
-            answer = send(body, call.request_id)
-    except UpstreamError as exc:
-        raise upstream_failure(exc) from None
+    with given_up_if_client_leaves(client, after_s=WATCH_AFTER_S):
+        answer = send(body, call.request_id)  # UpstreamError: routing decides what next
     call.mark_first_byte()
     problem = answer_problem(kind, answer)
     if problem:  # relayed, it would break the client's SDK; counted, our estimate
@@ -93,11 +91,8 @@ def open_stream(call: Call, adapter: Adapter, body: dict[str, Any],
     """Start a streamed answer; asks upstream for usage whatever the client asked."""
     body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                         "include_usage": True}}
-    try:
-        with given_up_if_client_leaves(client, after_s=0):
-            stream = adapter.chat_stream(body, call.request_id)
-    except UpstreamError as exc:
-        raise upstream_failure(exc) from None
+    with given_up_if_client_leaves(client, after_s=0):
+        stream = adapter.chat_stream(body, call.request_id)  # UpstreamError: see routing
     if not call.rate_headers:  # the token has no rpm: the provider's limits, if any
         call.rate_headers = stream.rate_limits
     return stream
