@@ -1,9 +1,8 @@
-"""Per-token limits kept in memory: requests per minute (an exact sliding window) and
-monthly quotas (reserved before forwarding, settled with the real usage after).
+"""Monthly quotas and budgets kept in memory, reserved before forwarding and settled with
+the real usage after (QuotaBook); the per-minute rate limit is in rate.py.
 
-Both are per process. Several servers sharing one PostgreSQL database each enforce their
-own rate window; quotas read the database's monthly totals when first used and, on a
-shared database, again before every reservation (QuotaBook).
+Per process: quotas read the database's monthly totals when first used and, on a shared
+database, again before every reservation.
 """
 
 from __future__ import annotations
@@ -12,91 +11,64 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from app.db import DATABASE_ERRORS
 from app.services.usage import month_start
+from server.client_api import quota_terms as terms
+from server.client_api.quota_terms import Ask, Hold, Key, Limits, QuotaRefused, QuotaUnknown
+
+Used, Spend = terms.Used, terms.Spend  # shorter, for the book's many uses
+
+__all__ = ["AWAY_S", "Ask", "Hold", "Limits", "QuotaBook", "QuotaRefused", "QuotaUnknown",
+           "Spend", "Used"]
 
 log = logging.getLogger(__name__)
-
-WINDOW_S = 60.0
-
-
-@dataclass(frozen=True)
-class RateDecision:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_s: float  # until the oldest request in the window leaves it
-
-
-class RateLimiter:
-    """At most `rpm` requests in any 60-second window (a sliding log of request times)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._windows: dict[int, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, token_id: int, rpm: int) -> RateDecision:
-        """Count one request for the token if it fits; say whether it did."""
-        now = self._clock()
-        with self._lock:
-            window = self._windows.setdefault(token_id, deque())
-            while window and window[0] <= now - WINDOW_S:
-                window.popleft()
-            while len(window) > rpm:  # the limit was lowered: forget the oldest
-                window.popleft()
-            allowed = len(window) < rpm
-            if allowed:
-                window.append(now)
-            reset = window[0] + WINDOW_S - now if window else 0.0
-            return RateDecision(allowed, rpm, rpm - len(window), max(0.0, reset))
 
 
 @dataclass(frozen=True)
 class _Read:
-    """A token's monthly usage read from the database's rollups."""
+    """A subject's monthly usage read from the database's rollups."""
 
-    requests: int  # successful requests
-    tokens: int  # model tokens
-    requests_then: int = 0  # what this process had settled by then (`_Month.requests`)
-    tokens_then: int = 0
+    used: Used
+    then: Used = terms.NOTHING  # what this process had settled by then (`_Month.settled`)
 
 
 @dataclass
 class _Month:
-    """One token's month as this process knows it: the last read of the database, what
+    """One subject's month as this process knows it: the last read of the database, what
     this process settled, and what requests in flight hold."""
 
     read: _Read
-    requests: int = 0  # successful requests this process settled, ever
-    tokens: int = 0  # model tokens this process settled, ever
+    settled: Used = terms.NOTHING  # what this process settled, ever
     held: int = 0  # requests let through and not yet settled
     held_tokens: int = 0  # the model tokens those may use
-    shortened: int = 0  # those whose hold is shortened (Hold.shortened): 0 or 1
+    held_nanos: int = 0  # the money those may cost
+    shortened: int = 0  # those whose token hold is shortened (Hold.shortened): 0 or 1
+    shortened_nanos: int = 0  # those whose money hold is shortened: 0 or 1
     # Settled requests whose rows are not in the rollups yet (not written at once; the log
-    # writer has them), by row: (requests, tokens). Dropped when the writer reports them.
-    unwritten: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # writer has them), by row. Dropped when the writer reports them.
+    unwritten: dict[int, Used] = field(default_factory=dict)
     # Taken by each read and by each write-and-settle, so that neither overlaps the other:
     # a read then either saw a settled request's row or it was not yet settled.
     gate: threading.Lock = field(default_factory=threading.Lock)
 
-    def used(self, read: _Read | None = None) -> tuple[int, int]:
-        """Requests and tokens used: a fresh `read` and the rows it cannot have seen, or
-        else the last read and everything settled since."""
+    def used(self, read: _Read | None = None) -> Used:
+        """What the month used: a fresh `read` and the rows it cannot have seen, or else
+        the last read and everything settled since."""
         if read is None:
-            return (self.read.requests + self.requests - self.read.requests_then,
-                    self.read.tokens + self.tokens - self.read.tokens_then)
-        return (read.requests + sum(r for r, _ in self.unwritten.values()),
-                read.tokens + sum(t for _, t in self.unwritten.values()))
+            return self.read.used.plus(self.settled).minus(self.read.then)
+        total = read.used
+        for row in self.unwritten.values():
+            total = total.plus(row)
+        return total
 
 
-# (token id, month start) -> (requests, tokens) already used, from the database.
-UsageLoader = Callable[[int, dt.date], tuple[int, int]]
+# (subject id, month start) -> what it used already, from the database: (requests,
+# tokens) or (requests, tokens, nanos).
+UsageLoader = Callable[[int, dt.date], tuple[int, ...]]
 # Writes a settled request's row to the database now; False if it could not.
 RowWriter = Callable[[], bool]
 
@@ -106,41 +78,19 @@ RowWriter = Callable[[], bool]
 AWAY_S = 1.0
 
 
-class Hold(NamedTuple):
-    """What `reserve` held for a request."""
-
-    tokens: int  # model tokens
-    # Less than the request asked for (it named no max_tokens): what was left of the quota.
-    # One such hold per token at a time, so they pass the quota by one answer at most.
-    shortened: bool = False
-    # The month it is held in (token id, month start): a request that ends in the next
-    # month settles in the one it was let through in (and its row is dated then).
-    month: tuple[int, dt.date] | None = None
-
-
-NO_HOLD = Hold(0)
-
-
-class QuotaRefused(Exception):
-    """The request does not fit what is left of its token's quota (429)."""
-
-
-class QuotaUnknown(Exception):
-    """The month's usage could not be read, so no decision can be made (503)."""
-
-
 class QuotaBook:
-    """Monthly request and token quotas. `reserve` before forwarding, `settle` after.
+    """Monthly request, token and money limits of tokens and endpoints (subjects).
+    `reserve` before forwarding, `settle` after.
 
     A request is let through only if what the month used, plus what requests in flight
-    hold, plus what it may use itself (`tokens`: its prompt and max_tokens) fit the
-    quotas; its hold is released when it settles with the real usage. So on one server a
-    quota of N requests lets exactly N through under any concurrency, and a token quota is
-    passed only by what answers use beyond what they held (upstream ignoring max_tokens,
-    a prompt larger than its estimate, or a request without max_tokens answering more
-    than its hold). A request without max_tokens may hold less than its default (down to
-    `least`: its prompt and one token) where less is left, so a small quota still serves
-    request after request.
+    hold, plus what it may use itself (its prompt and max_tokens; their cost at the
+    highest price it may be answered at) fit the limits; its hold is released when it
+    settles with the real usage. So on one server a quota of N requests lets exactly N
+    through under any concurrency, and a token quota or a budget is passed only by what
+    answers use beyond what they held (upstream ignoring max_tokens, a prompt larger than
+    its estimate, or a request without max_tokens answering more than its hold). A request
+    without max_tokens may hold less than its default (down to `least`: its prompt and one
+    token) where less is left, so a small quota still serves request after request.
 
     With `reread` (servers sharing one database), every reservation reads the month's
     usage again, and a request that used something settles only once its row is written
@@ -150,56 +100,87 @@ class QuotaBook:
     """
 
     def __init__(self, load_usage: UsageLoader, reread: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._load_usage = load_usage
+                 clock: Callable[[], float] = time.monotonic,
+                 endpoint_usage: UsageLoader | None = None) -> None:
+        self._loaders = {terms.TOKEN: load_usage, terms.ENDPOINT: endpoint_usage}
         self.reread = reread
         self._clock = clock
-        self._months: dict[tuple[int, dt.date], _Month] = {}
+        self._months: dict[Key, _Month] = {}
         self._lock = threading.Lock()
-        self._loading: dict[tuple[int, dt.date], threading.Lock] = {}
-        # Rows settled but not yet written, by id: (the row, its month). Holding the row
+        self._loading: dict[Key, threading.Lock] = {}
+        # Rows settled but not yet written, by id: (the row, its months). Holding the row
         # keeps its id from being reused while the entry lives.
-        self._unwritten: dict[int, tuple[object, _Month]] = {}
+        self._unwritten: dict[int, tuple[object, list[_Month]]] = {}
         self._away_until = 0.0  # while the database is taken for away (AWAY_S)
+
+    # --- a token's quotas (the form the request-and-token quotas always had) -------------
 
     def reserve(self, token_id: int, max_requests: int | None, max_tokens: int | None,
                 tokens: int = 0, least: int | None = None) -> Hold:
-        """Hold one request, which may use `tokens` (or, where less is left, as few as
-        `least`), against the quotas. Raises QuotaRefused, or QuotaUnknown when the
-        month's usage cannot be read."""
-        key = (token_id, month_start())
+        """Hold one request of a token, which may use `tokens` (or, where less is left, as
+        few as `least`), against its quotas."""
+        return self.hold(terms.TOKEN, token_id, Limits(max_requests, max_tokens),
+                         Ask(tokens, least))
+
+    def settle(self, token_id: int, succeeded: bool, tokens: int, held: Hold = terms.NO_HOLD,
+               write: RowWriter | None = None, row: object | None = None) -> bool:
+        """`settle_holds` for one token's hold; True if the row was written."""
+        month = held.month or (terms.TOKEN, token_id, month_start())
+        return self.settle_holds([held._replace(month=month)], succeeded, Used(0, tokens),
+                                 write, row)[0]
+
+    def usage(self, token_id: int) -> tuple[int, int]:
+        return self.usage_of(terms.TOKEN, token_id)[:2]
+
+    # --- any subject -------------------------------------------------------------------
+
+    def hold(self, subject: str, subject_id: int, limits: Limits, ask: Ask) -> Hold:
+        """Hold one request against a subject's limits. Raises QuotaRefused, or
+        QuotaUnknown when the month's usage cannot be read."""
+        key = (subject, subject_id, month_start())
         month = self._month(key)
         if not self.reread:
-            held = self._hold(month, month.used(), max_requests, max_tokens, tokens, least)
+            held = self._hold(key, month, month.used(), limits, ask)
         else:
             with month.gate:
-                read = self._read(key, month)
-                held = self._hold(month, month.used(read), max_requests, max_tokens, tokens,
-                                  least)
+                held = self._hold(key, month, month.used(self._read(key, month)), limits, ask)
         return held._replace(month=key)
 
-    def settle(self, token_id: int, succeeded: bool, tokens: int, held: Hold = NO_HOLD,
-               write: RowWriter | None = None, row: object | None = None) -> bool:
-        """Turn a hold into usage (or release it, when the request failed). With `reread`,
-        `write` writes the request's `row` first; True if it did. If it did not, the row
-        counts from memory until `written` reports it."""
-        month = self._month(held.month or (token_id, month_start()))
-        if not (self.reread and write is not None and (succeeded or tokens)):
-            self._settle(month, succeeded, tokens, held)
-            return False
-        written = False
-        with month.gate:
+    def release(self, holds: Iterable[Hold]) -> None:
+        """Give holds back unused (a request refused after some of its holds were made)."""
+        for held in holds:
+            if held.month is not None:
+                self._settle(self._months[held.month], False, Used(), held)
+
+    def settle_holds(self, holds: Sequence[Hold], succeeded: bool, used: Used,
+                     write: RowWriter | None = None,
+                     row: object | None = None) -> tuple[bool, list[Spend]]:
+        """Turn a request's holds (one per subject, each with its month) into usage, or
+        release them when it failed; `used` is its tokens and real cost (its requests
+        count is taken from `succeeded`). With `reread`, `write` writes the request's
+        `row` first, under every month's gate; the bool says whether it did. If it did
+        not, the row counts from memory until `written` reports it. The spends say what
+        each month had spent before and after."""
+        used = used._replace(requests=int(succeeded))
+        months = [(held, self._month(held.month)) for held in holds if held.month]
+        if not (self.reread and write is not None and (succeeded or used.tokens
+                                                       or used.nanos)):
+            return False, [self._settle(m, succeeded, used, h) for h, m in months]
+        written, spends = False, []
+        with ExitStack() as gates:
+            for _, month in sorted(months, key=lambda hm: hm[0].month):  # one lock order
+                gates.enter_context(month.gate)
             attempted = not self._away()  # else the batched writer takes it at once
             try:
                 written = attempted and write()
-            finally:  # the hold is released whatever happened to the row
-                self._settle(month, succeeded, tokens, held)
+            finally:  # the holds are released whatever happened to the row
+                spends = [self._settle(m, succeeded, used, h) for h, m in months]
                 if not written:
                     if attempted:
                         self._taken_away("a request's row was not written at once")
-                    self._count_unwritten(month, object() if row is None else row,
-                                          int(succeeded), tokens)
-        return written
+                    self._count_unwritten([m for _, m in months],
+                                          object() if row is None else row, used)
+        return written, spends
 
     def written(self, rows: Iterable[object]) -> None:
         """The log writer committed `rows`: those this book counted from memory are now
@@ -209,82 +190,112 @@ class QuotaBook:
         with self._lock:
             for row in rows:
                 entry = self._unwritten.pop(id(row), None)
-                if entry is not None:
-                    entry[1].unwritten.pop(id(row), None)
+                for month in entry[1] if entry else ():
+                    month.unwritten.pop(id(row), None)
 
-    def usage(self, token_id: int) -> tuple[int, int]:
-        return self._month((token_id, month_start())).used()
+    def usage_of(self, subject: str, subject_id: int) -> Used:
+        return self._month((subject, subject_id, month_start())).used()
 
-    def _hold(self, month: _Month, used: tuple[int, int], max_requests: int | None,
-              max_tokens: int | None, tokens: int, least: int | None) -> Hold:
-        requests, used_tokens = used
-        shortened = False
-        with self._lock:
-            if max_requests is not None and requests + month.held >= max_requests:
-                raise QuotaRefused(f"monthly request quota of {max_requests} reached")
-            if max_tokens is not None:
-                if used_tokens >= max_tokens:
-                    raise QuotaRefused(f"monthly token quota of {max_tokens} reached")
-                left = max(0, max_tokens - used_tokens - month.held_tokens)
-                if tokens > left:
-                    flexible = least is not None and least < tokens  # no max_tokens given
-                    if not (flexible and least <= left and not month.shortened):
-                        raise QuotaRefused(_too_much(tokens, left, max_tokens,
-                                                     least if flexible else None))
-                    tokens, shortened = left, True  # what is left of the quota
+    # --- the months ----------------------------------------------------------------------
+
+    def _hold(self, key: Key, month: _Month, used: Used, limits: Limits, ask: Ask) -> Hold:
+        subject, subject_id = key[0], key[1]
+
+        def refuse(message: str, limit: str) -> QuotaRefused:
+            return QuotaRefused(message, subject, subject_id, limit)
+
+        tokens, nanos, shortened, nanos_shortened = ask.tokens, ask.nanos, False, False
+        with self._lock:  # everything is checked before anything is held
+            if limits.requests is not None and used.requests + month.held >= limits.requests:
+                raise refuse(f"monthly request quota of {limits.requests} reached", "requests")
+            if limits.tokens is not None:
+                if used.tokens >= limits.tokens:
+                    raise refuse(f"monthly token quota of {limits.tokens} reached", "tokens")
+                try:
+                    tokens, shortened = terms.fit(ask.tokens, ask.least, used.tokens,
+                                            month.held_tokens, limits.tokens,
+                                            bool(month.shortened))
+                except terms.NoRoom as no:
+                    raise refuse(terms.too_many_tokens(ask.tokens, no.left, limits.tokens,
+                                                 no.least), "tokens") from None
+            if limits.nanos is not None:
+                if used.nanos >= limits.nanos:
+                    raise refuse(f"monthly budget of {terms.usd(limits.nanos)} reached",
+                                 "money")
+                try:
+                    nanos, nanos_shortened = terms.fit(
+                        ask.nanos, ask.least_nanos, used.nanos, month.held_nanos,
+                        limits.nanos, bool(month.shortened_nanos))
+                except terms.NoRoom as no:
+                    raise refuse(terms.too_costly(ask.nanos, no.left, limits.nanos, no.least),
+                                 "money") from None
+            else:
+                nanos = 0  # no budget: nothing to hold the cost against
             month.held += 1
             month.held_tokens += tokens
+            month.held_nanos += nanos
             month.shortened += shortened
-            return Hold(tokens, shortened)
+            month.shortened_nanos += nanos_shortened
+            return Hold(tokens, shortened, nanos=nanos, nanos_shortened=nanos_shortened)
 
-    def _settle(self, month: _Month, succeeded: bool, tokens: int, held: Hold) -> None:
+    def _settle(self, month: _Month, succeeded: bool, used: Used, held: Hold) -> Spend:
         with self._lock:
+            before = month.used().nanos
             month.held = max(0, month.held - 1)
             month.held_tokens = max(0, month.held_tokens - held.tokens)
+            month.held_nanos = max(0, month.held_nanos - held.nanos)
             month.shortened = max(0, month.shortened - held.shortened)
-            month.requests += succeeded
-            month.tokens += tokens
+            month.shortened_nanos = max(0, month.shortened_nanos - held.nanos_shortened)
+            month.settled = month.settled.plus(used._replace(requests=int(succeeded)))
+            return Spend(held.month, before, before + used.nanos)  # type: ignore[arg-type]
 
-    def _count_unwritten(self, month: _Month, row: object, requests: int,
-                         tokens: int) -> None:
+    def _count_unwritten(self, months: list[_Month], row: object, used: Used) -> None:
         with self._lock:
-            month.unwritten[id(row)] = (requests, tokens)
-            self._unwritten[id(row)] = (row, month)
+            for month in months:
+                month.unwritten[id(row)] = used
+            self._unwritten[id(row)] = (row, months)
 
-    def _month(self, key: tuple[int, dt.date]) -> _Month:
+    def _month(self, key: Key) -> _Month:
         month = self._months.get(key)
         if month is not None:
             return month
-        with self._lock:  # one database read per token and month, even when racing
+        with self._lock:  # one database read per subject and month, even when racing
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
             month = self._months.get(key)
             if month is None:
                 try:
-                    requests, tokens = self._load_usage(*key)
+                    used = self._load(key)
                 except DATABASE_ERRORS as exc:
-                    self._taken_away(f"could not read a token's monthly usage ({exc})")
-                    raise QuotaUnknown("this token's monthly usage could not be read (the "
-                                       "database is busy or away); retry shortly") from exc
-                month = self._months[key] = _Month(_Read(requests, tokens))
+                    self._taken_away(f"could not read a {key[0]}'s monthly usage ({exc})")
+                    raise QuotaUnknown(f"this {key[0]}'s monthly usage could not be read "
+                                       "(the database is busy or away); retry shortly") \
+                        from exc
+                month = self._months[key] = _Month(_Read(used))
                 with self._lock:
                     self._loading.pop(key, None)
         return month
 
-    def _read(self, key: tuple[int, dt.date], month: _Month) -> _Read | None:
+    def _load(self, key: Key) -> Used:
+        loader = self._loaders[key[0]]
+        if loader is None:
+            raise ValueError(f"this book was given no loader for {key[0]} usage")
+        return Used(*loader(key[1], key[2]))
+
+    def _read(self, key: Key, month: _Month) -> _Read | None:
         """The month's usage read again (kept as the last read), under the month's gate;
         None if the database did not answer (the last read, and what this process settled
         since, then stand)."""
         if self._away():
             return None
         with self._lock:
-            requests_then, tokens_then = month.requests, month.tokens
+            then = month.settled
         try:
-            requests, tokens = self._load_usage(*key)
+            used = self._load(key)
         except DATABASE_ERRORS as exc:
-            self._taken_away(f"could not read a token's monthly usage ({exc})")
+            self._taken_away(f"could not read a {key[0]}'s monthly usage ({exc})")
             return None
-        month.read = _Read(requests, tokens, requests_then, tokens_then)
+        month.read = _Read(used, then)
         return month.read
 
     def _away(self) -> bool:
@@ -296,13 +307,3 @@ class QuotaBook:
         if now >= self._away_until:
             log.warning("%s; quotas are decided from memory for %.0f s", why, AWAY_S)
         self._away_until = max(self._away_until, now + AWAY_S)
-
-
-def _too_much(tokens: int, left: int, max_tokens: int, least: int | None) -> str:
-    """Why a hold of `tokens` (or, without max_tokens, at least `least`) does not fit."""
-    if least is not None:
-        return (f"this request needs at least {least} model tokens (its prompt and one "
-                f"more) but {left} of the monthly token quota of {max_tokens} are left")
-    return (f"this request may use up to {tokens} model tokens (its prompt and max_tokens) "
-            f"but {left} of the monthly token quota of {max_tokens} are left; send a "
-            f"smaller max_tokens")

@@ -94,16 +94,25 @@ def tokens_to_reserve(kind: str, body: dict[str, Any], default_completion: int) 
     `max_tokens`; `default_completion` when it sets neither) for each of its `n` choices.
     The completion part is at most MAX_COUNT, the most an answer is ever counted for."""
     prompt = prompt_estimate(body)
+    completion, named = completion_to_reserve(kind, body, default_completion)
+    held = prompt + completion
+    return TokenHold(held, held if named else prompt + 1)
+
+
+def completion_to_reserve(kind: str, body: dict[str, Any],
+                          default_completion: int) -> tuple[int, bool]:
+    """The completion tokens a request is held for (see tokens_to_reserve) and whether it
+    named its limit (True for embeddings, which have none): one that did not may be held
+    for less."""
     if kind != "chat":
-        return TokenHold(prompt, prompt)
+        return 0, True
     limit = _limit(body.get("max_completion_tokens"))
     if limit is None:
         limit = _limit(body.get("max_tokens"))
     choices = _limit(body.get("n")) or 1
     if limit is None:
-        return TokenHold(prompt + min(MAX_COUNT, default_completion * choices), prompt + 1)
-    held = prompt + min(MAX_COUNT, limit * choices)
-    return TokenHold(held, held)
+        return min(MAX_COUNT, default_completion * choices), False
+    return min(MAX_COUNT, limit * choices), True
 
 
 def _limit(value: Any) -> int | None:
