@@ -51,6 +51,7 @@ class State:
     def close(self) -> None:
         """Release what the app holds: write the queued log rows, close the database."""
         self.catalog.stop()
+        self.gateway.alerts.stop()  # not waiting for a webhook's retries
         self.log_writer.stop()
         self.db.close_all()
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> Flask:
     admin_api.init_app(app)
     app.register_blueprint(metrics_routes.bp)
     log_writer.start()
+    gateway.alerts.start()
     catalog.start_watching()
     return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.errors import ValidationError
 from app.models import Setting, database_proxy
@@ -37,6 +38,17 @@ def _origin_list(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("must be a list of origins such as https://app.example.com")
     return list(parse_origins(value))
+
+
+def _webhook_url(value: Any) -> str:
+    """An http(s) URL, or "" for none."""
+    if not isinstance(value, str) or len(value) > 2000:
+        raise ValueError("must be an http:// or https:// URL, or empty for none")
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, or empty for none")
+    return value
 
 
 OPTIONS: dict[str, Option] = {
@@ -69,6 +81,9 @@ OPTIONS: dict[str, Option] = {
     "cooldown_s": Option(
         "Seconds a failing target is skipped; then one request tries it (half-open) and "
         "its answer closes or re-opens the cool-down.", lambda s: 30, _whole(1, 86400)),
+    "budget_webhook_url": Option(
+        "URL sent a JSON POST when a token's or endpoint's month spend crosses 80 % or "
+        "100 % of its monthly budget (empty: none).", lambda s: "", _webhook_url),
 }
 
 

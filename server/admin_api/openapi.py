@@ -110,6 +110,7 @@ OPTION_SCHEMAS = {  # app.services.options.OPTIONS's checks
     "cooldown_failures": {"type": "integer", "minimum": 1, "maximum": 100},
     "cooldown_window_s": {"type": "integer", "minimum": 1, "maximum": 3600},
     "cooldown_s": {"type": "integer", "minimum": 1, "maximum": 86400},
+    "budget_webhook_url": {"type": "string", "maxLength": 2000, "pattern": r"^(https?://.+)?$"},
 }
 
 DIALECT = {"type": "string", "nullable": True, "enum": ["chat", "responses", "messages", None],

@@ -16,16 +16,18 @@ import peewee as pw
 from werkzeug import Response
 
 from app.crypto import token_prefix
-from app.models import UsageDaily, utcnow
+from app.models import utcnow
 from app.services.token_auth import TokenVerifier, TooManyFailures
 from app.settings import Settings
+from server.budget_alerts import BudgetAlerts
 from server.catalog import Catalog, EndpointRecord, ProviderEntry, TargetRecord, TokenRecord
-from server.client_api import network
+from server.client_api import holds, month_usage, network
 from server.client_api.call import Call, ClientError
-from server.client_api.limits import QuotaBook, QuotaRefused, QuotaUnknown, RateLimiter
+from server.client_api.limits import QuotaBook, QuotaRefused, QuotaUnknown
+from server.client_api.quota_terms import Hold, Spend, Used
+from server.client_api.rate import RateLimiter
 from server.client_api.router import Router
 from server.client_api.routing import Attempt, Routes, routed
-from server.client_api.usage import tokens_to_reserve
 from server.logwriter import LogWriter
 from server.metrics import Metrics
 
@@ -45,8 +47,10 @@ class Gateway:
         self.limiter = RateLimiter()
         self.routes = Routes()
         # Servers may share a PostgreSQL database (not a SQLite file): re-read quotas there.
-        self.quotas = QuotaBook(_monthly_usage, reread=not settings.is_sqlite)
+        self.quotas = QuotaBook(month_usage.of_token, reread=not settings.is_sqlite,
+                                endpoint_usage=month_usage.of_endpoint)
         log_writer.report_written(self.quotas.written)
+        self.alerts = BudgetAlerts(catalog, db)  # started and stopped with the log writer
         self.trusted_proxies = network.parse_networks(settings.trusted_proxies)
         self.admin_networks = network.parse_networks(settings.admin_allow)
 
@@ -183,7 +187,8 @@ class Gateway:
     def admit(self, call: Call, token: TokenRecord, quota: bool = True, kind: str = "chat",
               body: dict[str, Any] | None = None) -> None:
         """Count the request against the token's rate limit and hold it against its quotas
-        (with the model tokens a `kind` request of this `body` may use)."""
+        and budgets, and its endpoint's budget (with the model tokens and money a `kind`
+        request of this `body` may use)."""
         if token.rpm is not None:
             decision = self.limiter.hit(token.id, token.rpm)
             call.rate_headers = {
@@ -196,21 +201,30 @@ class Gateway:
                 raise ClientError(429, f"rate limit of {token.rpm} requests per minute "
                                   f"reached; retry in {retry} s", "rate_limit_exceeded",
                                   headers={"Retry-After": retry})
-        if quota and (token.monthly_requests is not None or token.monthly_tokens is not None):
-            most = least = 0
-            if token.monthly_tokens is not None and body is not None:
-                most, least = tokens_to_reserve(
-                    kind, body, int(self.catalog.options["quota_reserve_tokens"]))
-            try:
-                held = self.quotas.reserve(token.id, token.monthly_requests,
-                                           token.monthly_tokens, most, least)
-            except QuotaRefused as refused:
-                raise ClientError(429, f"{refused} for this token",
-                                  "insufficient_quota") from None
-            except QuotaUnknown as unknown:  # fail closed, as without a database at all
-                raise ClientError(503, str(unknown), "quota_unavailable",
-                                  headers={"Retry-After": "1"}) from None
-            call.quota_held, call.hold = True, held
+        if quota:
+            endpoint = self.catalog.endpoints_by_id.get(call.endpoint_id or 0)
+            asked = holds.asks(token, endpoint, kind, body,
+                               int(self.catalog.options["quota_reserve_tokens"]))
+            if asked:
+                call.hold = self._reserve(asked)
+                call.quota_held = True
+
+    def _reserve(self, asked: list[holds.Asked]) -> list[Hold]:
+        """Hold the request against each subject, or against none (429, or 503 where a
+        month's usage cannot be read: fail closed, as without a database at all)."""
+        held: list[Hold] = []
+        try:
+            for a in asked:
+                held.append(self.quotas.hold(a.subject, a.subject_id, a.limits, a.ask))
+        except QuotaRefused as refused:
+            self.quotas.release(held)
+            naming = asked[len(held)].naming  # the subject that refused it
+            raise ClientError(429, f"{refused}{naming}", "insufficient_quota") from None
+        except QuotaUnknown as unknown:
+            self.quotas.release(held)
+            raise ClientError(503, str(unknown), "quota_unavailable",
+                              headers={"Retry-After": "1"}) from None
+        return held
 
     def finish(self, call: Call) -> None:
         """Settle the quota hold and queue the log row. Only the first call per request
@@ -219,22 +233,26 @@ class Gateway:
             return
         call.logged = True
         record = call.log_record()
-        written = False
+        written, spends = False, []
         try:
-            written = call.quota_held and self._settle(call, record)
+            if call.quota_held:
+                written, spends = self._settle(call, record)
         finally:  # whatever happened to the quota, the row is kept
             if not written:
                 self.log_writer.write(record)
+        self.alerts.spent(spends)  # budget crossings: queued for the alerts' thread
         self.metrics.observe(call, *self.catalog.names_for(call.endpoint_id, call.provider_id))
 
-    def _settle(self, call: Call, record: dict[str, Any]) -> bool:
-        """Settle the call's quota hold; True if its row was written here and now. On a
-        shared database it is, before the answer ends: the next request, on any server,
-        must see what this one used."""
+    def _settle(self, call: Call, record: dict[str, Any]) -> tuple[bool, list[Spend]]:
+        """Settle the call's holds with what it used and cost; True if its row was
+        written here and now (on a shared database it is, before the answer ends: the
+        next request, on any server, must see what this one used), and what each
+        subject's month spent before and after."""
         call.quota_held = False
-        return self.quotas.settle(call.token_id, call.status < 400,
-                                  call.prompt_tokens + call.completion_tokens, call.hold,
-                                  write=lambda: self.log_writer.write_now(record), row=record)
+        used = Used(0, call.prompt_tokens + call.completion_tokens, record["cost_nanos"] or 0)
+        return self.quotas.settle_holds(call.hold, call.status < 400, used,
+                                        write=lambda: self.log_writer.write_now(record),
+                                        row=record)
 
     def client_ip(self, peer: str | None, forwarded_for: str | None) -> str:
         return network.client_address(peer, forwarded_for, self.trusted_proxies)
@@ -271,15 +289,5 @@ def _duration(seconds: float) -> str:
 
 
 def _monthly_usage(token_id: int, since: dt.date) -> tuple[int, int]:
-    """Successful requests and model tokens used since `since`, from the daily rollups.
-    SQL text: on a shared database this runs before every request of a token with a quota,
-    and peewee's builder took four fifths of its time."""
-    db = UsageDaily._meta.database
-    table = UsageDaily._meta.table_name
-    # The connection goes back to the pool at once: the request may wait long upstream.
-    with db.connection_context():
-        row = db.execute_sql(
-            f'SELECT SUM("requests" - "errors"), SUM("prompt_tokens" + "completion_tokens") '
-            f'FROM "{table}" WHERE "token_id" = {db.param} AND "day" >= {db.param}',
-            (token_id, since.isoformat())).fetchone()
-    return int(row[0] or 0), int(row[1] or 0)
+    """A token's successful requests and model tokens since `since` (its quotas alone)."""
+    return month_usage.of_token(token_id, since)[:2]
