@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from threading import Barrier
 from typing import Any
@@ -27,6 +27,7 @@ from app.services import options
 from server.client_api.usage import prompt_estimate
 from tests.conftest import POSTGRES_UP, PostgresSchema
 from tests.fakes.upstream import FakeUpstream
+from tests.live import LiveServer
 from tests.server.client_fixtures import (
     ACTOR,
     UPSTREAM_KEY,
@@ -100,7 +101,6 @@ class Budgets:
     tokens: dict[str, IssuedToken]
     endpoint_ids: dict[str, int]
     webhook: Webhook | None = None
-    spent: dict[str, int] = field(default_factory=dict)
 
     def post(self, token: str, path: str = "/api/priced", body: Any = BODY,
              **kwargs: Any) -> requests.Response:
@@ -128,10 +128,11 @@ def _build(tmp_path_factory: pytest.TempPathFactory, database_url: str | None,
                    "unpriced": app.endpoint("unpriced", "/api/unpriced", "fake",
                                             model="no-such-model-anywhere")}
             tokens = {name: app.token(name) for name in
-                      ("fifty", "plain", "streams", "alerts", "unpriced")}
+                      ("fifty", "plain", "streams", "alerts", "unpriced", "ten")}
             with app.session():
                 _set_budget(Token, tokens["fifty"].id, 50 * COST)
                 _set_budget(Token, tokens["alerts"].id, 10 * COST)
+                _set_budget(Token, tokens["ten"].id, 10 * COST)
                 _set_budget(Token, tokens["streams"].id, STREAM_HOLD + 3 * STREAM_COST)
                 _set_budget(Token, tokens["unpriced"].id, 1)
                 _set_budget(Endpoint, ids["shared"], 30 * COST)
@@ -272,3 +273,22 @@ def test_each_crossing_reaches_the_webhook_once(budgets: Budgets) -> None:
                     .order_by(BudgetAlert.threshold).dicts())
     assert [(r["threshold"], r["tries"], r["sent_at"] is not None) for r in rows] == [
         (80, 3, True), (100, 1, True)]
+
+
+def test_sequential_use_across_two_servers_stops_at_the_budget(budgets_pg: Budgets) -> None:
+    """Each request reads the month's spend again and writes its row before its answer
+    ends: requests alternating between two servers spend exactly the budget."""
+    app = budgets_pg.app
+    other = LiveServer(app.data_dir, app.database_url)
+    other.env = app.live.env if app.live else other.env
+    other.start()
+    try:
+        budgets_pg.fake.fail_next(200, ANSWER, count=10)
+        headers = budgets_pg.tokens["ten"].headers
+        statuses = [requests.post((app.url, other.url)[i % 2] + "/api/priced", json=BODY,
+                                  headers=headers, timeout=10).status_code
+                    for i in range(14)]
+    finally:
+        other.stop()
+    assert statuses == [200] * 10 + [429] * 4
+    assert _month_spend(app, UsageDaily.token_id, budgets_pg.tokens["ten"].id) == 10 * COST
