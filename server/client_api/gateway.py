@@ -289,5 +289,6 @@ def _duration(seconds: float) -> str:
 
 
 def _monthly_usage(token_id: int, since: dt.date) -> tuple[int, int]:
-    """A token's successful requests and model tokens since `since` (its quotas alone)."""
+    """A token's successful requests and model tokens since `since`: its quotas alone, as
+    they were read before budgets (the quota book reads `month_usage.of_token`)."""
     return month_usage.of_token(token_id, since)[:2]
