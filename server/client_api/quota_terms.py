@@ -111,9 +111,9 @@ def fit(most: int, least: int | None, used: int, held: int, limit: int,
     left = max(0, limit - used - held)
     if most <= left:
         return most, False
-    flexible = least is not None and least < most  # no max_tokens given
-    if not (flexible and least is not None and least <= left and not short_in_flight):
-        raise NoRoom(left, least if flexible else None)
+    flexible = least if least is not None and least < most else None  # no max_tokens
+    if flexible is None or flexible > left or short_in_flight:
+        raise NoRoom(left, flexible)
     return left, True  # what is left
 
 
