@@ -73,7 +73,7 @@ class Call:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     rate_headers: dict[str, str] = field(default_factory=dict)
     quota_held: bool = False
-    hold: Any = None  # what the token's quota holds for it while in flight (limits.Hold)
+    hold: Any = None  # what its token and endpoint hold for it in flight (list of Hold)
     logged: bool = False  # its row is queued: a later error path must not queue another
 
     def mark_first_byte(self) -> None:

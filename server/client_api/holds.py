@@ -37,12 +37,17 @@ def asks(token: TokenRecord, endpoint: EndpointRecord | None, kind: str,
     """What to hold a `kind` request of `body` against (none: it has no limits). A
     request to an unpriced endpoint is not held against any budget (its cost counts 0).
     `reserve_tokens`: the completion held for a chat request without max_tokens."""
+    endpoint_budget = endpoint.monthly_budget if endpoint is not None else None
+    if (token.monthly_requests is None and token.monthly_tokens is None
+            and token.monthly_budget is None and endpoint_budget is None):
+        return []  # the common case: nothing to hold, nothing estimated
     prices = prices_of(endpoint.targets) if endpoint is not None else []
+    budgeted = prices and (token.monthly_budget is not None or endpoint_budget is not None)
     tokens = TokenHold(0, 0)
     if token.monthly_tokens is not None and body is not None:
         tokens = tokens_to_reserve(kind, body, reserve_tokens)
     money = CostHold(0, 0)
-    if prices and body is not None:
+    if budgeted and body is not None:
         money = cost_to_reserve(kind, body, reserve_tokens, prices)
     ask = Ask(tokens.most, tokens.least, money.most, money.least)
     found = []
@@ -50,9 +55,9 @@ def asks(token: TokenRecord, endpoint: EndpointRecord | None, kind: str,
                     budget_nanos(token.monthly_budget) if prices else None)
     if limits != Limits():
         found.append(Asked(TOKEN, token.id, limits, ask, " for this token"))
-    if endpoint is not None and endpoint.monthly_budget is not None and prices:
-        found.append(Asked(ENDPOINT, endpoint.id, Limits(nanos=budget_nanos(
-            endpoint.monthly_budget)), ask, f" for the endpoint {endpoint.name!r}"))
+    if endpoint_budget is not None and prices:
+        found.append(Asked(ENDPOINT, endpoint.id, Limits(nanos=budget_nanos(endpoint_budget)),
+                           ask, f" for the endpoint {endpoint.name!r}"))
     return found
 
 
