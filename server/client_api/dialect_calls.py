@@ -19,7 +19,7 @@ from prometheus_client import Gauge
 
 from server.client_api.call import Call, ClientError
 from server.client_api.client_watch import WATCH_AFTER_S, given_up_if_client_leaves
-from server.client_api.dialect_relay import DialectRelay
+from server.client_api.dialect_relay import DialectRelay, count_usage
 from server.client_api.usage import estimate_tokens, prompt_estimate
 from server.dialects import CHAT, CODECS, MESSAGES
 from server.dialects import model as m
@@ -115,7 +115,7 @@ def whole_answer(call: Call, adapter: Adapter, plan_: Plan, forwarded: dict[str,
 
 def _count(call: Call, reply: m.Reply, body: dict[str, Any], client: str) -> None:
     if reply.usage is not None:
-        call.prompt_tokens, call.completion_tokens = reply.usage.input, reply.usage.output
+        count_usage(call, reply.usage)
         return
     call.usage_estimated = True
     call.prompt_tokens = prompt_estimate(usage_body(client, body))

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+from server.client_api.call import Call
 from server.client_api.relay import StreamRelay
+from server.client_api.usage import cached_count
 from server.dialects import model as m
 from server.dialects.codec import StreamReader, StreamWriter
 from server.providers import UpstreamError
@@ -20,6 +22,16 @@ from server.providers.base import scrub
 from server.providers.sse import data_of
 
 _END = b""  # _pass_events' last event when the writer makes it, in _closing
+
+
+def count_usage(call: Call, usage: m.Usage) -> None:
+    """The provider's counts on the call. The cached tokens are the cache READS (OpenAI's
+    cached_tokens, Anthropic's cache_read_input_tokens), priced at the cached input price;
+    Anthropic's cache WRITES (cache_creation_input_tokens) are in `usage.input` but not in
+    `usage.cached`, so they count as input at the input price (Anthropic bills them at
+    1.25x that: a price table with a write price would be needed to be exact)."""
+    call.prompt_tokens, call.completion_tokens = usage.input, usage.output
+    call.cached_tokens = cached_count(usage.cached, usage.input)
 
 
 class DialectRelay(StreamRelay):
@@ -81,8 +93,7 @@ class DialectRelay(StreamRelay):
         for event in events:
             if isinstance(event, m.UsageSeen):
                 self.usage_seen, self.usage = True, event.usage
-                self.call.prompt_tokens = event.usage.input
-                self.call.completion_tokens = event.usage.output
+                count_usage(self.call, event.usage)
             elif isinstance(event, m.TextDelta | m.ThinkingDelta | m.ToolArgumentsDelta):
                 self.completion_chars += len(event.text)
             elif isinstance(event, m.Ended):

@@ -20,6 +20,7 @@ from server.client_api.usage import (
     answer_problem,
     estimate_answer,
     prompt_estimate,
+    read_cached,
     read_usage,
 )
 from server.errors import INTERNAL_ERROR
@@ -64,6 +65,9 @@ def record_usage(call: Call, answer: dict[str, Any], body: dict[str, Any]) -> No
     if usage is None:
         call.usage_estimated = True
         usage = prompt_estimate(body), estimate_answer(answer)
+        call.cached_tokens = 0  # an estimate is priced as uncached input
+    else:
+        call.cached_tokens = read_cached(answer["usage"], usage[0])
     call.prompt_tokens, call.completion_tokens = usage
 
 
@@ -263,6 +267,7 @@ class StreamRelay:
         if usage is not None:
             self.usage_seen = True
             self.call.prompt_tokens, self.call.completion_tokens = usage
+            self.call.cached_tokens = read_cached(chunk["usage"], usage[0])
         if chunk.get("usage") is not None and not chunk.get("choices"):
             return self.wants_usage  # the usage-only chunk, believable or not
         for choice in chunk.get("choices") or []:
@@ -292,6 +297,7 @@ class StreamRelay:
         self._finished = True
         if not self.usage_seen:
             self.call.usage_estimated = True
+            self.call.cached_tokens = 0
             self.call.prompt_tokens = prompt_estimate(self.body)
             self.call.completion_tokens = (self.completion_chars + 3) // 4
         self.finish(self.call)

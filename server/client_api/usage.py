@@ -41,6 +41,27 @@ def read_usage(usage: Any) -> Usage | None:
     return prompt, completion
 
 
+def cached_count(value: Any, prompt: int) -> int:
+    """`value` as the count of `prompt`'s tokens read from the provider's prompt cache:
+    0 unless it is a whole number 0..prompt. A bad count costs the request nothing it
+    did not use: its tokens are then all priced as uncached input, the dearer price."""
+    counted = count(value)
+    return counted if counted is not None and counted <= prompt else 0
+
+
+def read_cached(usage: Any, prompt: int) -> int:
+    """The cached prompt tokens in an OpenAI `usage` object (of `prompt`, as read_usage
+    read it): `prompt_tokens_details.cached_tokens`, or DeepSeek's own
+    `prompt_cache_hit_tokens`; 0 when absent or not to be believed (`cached_count`)."""
+    if not isinstance(usage, dict):
+        return 0
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if cached is None:
+        cached = usage.get("prompt_cache_hit_tokens")
+    return cached_count(cached, prompt)
+
+
 def answer_problem(kind: str, answer: dict[str, Any]) -> str | None:
     """What makes a whole answer unusable as a `kind` answer (chat or embeddings), or
     None. Only what a client (or our usage estimate) relies on is checked."""

@@ -70,7 +70,10 @@ def read_usage(usage: Any) -> Usage | None:
         cached = usage.get("prompt_cache_hit_tokens")  # DeepSeek's own field
     details = usage.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    return Usage(input=prompt, output=completion, cached=min(_count(cached) or 0, prompt),
+    cached = _count(cached)
+    # A cached count past the prompt is not believable: none cached (priced as input).
+    cached = cached if cached is not None and cached <= prompt else 0
+    return Usage(input=prompt, output=completion, cached=cached,
                  reasoning=min(_count(reasoning) or 0, completion))
 
 
