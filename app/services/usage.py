@@ -3,24 +3,24 @@
 Rollups are small (one row per period and token/endpoint/provider/model/dialects), so these
 answer quickly however large the request log grows. Usage by agent session is the one
 exception: a session id is unbounded, so it is not in the rollups (kept forever) but read
-from the request-log rows still kept (the log's retention). Costs come from the endpoints'
-optional prices per million input/output tokens.
+from the request-log rows still kept (the log's retention). Costs are the ones stored with
+each request when it was written (request_log.cost_nanos, summed into the rollups), never
+today's prices: a price changed later does not rewrite history. Money (spend this month,
+budgets): usage_money.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 import peewee as pw
 
-from app import latency
+from app import latency, prices
 from app.errors import ValidationError
 from app.models import (
     Endpoint,
-    EndpointTarget,
     Provider,
     ProviderHealth,
     RequestLog,
@@ -29,6 +29,7 @@ from app.models import (
     UsageHourly,
     utcnow,
 )
+from app.services import usage_money
 from app.services.validation import iso
 
 GROUPS = {"token": "token_id", "endpoint": "endpoint_id", "provider": "provider_id",
@@ -39,12 +40,11 @@ NONE = "(none)"  # the name of a dialect or session group of requests that had n
 BUCKETS = ("hour", "day")
 MAX_POINTS = 24 * 93  # ~3 months of hours
 _SUMS = ("requests", "errors", "upstream_errors", "prompt_tokens", "completion_tokens",
-         *latency.COLUMNS)
+         "cached_tokens", "cost_nanos", "unpriced", *latency.COLUMNS)
 
 
-def month_start(now: dt.datetime | None = None) -> dt.date:
-    now = now or utcnow()
-    return dt.date(now.year, now.month, 1)
+month_start = usage_money.month_start  # where it always was, for limits.py
+month_spend = usage_money.month_spend
 
 
 def month_by_token() -> dict[int, tuple[int, int]]:
@@ -66,7 +66,6 @@ def series(start: dt.datetime, end: dt.datetime, bucket: str = "day",
     if group_by is not None and group_by not in GROUPS:
         raise ValidationError(f"group_by must be one of {', '.join(GROUPS)}", "group_by")
     periods = _periods(start, end, bucket)
-    prices = _prices()
     names = _names(group_by)
     points: dict[Any, dict[Any, _Acc]] = defaultdict(lambda: defaultdict(_Acc))
     totals = _Acc()
@@ -74,8 +73,8 @@ def series(start: dt.datetime, end: dt.datetime, bucket: str = "day",
     for row in read(start, end, bucket, group_by, filters or {}):
         group = row[GROUPS[group_by]] if group_by else None
         key = _period_key(row["period"], bucket)
-        points[group][key].add(row, prices)
-        totals.add(row, prices)
+        points[group][key].add(row)
+        totals.add(row)
     out = []
     for group, by_period in points.items():
         out.append({"key": group, "name": names.get(group, group) if group_by else "all",
@@ -96,20 +95,21 @@ def overview() -> dict[str, Any]:
     requests_today = sum(p["requests"] for p in points if p["t"] >= iso(today))
     day = hours["totals"]
     month = dt.datetime.combine(month_start(now), dt.time())
-    prices = _prices()
     by_token: dict[int, _Acc] = defaultdict(_Acc)
     by_endpoint: dict[int, _Acc] = defaultdict(_Acc)
     total = _Acc()
     for row in _rows(month, now + dt.timedelta(seconds=1), "day", "token", {}):
         for accs, key in ((by_token, row["token_id"]), (by_endpoint, row["endpoint_id"])):
-            accs[key].add(row, prices)
-        total.add(row, prices)
+            accs[key].add(row)
+        total.add(row)
     active = Token.select().where((Token.revoked == False)  # noqa: E712
                                   & ((Token.expires_at.is_null()) | (Token.expires_at > now)))
     return {
         "requests_today": requests_today,
         "tokens_this_month": total.prompt_tokens + total.completion_tokens,
-        "cost_this_month": round(float(total.cost), 6),
+        "currency": prices.CURRENCY,
+        "cost_this_month": _usd(total.cost_nanos),
+        "unpriced_requests_this_month": total.unpriced,
         # All errors (the field as it always was), then split: a client's own mistakes
         # (400-499: bad token, limits, bad body) are not the upstream failing (500-599).
         "error_rate_24h": _rate(day["errors"], day["requests"]),
@@ -122,6 +122,7 @@ def overview() -> dict[str, Any]:
         "top_tokens": _top(by_token, _names("token")),
         "top_endpoints": _top(by_endpoint, _names("endpoint")),
         "upstream_health": provider_health(),
+        "budgets": usage_money.budgets(),
     }
 
 
@@ -143,34 +144,27 @@ def provider_health() -> list[dict[str, Any]]:
 
 
 class _Acc:
-    __slots__ = ("completion_tokens", "cost", "errors", "hist", "prompt_tokens", "requests",
-                 "upstream_errors")
+    """Sums of rollup (or log) rows; cost in nanos, as stored."""
+
+    __slots__ = ("cached_tokens", "completion_tokens", "cost_nanos", "errors", "hist",
+                 "prompt_tokens", "requests", "unpriced", "upstream_errors")
+    _ADDED = ("requests", "errors", "upstream_errors", "prompt_tokens", "completion_tokens",
+              "cached_tokens", "cost_nanos", "unpriced")
 
     def __init__(self) -> None:
-        self.requests = self.errors = self.upstream_errors = 0
-        self.prompt_tokens = self.completion_tokens = 0
-        self.cost = Decimal(0)
+        for name in self._ADDED:
+            setattr(self, name, 0)
         self.hist = [0] * len(latency.COLUMNS)
 
-    def add(self, row: dict[str, Any], prices: dict[int, tuple[Decimal, Decimal]]) -> None:
-        self.requests += int(row["requests"] or 0)
-        self.errors += int(row["errors"] or 0)
-        self.upstream_errors += int(row["upstream_errors"] or 0)
-        prompt, completion = int(row["prompt_tokens"] or 0), int(row["completion_tokens"] or 0)
-        self.prompt_tokens += prompt
-        self.completion_tokens += completion
-        price_in, price_out = prices.get(row["endpoint_id"], (Decimal(0), Decimal(0)))
-        self.cost += (prompt * price_in + completion * price_out) / 1_000_000
+    def add(self, row: dict[str, Any]) -> None:
+        for name in self._ADDED:
+            setattr(self, name, getattr(self, name) + int(row[name] or 0))
         for i, column in enumerate(latency.COLUMNS):
             self.hist[i] += int(row[column] or 0)
 
     def merge(self, other: _Acc) -> None:
-        self.requests += other.requests
-        self.errors += other.errors
-        self.upstream_errors += other.upstream_errors
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.cost += other.cost
+        for name in self._ADDED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         self.hist = [a + b for a, b in zip(self.hist, other.hist, strict=True)]
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,9 +172,15 @@ class _Acc:
                 "client_errors": self.errors - self.upstream_errors,
                 "upstream_errors": self.upstream_errors,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost": round(float(self.cost), 6),
+                "cached_tokens": self.cached_tokens,
+                "cost": _usd(self.cost_nanos), "unpriced_requests": self.unpriced,
                 "p50_ms": latency.percentile(self.hist, 0.5),
                 "p95_ms": latency.percentile(self.hist, 0.95)}
+
+
+def _usd(nanos: int) -> float:
+    """Nanos as US dollars, to the millionth (what the API has always given)."""
+    return round(nanos / prices.NANOS_PER_USD, 6)
 
 
 def _sum_of(accs: Any) -> _Acc:
@@ -218,13 +218,13 @@ def _log_rows(start: dt.datetime, end: dt.datetime, bucket: str, group_by: str,
     R = RequestLog
     column = getattr(R, GROUPS[group_by])
     query = (R.select(R.time, R.endpoint_id, column, R.status, R.prompt_tokens,
-                      R.completion_tokens, R.latency_ms)
+                      R.completion_tokens, R.latency_ms, R.cached_tokens, R.cost_nanos)
              .where((R.time >= start) & (R.time < end)))
     for name, value in filters.items():
         if value is not None:
             query = query.where(getattr(R, name) == value)
     sums: dict[tuple, dict[str, Any]] = {}
-    for time, endpoint_id, group, status, prompt, completion, latency_ms in (
+    for time, endpoint_id, group, status, prompt, completion, latency_ms, cached, cost in (
             query.tuples().iterator()):
         period = time.replace(minute=0, second=0, microsecond=0)
         period = period if bucket == "hour" else period.replace(hour=0)
@@ -238,6 +238,9 @@ def _log_rows(start: dt.datetime, end: dt.datetime, bucket: str, group_by: str,
         row["upstream_errors"] += status >= 500
         row["prompt_tokens"] += prompt or 0
         row["completion_tokens"] += completion or 0
+        row["cached_tokens"] += cached or 0
+        row["cost_nanos"] += cost or 0
+        row["unpriced"] += cost is None and bool(prompt or completion)  # as logsql's rollups
         row[latency.COLUMNS[latency.bucket(latency_ms)]] += 1
     return list(sums.values())
 
@@ -262,16 +265,6 @@ def _period_key(value: Any, bucket: str) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.replace(minute=0, second=0, microsecond=0, tzinfo=None)
     return dt.datetime(value.year, value.month, value.day)
-
-
-def _prices() -> dict[int, tuple[Decimal, Decimal]]:
-    found: dict[int, tuple[Decimal, Decimal]] = {}
-    T = EndpointTarget
-    for endpoint_id, price_in, price_out in (T.select(T.endpoint, T.price_input_per_m,
-                                                      T.price_output_per_m)
-                                             .order_by(T.priority, T.id).tuples()):
-        found.setdefault(endpoint_id, (price_in or Decimal(0), price_out or Decimal(0)))
-    return found
 
 
 def _names(group_by: str | None) -> dict[Any, str]:
