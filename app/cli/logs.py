@@ -13,7 +13,8 @@ from app.cli.common import Appliance, json_option, print_rows, print_table, stor
 from app.services import request_logs
 
 COLUMNS = ["id", "time", "request_id", "token", "endpoint", "model", "status", "latency_ms",
-           "prompt_tokens", "completion_tokens", "usage_estimated", "client_ip", "error"]
+           "prompt_tokens", "completion_tokens", "cost", "usage_estimated", "client_ip",
+           "error"]
 
 
 @click.command("logs")
@@ -57,10 +58,21 @@ def _print_table(rows: Iterator[dict[str, Any]]) -> dict[str, int] | None:
     def counted() -> Iterator[dict[str, Any]]:
         for row in rows:
             last.update(id=row["id"], count=last["count"] + 1)
-            yield row
+            yield {**row, "cost": money(row)}
 
     print_table(counted(), COLUMNS, request_logs.CHUNK)
     return last if last["count"] else None
+
+
+def money(row: dict[str, Any]) -> str:
+    """A row's cost as the window shows money: $1.23 (4 decimals below $1), "no price"
+    where its model has none, "-" where it used no tokens."""
+    cost = row.get("cost")
+    if not (row.get("prompt_tokens") or row.get("completion_tokens")):
+        return "-"
+    if cost is None:
+        return "no price"
+    return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}"
 
 
 @click.command("usage")

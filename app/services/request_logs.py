@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import peewee as pw
 
+from app import prices
 from app.errors import ValidationError
 from app.models import Endpoint, Provider, RequestLog, Token, UsageDaily
 from app.services.validation import iso
@@ -80,7 +82,21 @@ def to_dict(row: RequestLog, tokens: dict[int, str], endpoints: dict[int, str]) 
         "client_dialect": row.client_dialect,
         "provider_dialect": row.provider_dialect,
         "agent_session": row.agent_session,
+        "target_id": row.target_id,
+        "cached_tokens": row.cached_tokens,
+        "cost": prices.usd(row.cost_nanos),  # as stored when written: null, no price known
+        "attempts": row.attempts,
+        "attempt_log": attempt_log(row),
     }
+
+
+def attempt_log(row: RequestLog) -> list[dict[str, Any]]:
+    """Each attempt on a target: as stored where there were several; the row itself where
+    there was one (its attempt log is not written, to keep the hot path's rows small)."""
+    if row.attempt_log:
+        return row.attempt_log
+    return [{"target_id": row.target_id, "provider_id": row.provider_id, "model": row.model,
+             "status": row.status, "latency_ms": row.latency_ms, "error": row.error}]
 
 
 def usage_summary(since: dt.date) -> dict[str, Any]:
@@ -137,7 +153,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
 
 def filtered(filters: dict[str, Any]) -> pw.ModelSelect:
     """Rows matching the filters, newest first. Filters: from, to (datetimes), token_id,
-    endpoint_id, provider_id, model, status ("2xx", "4xx", "5xx", "error" or a code),
+    endpoint_id, provider_id, target_id, model, status ("2xx", "4xx", "5xx", "error" or a code),
     request_id, client_dialect, provider_dialect, agent_session (exact), q (text in the
     error), after_id (rows written after that one)."""
     R = RequestLog
@@ -148,7 +164,7 @@ def filtered(filters: dict[str, Any]) -> pw.ModelSelect:
         query = query.where(R.time < filters["to"])
     if filters.get("after_id") is not None:  # written after that row: what a live tail wants
         query = query.where(R.id > filters["after_id"])
-    for name in ("token_id", "endpoint_id", "provider_id", "model", "request_id",
+    for name in ("token_id", "endpoint_id", "provider_id", "target_id", "model", "request_id",
                  *EXACT_FILTERS):
         if name == "agent_session" and len(filters.get(name) or "") > SESSION_CHARS:
             raise ValidationError(f"agent_session is at most {SESSION_CHARS} characters", name)
@@ -189,7 +205,8 @@ def page(filters: dict[str, Any], limit: int = 50, cursor: str | None = None
 
 CSV_COLUMNS = ["time", "request_id", "token", "endpoint", "model", "status", "latency_ms",
                "ttfb_ms", "prompt_tokens", "completion_tokens", "usage_estimated", "client_ip",
-               "stream", "error", "client_dialect", "provider_dialect", "agent_session"]
+               "stream", "error", "client_dialect", "provider_dialect", "agent_session",
+               "target_id", "cached_tokens", "cost", "attempts", "attempt_log"]
 
 
 def csv_lines(filters: dict[str, Any], chunk: int = 1000) -> Iterator[str]:
@@ -208,9 +225,16 @@ def _csv_pages(filters: dict[str, Any], chunk: int) -> Iterator[str]:
     while True:
         rows, cursor = page(filters, chunk, cursor)
         for row in rows:
-            writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+            writer.writerow([_csv_value(row[c]) for c in CSV_COLUMNS])
         yield out.getvalue()
         out.seek(0)
         out.truncate()
         if cursor is None:
             return
+
+
+def _csv_value(value: Any) -> Any:
+    """A cell: empty for null, JSON text for the attempts (a list)."""
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else value

@@ -63,8 +63,9 @@ def overview() -> ResponseReturnValue:
 def _log_filters() -> dict[str, Any]:
     return {"from": _time_arg("from"), "to": _time_arg("to"),
             "token_id": int_arg("token_id"), "endpoint_id": int_arg("endpoint_id"),
-            "provider_id": int_arg("provider_id"), "model": request.args.get("model"),
-            "status": _given("status"), "request_id": request.args.get("request_id"),
+            "provider_id": int_arg("provider_id"), "target_id": int_arg("target_id"),
+            "model": request.args.get("model"), "status": _given("status"),
+            "request_id": request.args.get("request_id"),
             "q": request.args.get("q"), "after_id": int_arg("after_id"),
             **{name: request.args.get(name) for name in request_logs.EXACT_FILTERS}}
 

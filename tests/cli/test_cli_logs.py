@@ -96,3 +96,28 @@ def test_table_output_names_the_next_page_and_a_bad_before_is_one_error(data_dir
     assert f"modelproxy logs --before {ROWS - 1}" in table.stderr
     bad = CliRunner().invoke(cli, ["logs", "--before", "999999", "--data-dir", str(data_dir)])
     assert bad.exit_code == 1 and "no request-log row with id 999999" in bad.output
+
+
+def test_rows_carry_their_cost_in_json_and_the_table(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    db = open_database(load_settings({"data_dir": str(data)}, environ={}, env_file=None))
+    costs = {"cheap": 120_000, "dear": 2_345_000_000, "unpriced": None}
+    with db.connection_context(), db.atomic():
+        write_batch(db, [{"time": START + dt.timedelta(seconds=i), "request_id": name,
+                          "status": 200, "latency_ms": 1.0, "prompt_tokens": 5,
+                          "completion_tokens": 2, "cached_tokens": 3, "target_id": 4,
+                          "cost_nanos": cost} for i, (name, cost) in enumerate(costs.items())])
+    db.close_all()
+    rows = {r["request_id"]: r for r in logs(data)["items"]}
+    assert {name: rows[name]["cost"] for name in costs} == {
+        "cheap": 0.00012, "dear": 2.345, "unpriced": None}
+    assert {(r["cached_tokens"], r["target_id"], r["attempts"]) for r in rows.values()} == {
+        (3, 4, 1)}
+    assert rows["dear"]["attempt_log"][0]["target_id"] == 4
+    table = CliRunner().invoke(cli, ["logs", "--data-dir", str(data)])
+    assert table.exit_code == 0 and "COST" in table.stdout.splitlines()[0]
+    cells = {line.split()[2]: line.split() for line in table.stdout.splitlines()[1:]}
+    assert "$2.35" in cells["dear"] and "$0.0001" in cells["cheap"]
+    assert "no" in cells["unpriced"]  # "no price"

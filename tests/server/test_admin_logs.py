@@ -27,7 +27,8 @@ LOG_FIELDS = {"id", "request_id", "time", "token_id", "token", "endpoint_id", "e
               "completion_tokens", "usage_estimated", "client_ip", "stream", "error"}
 CSV_HEADER = ["time", "request_id", "token", "endpoint", "model", "status", "latency_ms",
               "ttfb_ms", "prompt_tokens", "completion_tokens", "usage_estimated", "client_ip",
-              "stream", "error", "client_dialect", "provider_dialect", "agent_session"]
+              "stream", "error", "client_dialect", "provider_dialect", "agent_session",
+              "target_id", "cached_tokens", "cost", "attempts", "attempt_log"]
 
 
 @dataclass
