@@ -18,6 +18,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from app.prices import NANOS_PER_USD
 from server.client_api import network
 from server.client_api.call import Call
 from server.errors import error_response
@@ -48,6 +49,9 @@ class Metrics:
                                 "Attempts on endpoint targets: ok, retried (the next target "
                                 "was tried), failed (the last one tried).",
                                 ["endpoint", "provider", "outcome"], registry=self.registry)
+        # What requests cost at their targets' prices (those with none add nothing).
+        self.cost_usd = Counter("modelproxy_cost_usd", "Cost of requests, in US dollars.",
+                                ["endpoint", "provider"], registry=self.registry)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def watch_log_writer(self, writer: LogWriter) -> None:
@@ -73,6 +77,9 @@ class Metrics:
             self._child(self.model_tokens, endpoint, "prompt").inc(call.prompt_tokens)
         if call.completion_tokens:
             self._child(self.model_tokens, endpoint, "completion").inc(call.completion_tokens)
+        cost = call.cost_nanos() if call.prompt_tokens or call.completion_tokens else None
+        if cost:
+            self._child(self.cost_usd, endpoint, provider).inc(cost / NANOS_PER_USD)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, kept: labels() takes a lock and builds a key each call."""

@@ -1,5 +1,5 @@
 """GET /metrics: Prometheus text with request counts per endpoint and status, the latency
-histogram, model tokens and the number of open streams."""
+histogram, model tokens, cost and the number of open streams."""
 
 from __future__ import annotations
 
@@ -80,6 +80,24 @@ def test_metrics_count_the_client_traffic(admin_env: AdminAppliance) -> None:
     assert _value(families, "modelproxy_model_tokens", "modelproxy_model_tokens_total",
                   endpoint=name, kind="completion") == completion
     assert families["modelproxy_open_streams"].type == "gauge"
+
+
+def test_metrics_count_the_cost_at_the_targets_price(admin_env: AdminAppliance) -> None:
+    root = admin_env.admin
+    assert root is not None
+    endpoint = root.create_endpoint(admin_env.provider_ids["echo"], price_input_per_m=2.5,
+                                    price_output_per_m=10)
+    token = root.create_token()["token"]
+    answers = [chat(admin_env.url, token, endpoint["path"], f"cost {i}") for i in range(3)]
+    assert [a.status_code for a in answers] == [200] * 3
+    rows = root.wait_for_log_rows(3, endpoint_id=endpoint["id"])
+    expected = sum((a.json()["usage"]["prompt_tokens"] * 2.5
+                    + a.json()["usage"]["completion_tokens"] * 10) / 1e6 for a in answers)
+    assert sum(r["cost"] for r in rows) == pytest.approx(expected, abs=1e-9)
+    _, families = _scrape(admin_env.url)
+    assert families["modelproxy_cost_usd"].type == "counter"
+    assert _value(families, "modelproxy_cost_usd", "modelproxy_cost_usd_total",
+                  endpoint=endpoint["name"], provider="echo") == pytest.approx(expected)
 
 
 def test_an_open_stream_shows_in_the_gauge(admin_env: AdminAppliance) -> None:
