@@ -13,7 +13,15 @@ import json
 import uuid
 from typing import Any
 
-from tests.fakes.script import Script, Turn, all_texts, output_words, turn_for, words
+from tests.fakes.script import (
+    Script,
+    Turn,
+    all_texts,
+    cached_of,
+    output_words,
+    turn_for,
+    words,
+)
 
 VERSION = "2023-06-01"
 _ERROR_TYPES = {
@@ -33,9 +41,12 @@ def input_tokens(body: dict[str, Any]) -> int:
     return words(all_texts("messages", body))
 
 
-def _usage(body: dict[str, Any], output: int) -> dict[str, int]:
-    return {"input_tokens": input_tokens(body), "output_tokens": output,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+def _usage(body: dict[str, Any], turn: Turn) -> dict[str, int]:
+    """Anthropic's counts: input_tokens leaves the cache reads out."""
+    prompt = input_tokens(body)
+    cached = cached_of(turn, prompt)
+    return {"input_tokens": prompt - cached, "output_tokens": output_words(turn),
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
 
 
 def _blocks(turn: Turn) -> list[dict[str, Any]]:
@@ -57,7 +68,7 @@ def message(body: dict[str, Any], script: Script | None = None) -> dict[str, Any
     return {"id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
             "model": str(body.get("model") or "fake-model"), "content": _blocks(turn),
             "stop_reason": _stop_reason(turn), "stop_sequence": None,
-            "usage": _usage(body, output_words(turn))}
+            "usage": _usage(body, turn)}
 
 
 def event(name: str, payload: dict[str, Any]) -> bytes:

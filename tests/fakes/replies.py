@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.script import Script, Turn, turn_for  # noqa: F401  (Turn, Script: the hook's API)
+from tests.fakes.script import Script, Turn, cached_of, turn_for  # noqa: F401  (Turn, Script: the hook's API)
 
 _ERROR_KINDS = {  # status -> (type, code), as OpenAI reports them
     401: ("invalid_request_error", "invalid_api_key"),
@@ -72,6 +72,8 @@ def chat_reply(body: dict[str, Any], script: Script | None = None) -> ChatReply:
     done = len(turn.text.split()) + sum(1 + len(json.dumps(args).split())
                                         for _, _, args in turn.tool_calls)
     usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+    if turn.cached:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_of(turn, prompt)}
     return ChatReply(str(body.get("model") or "fake-model"), turn.text, usage,
                      tuple(turn.tool_calls))
 

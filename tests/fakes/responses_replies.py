@@ -16,7 +16,15 @@ import time
 import uuid
 from typing import Any
 
-from tests.fakes.script import Script, Turn, all_texts, output_words, turn_for, words
+from tests.fakes.script import (
+    Script,
+    Turn,
+    all_texts,
+    cached_of,
+    output_words,
+    turn_for,
+    words,
+)
 
 
 def _id(prefix: str) -> str:
@@ -46,7 +54,8 @@ def response(body: dict[str, Any], script: Script | None = None) -> dict[str, An
         "instructions": body.get("instructions"), "model": str(body.get("model") or "fake"),
         "output": _items(turn), "parallel_tool_calls": True, "tool_choice": "auto",
         "tools": body.get("tools") or [], "store": bool(body.get("store", True)),
-        "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
+        "usage": {"input_tokens": prompt,
+                  "input_tokens_details": {"cached_tokens": cached_of(turn, prompt)},
                   "output_tokens": done, "output_tokens_details": {"reasoning_tokens": 0},
                   "total_tokens": prompt + done},
     }

@@ -24,6 +24,9 @@ class Turn:
 
     text: str = ""
     tool_calls: list[tuple[str, str, dict]] = field(default_factory=list)
+    # Prompt tokens the provider says it read from its prompt cache (at most the prompt's):
+    # prompt_tokens_details.cached_tokens, cache_read_input_tokens, input_tokens_details.
+    cached: int = 0
 
 
 Script = Callable[[str, dict], Turn]  # (dialect: "chat"|"messages"|"responses", body) -> Turn
@@ -73,6 +76,11 @@ def echo_turn(dialect: str, body: dict[str, Any]) -> Turn:
 def turn_for(script: Script | None, dialect: str, body: dict[str, Any]) -> Turn:
     """The Turn that answers `body`: the script's, else the echo."""
     return script(dialect, body) if script is not None else echo_turn(dialect, body)
+
+
+def cached_of(turn: Turn, prompt: int) -> int:
+    """The turn's cached prompt tokens, as a provider counts them (never past the prompt)."""
+    return min(max(turn.cached, 0), prompt)
 
 
 def words(texts: list[str]) -> int:
