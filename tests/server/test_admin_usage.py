@@ -113,6 +113,9 @@ def test_usage_totals_equal_the_log(traffic: Traffic) -> None:
     assert (totals["requests"], totals["errors"]) == (12, 2)
     assert totals["cost"] == pytest.approx(_cost(traffic.rows, traffic.endpoints), abs=2e-6)
     assert totals["cost"] > 0
+    # Summed from the costs stored with the rows (at the prices when they were written).
+    assert totals["cost"] == pytest.approx(sum(r["cost"] or 0 for r in traffic.rows), abs=2e-6)
+    assert (totals["cached_tokens"], totals["unpriced_requests"]) == (0, 0)
     assert totals["p50_ms"] is not None and totals["p95_ms"] >= totals["p50_ms"]
     [series] = usage["series"]
     assert 24 <= len(series["points"]) <= 25
