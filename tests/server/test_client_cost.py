@@ -283,3 +283,34 @@ def test_the_overview_lists_the_budgets(money: Money) -> None:
     fine = budgets[("endpoint", money.endpoints["priced"]["id"])]
     assert (fine["level"], fine["budget"]) == ("ok", 1000.0) and fine["percent"] < 80
     assert ("token", money.token["id"]) not in budgets  # no budget, not listed
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_fallback_costs_the_price_of_the_target_that_answered(money: Money,
+                                                                stream: bool) -> None:
+    """The first target fails (500), the second answers: the row is priced at the
+    second's prices, and names it."""
+    root, env = money.env.admin, money.env
+    backup = root.ok("POST", "providers", 201, json={
+        "name": f"backup-{int(stream)}", "type": "openai_compatible",
+        "base_url": env.fake.base_url, "api_key": PROVIDER_KEY})
+    made = root.create_endpoint(env.provider_ids["fake"], name=f"fallback-{int(stream)}",
+                                model="gpt-4o-mini")
+    money.endpoints[made["name"]] = made
+    dearer = (Decimal(20), Decimal(5), Decimal(80))
+    with env.appliance.session():
+        second = EndpointTarget.create(
+            endpoint=made["id"], provider=backup["id"], model="gpt-4o-mini", priority=1,
+            price_input_per_m=dearer[0], price_cached_input_per_m=dearer[1],
+            price_output_per_m=dearer[2])
+    with env.appliance.session():  # the first target: cheaper prices of its own
+        EndpointTarget.update(price_input_per_m=PRICED[0], price_cached_input_per_m=PRICED[1],
+                              price_output_per_m=PRICED[2], updated_at=utcnow()).where(
+            EndpointTarget.id != second.id, EndpointTarget.endpoint == made["id"]).execute()
+    root.ok("PATCH", f"endpoints/{made['id']}", json={"enabled": True})
+    env.fake.fail_next(500)
+    row = money.row(chat(money, made["name"], "fall back to the second", stream=stream))
+    assert (row["attempts"], row["target_id"]) == (2, second.id)
+    assert [a["status"] for a in row["attempt_log"]] == [500, 200]
+    assert row["cost"] == pytest.approx(cost(row, dearer), abs=1e-9)
+    assert row["cost"] > cost(row, PRICED)
