@@ -13,6 +13,7 @@ from server.client_api.usage import (
     answer_problem,
     estimate_answer,
     prompt_estimate,
+    read_cached,
     read_usage,
     tokens_to_reserve,
 )
@@ -23,7 +24,8 @@ JSON = st.recursive(
                                                                  max_size=4),
     max_leaves=20)
 KEYS = st.sampled_from(["usage", "choices", "message", "content", "data", "prompt_tokens",
-                        "completion_tokens", "messages", "input", "max_tokens", "n"])
+                        "completion_tokens", "messages", "input", "max_tokens", "n",
+                        "prompt_tokens_details", "cached_tokens", "prompt_cache_hit_tokens"])
 OBJECT = st.dictionaries(KEYS, JSON | st.dictionaries(KEYS, JSON, max_size=4), max_size=6)
 
 
@@ -31,6 +33,14 @@ OBJECT = st.dictionaries(KEYS, JSON | st.dictionaries(KEYS, JSON, max_size=4), m
 def test_usage_reads_as_none_or_as_two_sane_counts(usage: Any) -> None:
     read = read_usage(usage)
     assert read is None or all(isinstance(n, int) and 0 <= n <= MAX_COUNT for n in read)
+
+
+@given(JSON | OBJECT)
+def test_cached_tokens_read_as_a_whole_number_within_the_prompt(usage: Any) -> None:
+    read = read_usage(usage)
+    prompt = read[0] if read is not None else 0
+    cached = read_cached(usage, prompt)
+    assert type(cached) is int and 0 <= cached <= prompt
 
 
 @given(OBJECT, st.sampled_from(["chat", "embeddings"]))
