@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import peewee as pw
 
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.models import Endpoint, Provider, database_proxy, utcnow
-from app.services import audit, providers, targets
+from app.services import audit, target_fields, targets
 from app.services import validation as v
 from app.services.audit import Actor
 
@@ -19,22 +20,33 @@ KINDS = ("chat", "embeddings")
 RESERVED_PATHS = frozenset({"/api/models", "/api/health"})
 _PATH = re.compile(r"^/api(/[A-Za-z0-9._~-]+)+$")
 FIELDS = {"name", "path", "kind", "model", "provider", "provider_id", "enabled",
-           "price_input_per_m", "price_output_per_m", "aliases"}
+           "price_input_per_m", "price_output_per_m", "aliases", "targets", "monthly_budget"}
+# The one-provider fields of before targets: they set the first target, so they cannot come
+# with a `targets` list as well.
+SINGLE_FIELDS = ("model", "provider", "provider_id", "price_input_per_m", "price_output_per_m")
 MAX_ALIASES = 20
 
 
 def create(actor: Actor, /, **fields: Any) -> Endpoint:
-    """Add an endpoint. Fields: name, path, kind, model, provider (id or name), enabled, prices,
-    aliases (extra model names it answers to)."""
+    """Add an endpoint. Fields: name, path, kind, `targets` (a list of provider, model,
+    priority, weight, enabled, prices) or else model and provider (id or name) and prices
+    (one target), enabled, aliases (extra model names it answers to), monthly_budget."""
     clean = _clean(fields, creating=True)
     _check_unique(clean)
     _check_names(clean["name"], clean.get("aliases", []))
     prices = _prices_of(clean)
+    route = clean.pop("targets", None)
+    if route is not None:  # the first target's, until sync_endpoint has the real first
+        lowest = min(route, key=lambda t: t["priority"])
+        clean["provider"], clean["model"] = lowest["provider"], lowest["model"]
     with database_proxy.atomic():
         endpoint = Endpoint.create(**clean)
-        targets.set_single(endpoint, clean["provider"], clean["model"], prices)
+        if route is None:
+            targets.set_single(endpoint, clean["provider"], clean["model"], prices)
+        else:
+            targets.replace_all(endpoint, fields["targets"])
         audit.record(actor, "endpoint.create", "endpoint", endpoint.id,
-                     _loggable({**clean, **prices}))
+                     _loggable({**clean, **prices, **_route_log(route)}))
     return endpoint
 
 
@@ -45,15 +57,18 @@ def update(actor: Actor, endpoint_id: int, /, **fields: Any) -> Endpoint:
     _check_names(clean.get("name", endpoint.name), clean.get("aliases", endpoint.aliases or []),
                  exclude_id=endpoint.id)
     prices = _prices_of(clean)
+    route = clean.pop("targets", None)
     with database_proxy.atomic():
         for key, value in clean.items():
             setattr(endpoint, key, value)
         endpoint.updated_at = utcnow()
         endpoint.save()
-        if prices or {"provider", "model"} & set(clean):
+        if route is not None:
+            targets.replace_all(endpoint, fields["targets"])
+        elif prices or {"provider", "model"} & set(clean):
             targets.set_single(endpoint, clean.get("provider"), clean.get("model"), prices)
         audit.record(actor, "endpoint.update", "endpoint", endpoint.id,
-                     _loggable({**clean, **prices}))
+                     _loggable({**clean, **prices, **_route_log(route)}))
     return endpoint
 
 
@@ -86,7 +101,17 @@ def list_all() -> list[Endpoint]:
     return list(Endpoint.select(Endpoint, Provider).join(Provider).order_by(Endpoint.path))
 
 
-def to_dict(endpoint: Endpoint) -> dict[str, Any]:
+def to_dicts(rows: Iterable[Endpoint]) -> list[dict[str, Any]]:
+    """Endpoints as dicts, their targets read in one query."""
+    rows = list(rows)
+    found = targets.by_endpoint([e.id for e in rows])
+    return [to_dict(e, found.get(e.id, [])) for e in rows]
+
+
+def to_dict(endpoint: Endpoint, route: list[Any] | None = None) -> dict[str, Any]:
+    """The endpoint with its targets (`route`: already read, else read here)."""
+    route = targets.of(endpoint) if route is None else route
+    first = route[0] if route else None
     return {
         "id": endpoint.id,
         "name": endpoint.name,
@@ -96,7 +121,11 @@ def to_dict(endpoint: Endpoint) -> dict[str, Any]:
         "provider_id": endpoint.provider_id,
         "enabled": endpoint.enabled,
         "aliases": list(endpoint.aliases or []),
-        **targets.first_prices(endpoint),
+        # The one-provider API's prices: the first target's.
+        **{field: targets.price_out(getattr(first, field) if first else None)
+           for field in ("price_input_per_m", "price_output_per_m")},
+        "targets": [targets.to_dict(t) for t in route],
+        "monthly_budget": targets.price_out(endpoint.monthly_budget),
         "created_at": v.iso(endpoint.created_at),
         "updated_at": v.iso(endpoint.updated_at),
     }
@@ -109,20 +138,29 @@ def _clean(fields: dict[str, Any], creating: bool) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     if creating or "name" in fields:
         clean["name"] = v.name(fields.get("name"))
+    if "monthly_budget" in fields:
+        clean["monthly_budget"] = v.budget(fields["monthly_budget"], "monthly_budget")
+    if fields.get("targets") is not None:
+        given = [f for f in SINGLE_FIELDS if f in fields]
+        if given:
+            raise ValidationError(f"give targets or {given[0]}, not both: the targets list "
+                                  "holds each target's provider, model and prices", given[0])
+        clean["targets"] = target_fields.clean_list(fields["targets"], "targets")
+    single = creating and "targets" not in clean  # else model and provider come from targets
     if creating or "path" in fields:
         clean["path"] = _path(fields.get("path"))
     if creating or "kind" in fields:
         clean["kind"] = v.one_of(fields.get("kind"), KINDS, "kind")
-    if creating or "model" in fields:
+    if single or "model" in fields:
         clean["model"] = v.text(fields.get("model"), "model")
     provider_ref = fields.get("provider_id", fields.get("provider"))
-    if creating or provider_ref is not None:
-        clean["provider"] = _provider(provider_ref)
+    if single or provider_ref is not None:
+        clean["provider"] = target_fields.provider(provider_ref)
     if fields.get("enabled") is not None:
         clean["enabled"] = v.boolean(fields["enabled"], "enabled")
     for price in ("price_input_per_m", "price_output_per_m"):
         if price in fields:
-            clean[price] = _price(fields[price], price)
+            clean[price] = v.price(fields[price], price)
     if "aliases" in fields:
         clean["aliases"] = _aliases(fields["aliases"])
     return clean
@@ -160,29 +198,6 @@ def _path(value: Any) -> str:
     if value in RESERVED_PATHS:
         raise ValidationError(f"path {value} is reserved by the client API", "path")
     return value
-
-
-def _provider(ref: Any) -> Provider:
-    if ref in (None, ""):
-        raise ValidationError("provider is required", "provider")
-    try:
-        if isinstance(ref, int) and not isinstance(ref, bool):
-            return providers.get(ref)
-        return providers.get_by_name(str(ref))
-    except NotFoundError as exc:
-        raise ValidationError(str(exc), "provider") from None
-
-
-def _price(value: Any, field: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        price = Decimal(str(value))
-    except InvalidOperation:
-        raise ValidationError(f"{field} must be a number, got {value!r}", field) from None
-    if not price.is_finite() or price < 0 or price > 1_000_000:
-        raise ValidationError(f"{field} must be between 0 and 1000000", field)
-    return price
 
 
 def _prices_of(clean: dict[str, Any]) -> dict[str, Decimal | None]:
@@ -223,5 +238,13 @@ def _check_names(name: str, aliases: list[str], exclude_id: int | None = None) -
                                 "aliases")
 
 
+def _route_log(route: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A targets list as the audit log keeps it."""
+    if route is None:
+        return {}
+    return {"targets": [_loggable(t) for t in route]}
+
+
 def _loggable(clean: dict[str, Any]) -> dict[str, Any]:
-    return {k: (val.id if isinstance(val, Provider) else val) for k, val in clean.items()}
+    return {k: (val.id if isinstance(val, Provider) else
+                str(val) if isinstance(val, Decimal) else val) for k, val in clean.items()}

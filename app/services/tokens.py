@@ -13,7 +13,7 @@ from app.services.audit import Actor
 
 SCOPES = ("chat", "embeddings", "models", "all")
 FIELDS = {"name", "scopes", "rpm", "monthly_requests", "monthly_tokens", "allowed_ips",
-           "allowed_endpoints", "expires_at"}
+           "allowed_endpoints", "expires_at", "monthly_budget"}
 
 
 def create(actor: Actor, rounds: int = 12, run_blocking: RunBlocking = run_inline, /,
@@ -91,6 +91,7 @@ def to_dict(token: Token) -> dict[str, Any]:
         "allowed_ips": token.allowed_ips,
         "allowed_endpoints": token.allowed_endpoints,
         "expires_at": v.iso(token.expires_at),
+        "monthly_budget": None if token.monthly_budget is None else float(token.monthly_budget),
         "revoked": token.revoked,
         "created_at": v.iso(token.created_at),
         "last_used_at": v.iso(token.last_used_at),
@@ -126,6 +127,8 @@ def _clean(fields: dict[str, Any], creating: bool) -> dict[str, Any]:
         clean["allowed_endpoints"] = _endpoint_ids(fields["allowed_endpoints"])
     if "expires_at" in fields:
         clean["expires_at"] = v.timestamp(fields["expires_at"], "expires_at")
+    if "monthly_budget" in fields:
+        clean["monthly_budget"] = v.budget(fields["monthly_budget"], "monthly_budget")
     return clean
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import re
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlparse
 
@@ -80,6 +81,48 @@ def positive_number(value: Any, field: str, maximum: float) -> float:
     if not 0 < number <= maximum:
         raise ValidationError(f"{field} must be more than 0 and at most {maximum}", field)
     return number
+
+
+def whole(value: Any, field: str, low: int, high: int) -> int:
+    """A whole number from `low` to `high` (a JSON integer: not a bool, a string or 1.5)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{field} must be a whole number from {low} to {high}, "
+                              f"got {value!r}", field)
+    if not low <= value <= high:
+        raise ValidationError(f"{field} must be a whole number from {low} to {high}, "
+                              f"got {value}", field)
+    return value
+
+
+def amount(value: Any, field: str, maximum: Decimal) -> Decimal | None:
+    """An optional decimal number from 0 to `maximum` (None or "": none). Read from its
+    text, so 0.1 stays 0.1 in the DECIMAL column."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValidationError(f"{field} must be a number, got {value!r}", field)
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValidationError(f"{field} must be a number, got {value!r}", field) from None
+    if not number.is_finite() or not 0 <= number <= maximum:
+        raise ValidationError(f"{field} must be a number from 0 to {maximum}", field)
+    return number
+
+
+# The most their DECIMAL columns hold: (12, 6) for prices, (14, 6) for budgets.
+MAX_PRICE = Decimal("999999.999999")  # USD per million tokens
+MAX_BUDGET = Decimal("99999999.999999")  # USD a month
+
+
+def price(value: Any, field: str) -> Decimal | None:
+    """An optional price in USD per million tokens."""
+    return amount(value, field, MAX_PRICE)
+
+
+def budget(value: Any, field: str = "monthly_budget") -> Decimal | None:
+    """An optional monthly budget in USD (None: no budget)."""
+    return amount(value, field, MAX_BUDGET)
 
 
 def boolean(value: Any, field: str) -> bool:
