@@ -53,8 +53,10 @@ def clean_item(fields: dict[str, Any], prefix: str, creating: bool,
 
 
 def clean_list(items: Any, field: str = "targets") -> list[dict[str, Any]]:
-    """The endpoint API's `targets`: a list of at least one target, each checked; an item
-    without a priority gets its place in the list (so a list is tried in the order given)."""
+    """The endpoint API's `targets`: a list of at least one target (one enabled at least),
+    each checked. The list is the whole of each target: a field left out takes its default
+    (weight 1, enabled, no prices), and a missing priority is the item's place in the list
+    (so a list is tried in the order given)."""
     if not isinstance(items, list | tuple) or not items:
         raise ValidationError(f"{field} must be a list of at least one target", field)
     if len(items) > MAX_TARGETS:
@@ -62,8 +64,10 @@ def clean_list(items: Any, field: str = "targets") -> list[dict[str, Any]]:
     clean = []
     for index, item in enumerate(items):
         fields = clean_item(item, f"{field}[{index}].", creating=True, allowed=LIST_FIELDS)
-        fields.setdefault("priority", min(index, PRIORITY[1]))
-        clean.append(fields)
+        clean.append({"priority": min(index, PRIORITY[1]), "weight": 1, "enabled": True,
+                      **dict.fromkeys(PRICE_FIELDS), **fields})
+    if not any(f["enabled"] for f in clean):
+        raise ValidationError(f"{field}: at least one target must be enabled", field)
     ids = [f["id"] for f in clean if "id" in f]
     if len(ids) != len(set(ids)):
         raise ValidationError(f"{field}: a target id is given twice", field)

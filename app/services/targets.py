@@ -3,7 +3,7 @@ tried by priority, by weight among equals, with optional prices of their own.
 
 The endpoint's own `model` and `provider` are its first target's (lowest priority, then
 id): kept in step here after every change to its targets. An endpoint always has at least
-one target: removing the last one is a conflict."""
+one enabled target: removing or disabling the last one is a conflict (409)."""
 
 from __future__ import annotations
 
@@ -76,6 +76,8 @@ def update(actor: Actor, endpoint: Endpoint, target_id: int, /,
     target = get(endpoint.id, target_id)
     clean = clean_item(fields, "", creating=False)
     with database_proxy.atomic():
+        if clean.get("enabled") is False and target.enabled:
+            _keep_one_enabled(endpoint, target, "disable")
         for key, value in clean.items():
             setattr(target, key, value)
         target.updated_at = utcnow()
@@ -89,10 +91,8 @@ def update(actor: Actor, endpoint: Endpoint, target_id: int, /,
 def remove(actor: Actor, endpoint: Endpoint, target_id: int) -> None:
     target = get(endpoint.id, target_id)
     with database_proxy.atomic():
-        if EndpointTarget.select().where(EndpointTarget.endpoint == endpoint.id).count() <= 1:
-            raise ConflictError(f"target {target_id} is the endpoint {endpoint.name!r}'s "
-                                "only one: add another first, or remove the endpoint",
-                                "target_id")
+        if target.enabled:
+            _keep_one_enabled(endpoint, target, "remove")
         target.delete_instance()
         sync_endpoint(endpoint)
         audit.record(actor, "endpoint.target_remove", "endpoint", endpoint.id,
@@ -176,6 +176,19 @@ def to_dict(target: EndpointTarget) -> dict[str, Any]:
 
 def price_out(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _keep_one_enabled(endpoint: Endpoint, target: EndpointTarget, doing: str) -> None:
+    """An endpoint keeps one enabled target at least: its requests need somewhere to go (an
+    endpoint is switched off with its own `enabled`)."""
+    others = (EndpointTarget.select().where((EndpointTarget.endpoint == endpoint.id)
+                                            & (EndpointTarget.id != target.id)
+                                            & (EndpointTarget.enabled == True))  # noqa: E712
+              .exists())
+    if not others:
+        raise ConflictError(f"cannot {doing} target {target.id}: it is the endpoint "
+                            f"{endpoint.name!r}'s only enabled one (add or enable another "
+                            "first, or disable the endpoint itself)", "target_id")
 
 
 def _same_route(rows: dict[int, EndpointTarget], fields: dict[str, Any]) -> EndpointTarget | None:

@@ -10,6 +10,7 @@ from server.admin_api import (  # noqa: F401 (the modules register their routes)
     reports,
     resources,
     settings_routes,
+    targets,
 )
 
 __all__ = ["init_app"]

@@ -79,3 +79,10 @@ def int_arg(name: str, default: int | None = None, low: int = 0,
     if not low <= value <= high:
         raise ValidationError(f"{name} must be between {low} and {high}", name)
     return value
+
+
+def target_health(target_id: int) -> dict[str, Any] | None:
+    """The server router's health of a target ({"state", "cooling_for_s", ...}); None where
+    the gateway has no router (it keeps the health, in memory, per server)."""
+    router = getattr(state().gateway, "router", None)
+    return None if router is None else router.health(target_id)

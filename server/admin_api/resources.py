@@ -8,11 +8,17 @@ from __future__ import annotations
 from flask import g, jsonify
 from flask.typing import ResponseReturnValue
 
-from app.models import Provider
+from app.models import Provider, UsageDaily
 from app.services import admins, endpoints, providers, sessions, tokens
 from app.services import usage as usage_service
 from server.admin_api.auth import admin_role_only, bp
 from server.admin_api.common import actor, body_fields, items, json_body, state
+from server.admin_api.targets import (
+    endpoint_view,
+    provider_view,
+    spent_this_month,
+    targets_using,
+)
 
 
 def _changed() -> None:
@@ -22,21 +28,26 @@ def _changed() -> None:
 # --- providers ---------------------------------------------------------------------------
 
 
+def _provider_dict(provider: Provider) -> dict:
+    return provider_view(providers.to_dict(provider), targets_using(provider.id))
+
+
 @bp.get("/providers")
 def list_providers() -> ResponseReturnValue:
-    return items([providers.to_dict(p) for p in providers.list_all()])
+    using = targets_using()
+    return items([provider_view(providers.to_dict(p), using) for p in providers.list_all()])
 
 
 @bp.post("/providers")
 def create_provider() -> ResponseReturnValue:
     provider = providers.create(state().box, actor(), **json_body())
     _changed()
-    return jsonify(providers.to_dict(provider)), 201
+    return jsonify(_provider_dict(provider)), 201
 
 
 @bp.get("/providers/<int:provider_id>")
 def get_provider(provider_id: int) -> ResponseReturnValue:
-    return jsonify(providers.to_dict(providers.get(provider_id)))
+    return jsonify(_provider_dict(providers.get(provider_id)))
 
 
 @bp.patch("/providers/<int:provider_id>")
@@ -44,7 +55,7 @@ def update_provider(provider_id: int) -> ResponseReturnValue:
     provider = providers.update(state().box, actor(), provider_id,
                                 **json_body())
     _changed()
-    return jsonify(providers.to_dict(provider))
+    return jsonify(_provider_dict(provider))
 
 
 @bp.delete("/providers/<int:provider_id>")
@@ -64,28 +75,35 @@ def test_provider(provider_id: int) -> ResponseReturnValue:
 # --- endpoints ---------------------------------------------------------------------------
 
 
+def _endpoint_dict(endpoint_id: int) -> dict:
+    """Read again after a change: the endpoint's model and provider follow its targets."""
+    return endpoint_view(endpoints.to_dict(endpoints.get(endpoint_id)))
+
+
 @bp.get("/endpoints")
 def list_endpoints() -> ResponseReturnValue:
-    return items([endpoints.to_dict(e) for e in endpoints.list_all()])
+    spent = spent_this_month(UsageDaily.endpoint_id)
+    return items([{**endpoint_view(e), "spent_this_month": spent.get(e["id"], 0.0)}
+                  for e in endpoints.to_dicts(endpoints.list_all())])
 
 
 @bp.post("/endpoints")
 def create_endpoint() -> ResponseReturnValue:
     endpoint = endpoints.create(actor(), **json_body())
     _changed()
-    return jsonify(endpoints.to_dict(endpoint)), 201
+    return jsonify(_endpoint_dict(endpoint.id)), 201
 
 
 @bp.get("/endpoints/<int:endpoint_id>")
 def get_endpoint(endpoint_id: int) -> ResponseReturnValue:
-    return jsonify(endpoints.to_dict(endpoints.get(endpoint_id)))
+    return jsonify(_endpoint_dict(endpoint_id))
 
 
 @bp.patch("/endpoints/<int:endpoint_id>")
 def update_endpoint(endpoint_id: int) -> ResponseReturnValue:
-    endpoint = endpoints.update(actor(), endpoint_id, **json_body())
+    endpoints.update(actor(), endpoint_id, **json_body())
     _changed()
-    return jsonify(endpoints.to_dict(endpoint))
+    return jsonify(_endpoint_dict(endpoint_id))
 
 
 @bp.delete("/endpoints/<int:endpoint_id>")
@@ -107,7 +125,9 @@ def _token_dict(token, month_usage: dict[int, tuple[int, int]]) -> dict:
 @bp.get("/tokens")
 def list_tokens() -> ResponseReturnValue:
     month_usage = usage_service.month_by_token()
-    return items([_token_dict(t, month_usage) for t in tokens.list_all()])
+    spent = spent_this_month(UsageDaily.token_id)
+    return items([{**_token_dict(t, month_usage), "spent_this_month": spent.get(t.id, 0.0)}
+                  for t in tokens.list_all()])
 
 
 @bp.post("/tokens")

@@ -76,8 +76,10 @@ def test_removing_targets_but_never_the_last(db, actor, route) -> None:
     assert _fresh(endpoint).provider_id == primary.id
     last = targets.first(endpoint)
     assert last is not None
-    with pytest.raises(ConflictError, match="only one"):
+    with pytest.raises(ConflictError, match="only enabled one"):
         targets.remove(actor, endpoint, last.id)
+    with pytest.raises(ConflictError, match="only enabled one"):
+        targets.update(actor, endpoint, last.id, enabled=False)
     assert len(targets.of(endpoint)) == 1
     with pytest.raises(NotFoundError):
         targets.remove(actor, endpoint, 987654)
@@ -124,6 +126,8 @@ def test_replacing_the_list_keeps_rows_of_the_same_route(db, actor, route) -> No
     assert _rows(endpoint) == [("backup", "echo-1", 0, 3, True),
                                ("primary", "gpt-4o", 1, 1, True)]
     assert targets.of(endpoint)[1].id == kept_id  # its health and log rows stay its own
+    endpoints.update(actor, endpoint.id, targets=[{"provider": "backup", "model": "echo-1"}])
+    assert _rows(endpoint) == [("backup", "echo-1", 0, 1, True)]  # the item is the whole target
     assert (_fresh(endpoint).model, _fresh(endpoint).provider_id) == ("echo-1", backup.id)
     entry = AuditEntry.select().where(AuditEntry.action == "endpoint.update").get()
     assert [t["model"] for t in entry.changes["targets"]] == ["echo-1", "gpt-4o"]
@@ -141,6 +145,7 @@ BAD_LIST = [
     ([{"provider": "backup", "model": "m", "health": {}}], "targets[0].health", "unknown"),
     ([{"provider": "backup", "model": "m", "id": 987654}], "targets[0].id", "no target"),
     (["backup"], "targets[0]", "object"),
+    ([{"provider": "backup", "model": "m", "enabled": False}], "targets", "one target must"),
 ]
 
 
