@@ -12,199 +12,18 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from app import __version__
-from app.services import endpoints, options, provider_types, tokens
 from server.admin_api.auth import bp
-
-JSON = "application/json"
-
-
-def ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def obj(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": props}
-    if required:
-        schema["required"] = required
-    return schema
-
-
-def arr(items: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": items}
-
-
-STR, INT, NUM, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {
-    "type": "boolean"}
-NSTR, NINT, NNUM = ({"type": "string", "nullable": True}, {"type": "integer", "nullable": True},
-                    {"type": "number", "nullable": True})
-TIME = {"type": "string", "format": "date-time"}
-NTIME = {**TIME, "nullable": True}
-LIMIT = {"type": "integer", "minimum": 0, "nullable": True}
-# Times the server takes: ISO 8601 in the years it can store (validation.timestamp)
-TIME_ARG = {**TIME, "pattern": "^(197[1-9]|19[89][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-"}
-
-def inp(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
-    """A request body: the server refuses fields it does not know (400)."""
-    return {**obj(required, **props), "additionalProperties": False}
-
-
-def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
-
-
-# What the services accept (app/services/validation.py and each service's _clean):
-NAME = {"type": "string", "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9 ._:@/-]{0,99}\s*$"}
-URL = {"type": "string", "pattern": r"^\s*https?://[A-Za-z0-9._~%-]+(:[0-9]{1,5})?(/\S*)?\s*$"}
-ENDPOINT_PATH = {"type": "string", "maxLength": 200,
-                 "pattern": r"^\s*/api(/[A-Za-z0-9._~-]+)+\s*$"}
-ONE_LINE = {"type": "string", "maxLength": 200, "pattern": r"^[^\n]*\S[^\n]*$"}
-HEADERS = {"type": "object", "additionalProperties": False, "patternProperties": {
-               r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$": {"type": "string", "pattern": r"^[^\r\n]*$"}},
-           "description": "Names to values; answers show hints (…a1b2). Sent back unchanged, a "
-                          "hint keeps the stored value; a name left out is removed."}
-TIMEOUT = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 3600,
-           "nullable": True}
-PRICE = {"type": "number", "minimum": 0, "maximum": 1_000_000, "nullable": True}
-PASSWORD = {"type": "string", "minLength": 8, "maxLength": 72,
-            "description": "8 characters to 72 bytes"}
-ROLE = {"type": "string", "enum": ["admin", "viewer"]}
-LIMIT32 = {**LIMIT, "maximum": 2**31 - 1}
-LIMIT64 = {**LIMIT, "maximum": 2**63 - 1}
-
-
-def _provider_fields() -> dict[str, Any]:
-    return {"name": NAME, "type": {"type": "string", "enum": sorted(provider_types.known_types())},
-            "base_url": nullable(URL),
-            "api_key": {"type": "string", "writeOnly": True, "pattern": r"^\s*\S{0,4096}\s*$",
-                        "description": "write-only; \"\" removes the stored key"},
-            "headers": nullable(HEADERS), "timeout_s": TIMEOUT, "enabled": nullable(BOOL)}
-
-
-ENDPOINT_FIELDS = {"name": NAME, "path": ENDPOINT_PATH,
-                   "kind": {"type": "string", "enum": list(endpoints.KINDS)}, "model": ONE_LINE,
-                   "provider_id": {"type": "integer", "minimum": 1}, "enabled": nullable(BOOL),
-                   "price_input_per_m": PRICE, "price_output_per_m": PRICE,
-                   "aliases": nullable({**arr(NAME), "maxItems": endpoints.MAX_ALIASES,
-                                        "description": "extra model names the endpoint "
-                                        "answers to (e.g. an agent's claude-sonnet-4-5), "
-                                        "unique across every endpoint's names and aliases "
-                                        "(409)"})}
-TOKEN_FIELDS = {"name": NAME,
-                "scopes": nullable({**arr({"type": "string", "enum": list(tokens.SCOPES)}),
-                                    "minItems": 1}),
-                "rpm": LIMIT32, "monthly_requests": LIMIT32, "monthly_tokens": LIMIT64,
-                "allowed_ips": nullable(arr(STR)),
-                "allowed_endpoints": nullable(arr({"type": "integer", "minimum": 1})),
-                "expires_at": {"oneOf": [TIME_ARG, {"type": "string", "enum": [""]}],
-                               "nullable": True, "description": "null or \"\": never"}}
-
-OPTION_SCHEMAS = {  # app.services.options.OPTIONS's checks
-    "log_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
-    "cors_origins": arr({"type": "string", "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"}),
-    "max_body_bytes": {"type": "integer", "minimum": 1024, "maximum": 1024**3},
-    "provider_check_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
-    "backups_kept": {"type": "integer", "minimum": 1, "maximum": 365},
-    "quota_reserve_tokens": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
-    "route_attempts": {"type": "integer", "minimum": 1, "maximum": 10},
-    "route_time_budget_s": {"type": "integer", "minimum": 1, "maximum": 600},
-    "cooldown_failures": {"type": "integer", "minimum": 1, "maximum": 100},
-    "cooldown_window_s": {"type": "integer", "minimum": 1, "maximum": 3600},
-    "cooldown_s": {"type": "integer", "minimum": 1, "maximum": 86400},
-    "budget_webhook_url": {"type": "string", "maxLength": 2000, "pattern": r"^(https?://.+)?$"},
-}
-
-DIALECT = {"type": "string", "nullable": True, "enum": ["chat", "responses", "messages", None],
-           "description": "chat completions, OpenAI Responses or Anthropic Messages; null for "
-                          "embeddings, model lists and rows before version 7"}
-
-SCHEMAS: dict[str, Any] = {
-    "Error": obj(["error"], error=obj(["message", "type"], message=STR, type=STR, code=NSTR)),
-    "Provider": obj(id=INT, name=STR, type=STR, base_url=STR, api_key_set=BOOL,
-                    api_key_hint=NSTR, headers={"type": "object", "additionalProperties": STR},
-                    timeout_s=NUM, enabled=BOOL, created_at=TIME, updated_at=TIME),
-    "ProviderInput": inp(["name", "type"], **_provider_fields()),
-    "ProviderUpdate": inp(**_provider_fields()),
-    "ProviderTest": obj(["ok", "latency_ms"], ok=BOOL, latency_ms=NUM, models=arr(STR),
-                        error=STR),
-    "Endpoint": obj(id=INT, name=STR, path=STR, kind=STR, model=STR, provider_id=INT,
-                    enabled=BOOL, aliases=arr(STR), price_input_per_m=NNUM,
-                    price_output_per_m=NNUM, created_at=TIME, updated_at=TIME),
-    "EndpointInput": inp(["name", "path", "kind", "model", "provider_id"], **ENDPOINT_FIELDS),
-    "EndpointUpdate": inp(**ENDPOINT_FIELDS),
-    "Token": obj(id=INT, name=STR, prefix=STR, scopes=arr(STR), rpm=NINT,
-                 monthly_requests=NINT, monthly_tokens=NINT, allowed_ips=arr(STR),
-                 allowed_endpoints=arr(INT), expires_at=NTIME, revoked=BOOL, created_at=TIME,
-                 last_used_at=NTIME, usage_month=obj(requests=INT, tokens=INT)),
-    "TokenInput": inp(["name"], **TOKEN_FIELDS),
-    "TokenUpdate": inp(**TOKEN_FIELDS),
-    "TokenCreated": {"allOf": [ref("Token"), obj(["token"], token=STR)]},
-    "Admin": obj(id=INT, username=STR, role=STR, created_at=TIME),
-    "AdminInput": inp(["username", "password"], username=NAME, password=PASSWORD, role=ROLE),
-    "AdminUpdate": inp(role=ROLE, password=PASSWORD),
-    "Login": obj(["username", "password"], username=STR, password=STR),
-    "Session": obj(["token", "expires_at", "user"], token=STR, expires_at=TIME,
-                   user=ref("Admin")),
-    "Setup": obj(["username", "password", "code"], username=STR, password=STR, code=STR),
-    "Totals": obj(requests=INT, errors=INT, prompt_tokens=INT, completion_tokens=INT,
-                  cached_tokens=INT, cost=NUM, unpriced_requests=INT, p50_ms=NNUM,
-                  p95_ms=NNUM),
-    "Usage": obj(bucket=STR, group_by=NSTR, totals=ref("Totals"),
-                 series=arr(obj(key={}, name=STR, totals=ref("Totals"),
-                                points=arr({"allOf": [ref("Totals"), obj(t=TIME)]})))),
-    "Overview": obj(requests_today=INT, tokens_this_month=INT, currency=STR,
-                    cost_this_month=NUM, unpriced_requests_this_month=INT,
-                    error_rate_24h=NUM, requests_24h=INT, active_tokens=INT,
-                    top_tokens=arr({"type": "object"}), top_endpoints=arr({"type": "object"}),
-                    upstream_health=arr({"type": "object"}), budgets=arr(ref("Budget"))),
-    "Budget": obj(subject={"type": "string", "enum": ["token", "endpoint"]}, id=INT,
-                  name=STR, budget=NUM, spent=NUM, percent=NUM,
-                  level={"type": "string", "enum": ["ok", "warning", "exceeded"]}),
-    "LogRow": obj(id=INT, request_id=STR, time=TIME, token_id=NINT, token=NSTR,
-                  endpoint_id=NINT, endpoint=NSTR, provider_id=NINT, model=NSTR, status=INT,
-                  latency_ms=NUM, ttfb_ms=NNUM, prompt_tokens=INT, completion_tokens=INT,
-                  usage_estimated=BOOL, client_ip=NSTR, stream=BOOL, error=NSTR,
-                  client_dialect=DIALECT, provider_dialect=DIALECT, agent_session=NSTR,
-                  target_id=NINT, cached_tokens=INT, attempts=INT,
-                  cost={**NUM, "nullable": True, "description": "USD, at the prices when the "
-                        "row was written; null: no price known for the model"},
-                  attempt_log=arr(obj(target_id=NINT, provider_id=NINT, model=NSTR,
-                                      status=INT, latency_ms=NNUM, error=NSTR))),
-    "AuditRow": obj(id=INT, time=TIME, actor=STR, source=NSTR, action=STR, target_type=STR,
-                    target_id=NINT, changes={"type": "object"}),
-    "Setting": obj(name=STR, value={}, default={}, source=STR, description=STR),
-    "SettingsInput": inp(**{name: {**OPTION_SCHEMAS[name], "nullable": True}
-                            for name in options.OPTIONS}),
-    "Message": obj(["role"], role=STR, content={}),
-    "ChatRequest": obj(["messages"], endpoint=STR, model=STR,
-                       messages={**arr(ref("Message")), "minItems": 1}, stream=BOOL,
-                       stream_options=obj(include_usage=BOOL)),
-    # The agents' dialects: their fields are the vendors' (Anthropic Messages, OpenAI
-    # Responses); only what the server itself checks before translating is described.
-    "MessagesRequest": obj(["model", "messages"], model=STR, max_tokens=INT, stream=BOOL,
-                           messages={**arr(ref("Message")), "minItems": 1},
-                           tools=arr({"type": "object"})),
-    "CountTokensRequest": obj(["model", "messages"], model=STR,
-                              messages={**arr(ref("Message")), "minItems": 1},
-                              tools=arr({"type": "object"})),
-    "ResponsesRequest": obj(["model"], model=STR, stream=BOOL,
-                            input={"oneOf": [STR, arr({"type": "object"})]},
-                            tools=arr({"type": "object"})),
-    "AnthropicMessage": obj(id=STR, type=STR, role=STR, content=arr({"type": "object"}),
-                            stop_reason={"type": "string", "nullable": True},
-                            usage={"type": "object"}),
-    "TokenCount": obj(["input_tokens"], input_tokens=INT),
-    "Response": obj(id=STR, object=STR, status=STR, output=arr({"type": "object"}),
-                    usage={"type": "object", "nullable": True}),
-    "EmbeddingsRequest": obj(["input"], endpoint=STR, model=STR,
-                             input={"oneOf": [STR, {**arr(STR), "minItems": 1}]}),
-    "ChatCompletion": obj(id=STR, object=STR, choices=arr({"type": "object"}),
-                          usage={"type": "object"}),
-    "Embeddings": obj(object=STR, data=arr({"type": "object"}), usage={"type": "object"}),
-    "ModelList": obj(object=STR, data=arr(obj(id=STR, object=STR, owned_by=STR,
-                                               endpoint=STR, kind=STR, model=STR))),
-    "Health": obj(status=STR, version=STR, database=STR, writer=STR,
-                  data_dir=STR, database_url=STR),  # the last two for an admin session only
-}
+from server.admin_api.openapi_schemas import (
+    BOOL,
+    JSON,
+    NSTR,
+    SCHEMAS,
+    STR,
+    TIME_ARG,
+    arr,
+    obj,
+    ref,
+)
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -359,10 +178,30 @@ def _admin_paths() -> dict[str, Any]:
     paths.update(_crud("endpoints", "endpoint", "Endpoint", "EndpointInput", "EndpointUpdate",
                        "endpoint_id"))
     paths.update(_crud("tokens", "token", "Token", "TokenInput", "TokenUpdate", "token_id"))
+    paths.update(_target_paths())
     paths.update(_crud("admins", "admin", "Admin", "AdminInput", "AdminUpdate", "admin_id"))
     paths["/admin/api/tokens"]["post"]["responses"]["201"]["content"][JSON]["schema"] = ref(
         "TokenCreated")
     return paths
+
+
+def _target_paths() -> dict[str, Any]:
+    targets = "/admin/api/endpoints/{endpoint_id}/targets"
+    return {
+        targets: {"parameters": [path_id("endpoint_id")],
+                  "get": op("An endpoint's targets, in the order they are tried", "endpoints",
+                            obj(["items"], items=arr(ref("Target")))),
+                  "post": op("Add a target (without a priority: a fallback after the rest)",
+                             "endpoints", ref("Target"), "TargetInput", "201")},
+        targets + "/{target_id}": {
+            "parameters": [path_id("endpoint_id"), path_id("target_id")],
+            "patch": op("Change some fields of a target", "endpoints", ref("Target"),
+                        "TargetUpdate"),
+            "delete": op("Remove a target (its endpoint's only enabled one: 409)",
+                         "endpoints", status="204")},
+        "/admin/api/prices": {"get": op("The shipped price table (USD per million tokens)",
+                                        "endpoints", ref("Prices"))},
+    }
 
 
 def document() -> dict[str, Any]:

@@ -158,6 +158,11 @@ def _fuzz_document(document: dict[str, Any], base_urls: list[str],
         endpoint = schemas[name]["properties"]
         endpoint["path"] = {"type": "string", "pattern": "^/api/[a-z0-9]{1,12}$"}
         endpoint["provider_id"] = {"type": "integer", "enum": provider_ids}
+    for name in ("TargetInput", "TargetUpdate"):  # existing providers, by id
+        if name in schemas:
+            target = schemas[name]["properties"]
+            target["provider_id"] = {"type": "integer", "enum": provider_ids}
+            target["provider"] = {"type": "integer", "enum": provider_ids}
     for name in ("TokenInput", *(n for n in updates if n.startswith("Token"))):
         token = schemas[name]["properties"]
         token["allowed_ips"] = {"type": "array", "maxItems": 2, "items": {

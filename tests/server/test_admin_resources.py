@@ -226,7 +226,8 @@ def test_endpoint_crud_applies_to_the_client_api_at_once(admin_env: AdminApplian
     assert (created["price_input_per_m"], created["price_output_per_m"]) == (2.5, 10)
     eid = created["id"]
     assert root.ok("GET", f"endpoints/{eid}") == created
-    assert created in root.ok("GET", "endpoints")["items"]
+    listed = next(e for e in root.ok("GET", "endpoints")["items"] if e["id"] == eid)
+    assert listed == {**created, "spent_this_month": 0.0}  # lists add this month's spend
 
     token = root.create_token()["token"]
     answer = chat(admin_env.url, token, f"/api/{name}", "straight away")
