@@ -27,6 +27,7 @@ def group() -> None:
 @click.option("--endpoint", "allowed_endpoints", multiple=True, metavar="REF",
               help="Allowed endpoint name, path or id; repeatable (default: all).")
 @click.option("--expires-at", help="ISO 8601 time after which the token stops working.")
+@click.option("--monthly-budget", metavar="USD", help="USD per calendar month (UTC).")
 @json_option
 @storage_options
 def create(app: Appliance, as_json: bool, allowed_ips, allowed_endpoints, **fields) -> None:
@@ -50,8 +51,28 @@ def list_(app: Appliance, as_json: bool) -> None:
     """List tokens (never their secrets)."""
     rows = [tokens.to_dict(t) for t in tokens.list_all()]
     columns = ["id", "name", "prefix", "scopes", "rpm", "monthly_requests", "monthly_tokens",
-               "allowed_ips", "expires_at", "revoked", "last_used_at"]
+               "monthly_budget", "allowed_ips", "expires_at", "revoked", "last_used_at"]
     print_rows(rows, columns, as_json)
+
+
+@group.command("update")
+@click.argument("token_id", type=int)
+@click.option("--name")
+@click.option("--rpm", metavar="N|none", help="Requests per minute.")
+@click.option("--monthly-requests", metavar="N|none", help="Requests per calendar month.")
+@click.option("--monthly-tokens", metavar="N|none", help="Model tokens per calendar month.")
+@click.option("--monthly-budget", metavar="USD|none", help="USD per calendar month (UTC).")
+@click.option("--expires-at", metavar="TIME|none", help="ISO 8601 time, or none: never.")
+@storage_options
+def update(app: Appliance, token_id: int, **flags: str | None) -> None:
+    """Change a token's name or limits; "none" lifts a limit. Only the options given
+    change."""
+    fields = {k: (None if k != "name" and val.strip().lower() == "none" else val)
+              for k, val in flags.items() if val is not None}
+    if not fields:
+        raise click.UsageError("nothing to change: give an option such as --monthly-budget")
+    token = tokens.update(app.actor, token_id, **fields)
+    click.echo(f"updated token {token.name!r} (id {token.id})")
 
 
 @group.command("revoke")
