@@ -1,6 +1,6 @@
 """Targets through the admin API of an app built in-process, where its catalog and gateway
 can be looked at: every target change reaches the catalog's EndpointRecord.targets at once,
-each target shows the router's health (when the gateway has a router), and the token and
+each target shows the router's health (when the gateway has one), and the token and
 endpoint lists show the money spent this month from the rollups."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from app.models import UsageDaily
 from app.services import admins
 from app.services.audit import Actor
 from app.settings import load_settings
+from server.client_api.router import Router
 from server.factory import create_app
 
 ACTOR = Actor("tests", "127.0.0.1")
@@ -32,19 +33,6 @@ class Admin:
                                     json=body if method in {"POST", "PATCH"} else None)
         assert response.status_code == status, (method, where, response.get_data(as_text=True))
         return response.get_json()
-
-
-class StubRouter:
-    """The health a router would give: cooling for target ids in `cooling`."""
-
-    def __init__(self) -> None:
-        self.cooling: set[int] = set()
-
-    def health(self, target_id: int) -> dict[str, Any]:
-        cool = target_id in self.cooling
-        return {"state": "cooling" if cool else "healthy", "cooling_for_s": 12.5 if cool else None,
-                "recent_failures": 3 if cool else 0, "last_error": "boom" if cool else None,
-                "last_status": 503 if cool else None}
 
 
 @pytest.fixture
@@ -111,13 +99,17 @@ def test_targets_show_the_routers_health(app_state) -> None:
                           targets=[{"provider_id": provider, "model": "a"},
                                    {"provider_id": provider, "model": "b"}])
     assert [t["health"] for t in endpoint["targets"]] == [None, None]  # no router yet
-    router = StubRouter()
-    state.gateway.router = router
-    router.cooling.add(endpoint["targets"][1]["id"])
+    router = Router(clock=lambda: 1000.0)
+    state.gateway.router = router  # as the lead wires it: the gateway's own
+    for _ in range(router.options.cooldown_failures):
+        router.failed(endpoint["targets"][1]["id"], 503, "upstream said 503")
     shown = admin.call("GET", f"endpoints/{endpoint['id']}", 200)
     assert [t["health"]["state"] for t in shown["targets"]] == ["healthy", "cooling"]
     listed = admin.call("GET", f"endpoints/{endpoint['id']}/targets", 200)["items"]
-    assert listed[1]["health"]["last_status"] == 503
+    health = listed[1]["health"]
+    assert {k: health[k] for k in ("state", "cooling_for_s", "last_error", "last_status")} == {
+        "state": "cooling", "cooling_for_s": 30.0, "last_error": "upstream said 503",
+        "last_status": 503}
     using = admin.call("GET", f"providers/{provider}", 200)["targets_health"]
     assert [(u["endpoint"], u["model"], u["health"]["state"]) for u in using] == [
         ("chat", "a", "healthy"), ("chat", "b", "cooling")]
