@@ -7,7 +7,6 @@ Every change reloads the catalog, so the next client request takes the new route
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import peewee as pw
@@ -16,7 +15,7 @@ from flask.typing import ResponseReturnValue
 
 from app import prices
 from app.models import Endpoint, EndpointTarget, Provider, UsageDaily
-from app.services import endpoints, targets
+from app.services import endpoints, targets, usage
 from server.admin_api.auth import bp
 from server.admin_api.common import actor, items, json_body, state, target_health
 
@@ -56,9 +55,8 @@ def targets_using(provider_id: int | None = None) -> dict[int, list[dict[str, An
 def spent_this_month(column: pw.Field) -> dict[int, float]:
     """USD spent this calendar month (UTC) per token id or endpoint id (`column` of
     UsageDaily): the rollups' cost_nanos, written at the prices of each request's time."""
-    today = dt.datetime.now(dt.UTC).date()
     query = (UsageDaily.select(column, pw.fn.SUM(UsageDaily.cost_nanos))
-             .where(UsageDaily.day >= today.replace(day=1)).group_by(column).tuples())
+             .where(UsageDaily.day >= usage.month_start()).group_by(column).tuples())
     return {subject: prices.usd(int(nanos or 0)) or 0.0 for subject, nanos in query}
 
 
