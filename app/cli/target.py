@@ -44,15 +44,40 @@ def add(app: Appliance, endpoint_ref: str, provider: str, **fields: Any) -> None
                f"{target.model} (priority {target.priority}, weight {target.weight})")
 
 
+@group.command("update")
+@click.argument("target_id", type=int)
+@click.option("--provider", help="Provider name or id.")
+@click.option("--model", help="The provider's name for the model.")
+@click.option("--priority", type=int, help="Lower is tried first.")
+@click.option("--weight", type=int, help="Share among targets of one priority.")
+@click.option("--enable/--disable", "enabled", default=None)
+@click.option("--price-input", metavar="USD|none", help="USD per million input tokens.")
+@click.option("--price-cached-input", metavar="USD|none",
+              help="USD per million cached input tokens.")
+@click.option("--price-output", metavar="USD|none", help="USD per million output tokens.")
+@storage_options
+def update(app: Appliance, target_id: int, provider: str | None, **flags: Any) -> None:
+    """Change a target by id; only the options given change ("none": the table's price)."""
+    fields = _fields(flags)
+    for name in [n for n in fields if n.startswith("price_")]:
+        if str(fields[name]).strip().lower() == "none":
+            fields[name] = None
+    if provider is not None:
+        fields["provider"] = ref(provider)
+    if not fields:
+        raise click.UsageError("nothing to change: give an option such as --priority")
+    endpoint = _endpoint_of(target_id)
+    target = targets.update(app.actor, endpoint, target_id, **fields)
+    click.echo(f"updated target {target.id} of endpoint {endpoint.name!r} (priority "
+               f"{target.priority}, weight {target.weight})")
+
+
 @group.command("remove")
 @click.argument("target_id", type=int)
 @storage_options
 def remove(app: Appliance, target_id: int) -> None:
     """Remove a target by id (an endpoint keeps one enabled target at least)."""
-    target = EndpointTarget.get_or_none(EndpointTarget.id == target_id)
-    if target is None:
-        raise NotFoundError(f"no target with id {target_id}")
-    endpoint = Endpoint.get_by_id(target.endpoint_id)
+    endpoint = _endpoint_of(target_id)
     targets.remove(app.actor, endpoint, target_id)
     click.echo(f"removed target {target_id} from endpoint {endpoint.name!r}")
 
@@ -85,6 +110,14 @@ def route_text(shown: dict[str, Any]) -> str:
         text += "" if t["enabled"] else " (off)"
         groups.setdefault(t["priority"], []).append(text)
     return " -> ".join(" | ".join(texts) for _, texts in sorted(groups.items()))
+
+
+def _endpoint_of(target_id: int) -> Endpoint:
+    """The endpoint of a target given by its id alone (ids are unique across endpoints)."""
+    target = EndpointTarget.get_or_none(EndpointTarget.id == target_id)
+    if target is None:
+        raise NotFoundError(f"no target with id {target_id}")
+    return Endpoint.get_by_id(target.endpoint_id)
 
 
 def _fields(flags: dict[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,13 @@ def test_an_endpoints_targets_from_the_command_line(seeded: Path) -> None:
     assert "echo:echo-1 -> spare:echo-2 (w=3)" in run(seeded, "endpoint", "list").stdout
 
     first = listed[0]["id"]
+    moved = run(seeded, "endpoint", "target", "update", str(listed[1]["id"]), "--priority",
+                "-1", "--price-input", "none")
+    assert moved.exit_code == 0 and "priority -1" in moved.stdout, moved.output
+    shown = _json(seeded, "endpoint", "list")[0]
+    assert (shown["model"], shown["targets"][0]["price_input_per_m"]) == ("echo-2", None)
+    assert run(seeded, "endpoint", "target", "update", str(listed[1]["id"]), "--priority",
+               "1").exit_code == 0
     removed = run(seeded, "endpoint", "target", "remove", str(first))
     assert removed.exit_code == 0 and "removed target" in removed.stdout
     shown = _json(seeded, "endpoint", "list")[0]
@@ -85,6 +92,9 @@ BAD_INPUT = [
     (["endpoint", "target", "add", "--endpoint", "ghost", "--provider", "echo", "--model",
       "m"], "no endpoint 'ghost'"),
     (["endpoint", "target", "remove", "999"], "no target with id 999"),
+    (["endpoint", "target", "update", "999", "--weight", "2"], "no target with id 999"),
+    (["endpoint", "target", "update", "1", "--weight", "0"], "weight must be"),
+    (["endpoint", "target", "update", "1"], "nothing to change"),
     (["endpoint", "update", "chat", "--monthly-budget", "-1"], "monthly_budget must be"),
     (["endpoint", "update", "chat"], "nothing to change"),
     (["token", "create", "--name", "t", "--monthly-budget", "lots"],
