@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import g, jsonify
 from flask.typing import ResponseReturnValue
 
-from app.models import Provider, UsageDaily
+from app.models import Provider
 from app.services import admins, endpoints, providers, sessions, tokens
 from app.services import usage as usage_service
 from server.admin_api.auth import admin_role_only, bp
@@ -82,7 +82,7 @@ def _endpoint_dict(endpoint_id: int) -> dict:
 
 @bp.get("/endpoints")
 def list_endpoints() -> ResponseReturnValue:
-    spent = spent_this_month(UsageDaily.endpoint_id)
+    spent = spent_this_month("endpoint")
     return items([{**endpoint_view(e), "spent_this_month": spent.get(e["id"], 0.0)}
                   for e in endpoints.to_dicts(endpoints.list_all())])
 
@@ -125,7 +125,7 @@ def _token_dict(token, month_usage: dict[int, tuple[int, int]]) -> dict:
 @bp.get("/tokens")
 def list_tokens() -> ResponseReturnValue:
     month_usage = usage_service.month_by_token()
-    spent = spent_this_month(UsageDaily.token_id)
+    spent = spent_this_month("token")
     return items([{**_token_dict(t, month_usage), "spent_this_month": spent.get(t.id, 0.0)}
                   for t in tokens.list_all()])
 

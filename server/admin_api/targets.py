@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import peewee as pw
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from app import prices
-from app.models import Endpoint, EndpointTarget, Provider, UsageDaily
-from app.services import endpoints, targets, usage
+from app.models import Endpoint, EndpointTarget, Provider
+from app.services import endpoints, targets, usage_money
 from server.admin_api.auth import bp
 from server.admin_api.common import actor, items, json_body, state, target_health
 
@@ -52,12 +51,11 @@ def targets_using(provider_id: int | None = None) -> dict[int, list[dict[str, An
     return found
 
 
-def spent_this_month(column: pw.Field) -> dict[int, float]:
-    """USD spent this calendar month (UTC) per token id or endpoint id (`column` of
-    UsageDaily): the rollups' cost_nanos, written at the prices of each request's time."""
-    query = (UsageDaily.select(column, pw.fn.SUM(UsageDaily.cost_nanos))
-             .where(UsageDaily.day >= usage.month_start()).group_by(column).tuples())
-    return {subject: prices.usd(int(nanos or 0)) or 0.0 for subject, nanos in query}
+def spent_this_month(subject: str) -> dict[int, float]:
+    """USD spent this calendar month (UTC) per token id or endpoint id ("token",
+    "endpoint"): the rollups' cost, as written at the prices of each request's time."""
+    spent = usage_money.month_spend(subject)
+    return {key: prices.usd(nanos) or 0.0 for key, nanos in spent.items()}
 
 
 def _changed() -> None:
