@@ -153,7 +153,7 @@ def test_after_done_sends_a_comment_after_done_or_counts_a_client_that_left(
         fake: FakeUpstream, http: requests.Session) -> None:
     body = post(http, fake.fault_url("after_done", 0.01), STREAM).content
     assert body.endswith(b"data: [DONE]\n\n: keep-alive\n\n")
-    assert fake.streams_completed == 1
+    assert fake.wait_until(lambda f: f.streams_completed == 1)  # counted after its last byte
     with post(http, fake.fault_url("after_done", 60), STREAM, stream=True) as response:
         for line in response.iter_lines():
             if line == b"data: [DONE]":
