@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import math
 import random
 import threading
 import time
@@ -277,6 +276,5 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         if when.tzinfo is None:  # "-0000" in an HTTP date means UTC
             when = when.replace(tzinfo=dt.UTC)
         seconds = max(0.0, when.timestamp() - (time.time() if now is None else now))
-    if not math.isfinite(seconds):
-        return None
+    # A run of digits too long for a float is +inf: a very long wait, so the cap (not junk).
     return min(seconds, RETRY_AFTER_CAP_S)

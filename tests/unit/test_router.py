@@ -260,6 +260,7 @@ def test_retry_after_seconds() -> None:
     assert retry_after_seconds(" 1.5 ") == 1.5
     assert retry_after_seconds("0") == 0.0
     assert retry_after_seconds("99999") == 3600.0
+    assert retry_after_seconds("9" * 400) == 3600.0  # beyond a float: still the longest wait
     assert retry_after_seconds(in_two_minutes, now=now) == pytest.approx(120)
     assert retry_after_seconds(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
     assert retry_after_seconds(email.utils.formatdate(now + 86400), now=now) == 3600.0
