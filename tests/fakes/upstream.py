@@ -143,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault, path = faults.parse(urlsplit(self.path).path)
         route = (self.command, path.rstrip("/"))
         self._anthropic = route[1].startswith("/v1/messages")  # errors in Anthropic's shape
-        if (fail := fake._take("fail")) is not None:
+        if (fail := fake._take("fail")) is not None or (fail := fake._flap()) is not None:
             status, fail_body, headers = fail
             return self._send(status, fail_body, headers)
         if fake._api_key is not None and f"Bearer {fake._api_key}" not in (
@@ -404,6 +404,12 @@ class FakeUpstream:
                     headers: dict[str, str] | None = None) -> None:
         self.fail_next(status, body, count=None, headers=headers)
 
+    def flap(self, status: int = 500, every: int = 2,
+             headers: dict[str, str] | None = None) -> None:
+        """Answer one request in every ``every`` with ``status`` (the first among them),
+        until reset: a provider failing on and off."""
+        self._set_fault("flap", None, [status, every, headers, 0])
+
     def drop_next(self, count: int | None = 1) -> None:
         """Close the connection without any response, for the next ``count`` requests."""
         self._set_fault("drop", count, True)
@@ -453,6 +459,16 @@ class FakeUpstream:
                 if fault[0] <= 0:
                     del self._faults[name]
             return None if fault is None else fault[1]
+
+    def _flap(self) -> tuple[int, None, dict[str, str] | None] | None:
+        """The failure for this request if `flap` is armed and it is this one's turn."""
+        with self._lock:
+            fault = self._faults.get("flap")
+            if fault is None:
+                return None
+            state = fault[1]
+            turn, state[3] = state[3], state[3] + 1
+            return (state[0], None, state[2]) if turn % state[1] == 0 else None
 
     def _count(self, **deltas: int) -> None:
         with self._lock:

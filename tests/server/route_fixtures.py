@@ -33,6 +33,9 @@ ROUTES: dict[str, list[tuple[str, int, int]]] = {
     "weights": [("first", 0, 1), ("second", 0, 3)],
     "budget-time": [("tight", 0, 1), ("second", 1, 1)],
     "health": [("first", 0, 1), ("second", 1, 1)],
+    # Storms (test_route_storms.py): `first` flaps or fails, `second` answers.
+    "storm-flap": [("first", 0, 1), ("second", 0, 1), ("first-again", 1, 1)],
+    "storm-down": [("first", 0, 1), ("first-again", 0, 1), ("second", 1, 1)],
 }
 
 
