@@ -21,6 +21,20 @@ def client_gone(sock: socket.socket) -> bool:
         return True
 
 
+def has_left(sock: socket.socket | None) -> bool:
+    """Whether the client has hung up already, without waiting (False where there is no
+    socket to look at). Asked before a fallback attempt: one who left gets no more."""
+    if sock is None:
+        return False
+    import select
+
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset, or closed under us (fileno -1)
+        return True
+
+
 def watch_disconnect(sock: socket.socket | None, on_gone: Callable[[], None]) -> Any:
     """Under gevent, a greenlet that calls `on_gone` as soon as the client hangs up, even
     while upstream is silent. None where there is no socket to watch (tests, WSGI shims)."""

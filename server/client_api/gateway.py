@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from server.budget_alerts import BudgetAlerts
 from server.catalog import Catalog, EndpointRecord, ProviderEntry, TargetRecord, TokenRecord
 from server.client_api import holds, month_usage, network
 from server.client_api.call import Call, ClientError
+from server.client_api.client_watch import has_left
 from server.client_api.limits import QuotaBook, QuotaRefused, QuotaUnknown
 from server.client_api.quota_terms import Hold, Spend, Used
 from server.client_api.rate import RateLimiter
@@ -170,11 +172,13 @@ class Gateway:
     def router(self) -> Router:
         return self.routes.router
 
-    def route(self, call: Call, endpoint: EndpointRecord, attempt: Attempt) -> Response:
-        """`attempt` on the endpoint's targets in the router's order, until one answers."""
+    def route(self, call: Call, endpoint: EndpointRecord, attempt: Attempt,
+              client: socket.socket | None = None) -> Response:
+        """`attempt` on the endpoint's targets in the router's order, until one answers
+        or the `client` (its socket, where there is one) has left."""
         return routed(self.routes, self.catalog.providers, self.catalog.options, call,
                       endpoint, attempt, lambda target, retried: self._attempt_failed(
-                          endpoint, target, retried))
+                          endpoint, target, retried), lambda: has_left(client))
 
     def _attempt_failed(self, endpoint: EndpointRecord, target: TargetRecord,
                         retried: bool) -> None:

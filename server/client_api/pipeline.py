@@ -109,7 +109,7 @@ def serve_openai(gw: Gateway, request: Request, call: Call, token: TokenRecord,
             return _serve_dialect(CHAT, gw, request, call, body, target, entry)
         return _pass_through(gw, request, call, body, endpoint.kind, target, entry)
 
-    return gw.route(call, endpoint, attempt)
+    return gw.route(call, endpoint, attempt, request.environ.get("modelproxy.socket"))
 
 
 def _pass_through(gw: Gateway, request: Request, call: Call, body: dict[str, Any],
@@ -201,7 +201,8 @@ def serve_in(dialect: str) -> Serve:
         gw.admit(call, token, kind="chat", body=dialects.usage_body(dialect, body))
         return gw.route(call, endpoint, lambda target, entry: _serve_dialect(
             dialect, gw, request, call, body, target, entry,
-            first[1] if target.id == first[0] else None))
+            first[1] if target.id == first[0] else None),
+            request.environ.get("modelproxy.socket"))
 
     return serve
 

@@ -14,6 +14,7 @@ from werkzeug import Response
 
 from server.catalog import EndpointRecord, ProviderEntry, TargetRecord
 from server.client_api.call import Call, ClientError, end_attempt
+from server.client_api.client_watch import ClientGone
 from server.client_api.relay import upstream_failure
 from server.client_api.router import RouteOptions, Router, retry_after_seconds, retryable
 from server.providers import UpstreamError, UpstreamTimeout
@@ -41,10 +42,12 @@ class Routes:
 
 def routed(routes: Routes, providers: dict[int, ProviderEntry], options: dict[str, object],
            call: Call, endpoint: EndpointRecord, attempt: Attempt,
-           on_failed: Callable[[TargetRecord, bool], None] | None = None) -> Response:
+           on_failed: Callable[[TargetRecord, bool], None] | None = None,
+           client_left: Callable[[], bool] | None = None) -> Response:
     """The first answer of `endpoint`'s targets in the router's order; where all fail, the
     last failure (as the client sees an upstream failure). `on_failed(target, retried)`
-    hears of each failed attempt (metrics)."""
+    hears of each failed attempt (metrics); `client_left()`, asked before each attempt
+    after the first, says the client has gone (ClientGone: no attempt for nobody)."""
     budget_s = routes.options(options).time_budget_s
     order = routes.router.order(endpoint.targets, lambda t: _usable(providers, t))
     if not order:
@@ -56,6 +59,9 @@ def routed(routes: Routes, providers: dict[int, ProviderEntry], options: dict[st
     for index, target in enumerate(order):
         if index and call.elapsed_s() >= budget_s:
             break
+        if index and client_left is not None and client_left():
+            _release(router, order[index:])
+            raise ClientGone
         tried += 1
         _aim(call, target)
         began = time.perf_counter()

@@ -36,6 +36,9 @@ ROUTES: dict[str, list[tuple[str, int, int]]] = {
     # Storms (test_route_storms.py): `first` flaps or fails, `second` answers.
     "storm-flap": [("first", 0, 1), ("second", 0, 1), ("first-again", 1, 1)],
     "storm-down": [("first", 0, 1), ("first-again", 0, 1), ("second", 1, 1)],
+    # Clients that leave during a fallback (test_route_clients.py).
+    "leave-slow": [("first", 0, 1), ("second", 1, 1)],
+    "leave-fast": [("first", 0, 1), ("second", 1, 1)],
 }
 
 

@@ -10,6 +10,7 @@ from werkzeug import Response
 
 from server.catalog import EndpointRecord, ProviderEntry, TargetRecord
 from server.client_api.call import Call, ClientError
+from server.client_api.client_watch import ClientGone, has_left
 from server.client_api.router import Router
 from server.client_api.routing import Routes, routed
 from server.providers import ProviderConfig, UpstreamError, UpstreamTimeout
@@ -117,3 +118,37 @@ def test_the_target_is_told_how_each_attempt_went() -> None:
     health = router.health(1)
     assert health["state"] == "cooling" and 9 < health["cooling_for_s"] <= 10
     assert (health["last_status"], health["last_error"]) == (429, "busy")
+
+
+def test_no_attempt_starts_once_the_client_has_left() -> None:
+    endpoint, providers = _setup(3)
+    call, tried = Call("r", "127.0.0.1"), []
+    now = [100.0]
+    router = Router(clock=lambda: now[0])
+    for _ in range(3):
+        router.failed(3, 500, "down")  # 3 cools down; at 130 s its probe is this request's
+
+    def attempt(target: TargetRecord, entry: ProviderEntry) -> Response:
+        tried.append(target.id)
+        raise UpstreamError("boom", status=500)
+
+    now[0] = 131.0
+    with pytest.raises(ClientGone):
+        routed(Routes(router), providers, OPTIONS, call, endpoint, attempt,
+               client_left=lambda: bool(tried))  # gone while the first attempt failed
+    assert tried == [1] and len(call.attempts) == 1
+    assert router.health(3)["state"] == "half_open"
+    assert 3 in [t.id for t in router.order(endpoint.targets)], "the probe was given back"
+
+
+def test_has_left_tells_a_closed_client_from_a_quiet_one() -> None:
+    import socket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert not has_left(ours) and not has_left(None)
+        theirs.sendall(b"GET")  # a pipelined request: still there
+        assert not has_left(ours)
+        ours.recv(3)
+        theirs.close()
+        assert has_left(ours)
