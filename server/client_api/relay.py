@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from server.client_api.client_watch import (
     given_up_if_client_leaves,
     watch_disconnect,
 )
+from server.client_api.router import retry_after_seconds
 from server.client_api.usage import (
     answer_problem,
     estimate_answer,
@@ -42,13 +44,23 @@ def upstream_failure(exc: UpstreamError) -> ClientError:
         return ClientError(504, exc.message, "upstream_timeout")
     if exc.status in CLIENT_FAULTS:
         return ClientError(400, exc.message, "upstream_rejected_request")
+    wait = client_retry_after(exc.retry_after)
     if exc.status in OVERLOADED:  # the provider asks to be tried again soon
         return ClientError(503, exc.message, "upstream_overloaded",
-                           headers={"Retry-After": exc.retry_after or "1"})
+                           headers={"Retry-After": wait or "1"})
     # The provider's Retry-After (it is rate-limiting or overloaded) goes on, so clients
     # that retry 502s (the OpenAI SDKs do) wait as long as the provider asked.
-    retry = {"Retry-After": exc.retry_after} if exc.retry_after else None
-    return ClientError(502, exc.message, "upstream_error", headers=retry)
+    return ClientError(502, exc.message, "upstream_error",
+                       headers={"Retry-After": wait} if wait else None)
+
+
+def client_retry_after(header: str | None) -> str | None:
+    """The provider's Retry-After as the client gets it: whole seconds, at most the hour
+    the router cools a target for; None for junk. Never passed on as it came: 400 digits,
+    a date in 2099 or control characters (which strict HTTP clients refuse) broke or
+    stalled clients that believe it."""
+    seconds = retry_after_seconds(header)
+    return None if seconds is None else str(math.ceil(seconds))
 
 
 def upstream_body(body: dict[str, Any], model: str) -> dict[str, Any]:

@@ -39,6 +39,8 @@ ROUTES: dict[str, list[tuple[str, int, int]]] = {
     # Clients that leave during a fallback (test_route_clients.py).
     "leave-slow": [("first", 0, 1), ("second", 1, 1)],
     "leave-fast": [("first", 0, 1), ("second", 1, 1)],
+    # A hostile Retry-After each (test_route_clients.py): both targets on `first`.
+    **{f"hostile-{n}": [("first", 0, 1), ("first-again", 1, 1)] for n in range(10)},
 }
 
 

@@ -63,3 +63,34 @@ def test_a_client_that_leaves_during_a_fallback_gets_one_row_and_no_more_attempt
     routed.first.reset()  # the hold was given back: the month's one request is still there
     assert _chat(routed, token, endpoint).status_code == 200
     assert _chat(routed, token, endpoint).status_code == 429
+
+
+# A provider's Retry-After of any shape: (header, the seconds the client is told and the
+# targets cool down for; None: junk, neither).
+HOSTILE_RETRY_AFTER = [
+    ("1e308", None), ("9" * 400, 3600), ("-5", None), ("99999999999", 3600),
+    ("Wed, 21 Oct 2099 07:28:00 GMT", 3600), ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+    ("soon", None), ("\x7f\x01é", None), ("2, 3", None), ("  7  ", 7),
+]
+
+
+@pytest.mark.parametrize(("n", "header", "cooling_s"),
+                         [(n, h, s) for n, (h, s) in enumerate(HOSTILE_RETRY_AFTER)])
+def test_a_hostile_retry_after_never_breaks_the_answer_and_cools_at_most_an_hour(
+        routed: Routed, n: int, header: str, cooling_s: int | None) -> None:
+    endpoint = f"hostile-{n}"
+    routed.first.fail_always(429, headers={"Retry-After": header})
+    response = routed.chat(endpoint)
+    assert response.status_code == 502, response.text  # the last 429, as an upstream error
+    assert response.json()["error"]["code"] == "upstream_error"
+    passed_on = response.headers.get("Retry-After")
+    if cooling_s is None:
+        assert passed_on is None, "junk is not passed on to clients"
+    else:
+        assert passed_on == str(cooling_s)
+    row = routed.row(response)
+    assert (row["status"], row["attempts"]) == (502, 2)
+    health = requests.get(f"{routed.appliance.url}/metrics", timeout=10).text
+    states = [line.rsplit(" ", 1)[1] for line in health.splitlines()
+              if line.startswith(f'modelproxy_target_state{{endpoint="{endpoint}"')]
+    assert states == (["0.0", "0.0"] if not cooling_s else ["2.0", "2.0"])
