@@ -23,7 +23,7 @@ from server.client_api.dialect_relay import DialectRelay, count_usage
 from server.client_api.usage import estimate_tokens, prompt_estimate
 from server.dialects import CHAT, CODECS, MESSAGES
 from server.dialects import model as m
-from server.providers import Adapter, Answer
+from server.providers import Adapter, Answer, UpstreamError
 
 # Headers of the client's that go on to a provider of the same dialect: Anthropic's beta
 # features (Claude Code asks for several) work only where the provider sees them.
@@ -99,9 +99,9 @@ def whole_answer(call: Call, adapter: Adapter, plan_: Plan, forwarded: dict[str,
     call.mark_first_byte()
     try:
         reply = plan_.provider_codec.read_reply(answer)
-    except m.UpstreamShapeError as exc:
-        raise ClientError(502, f"the upstream answer is not a valid {plan_.provider} answer: "
-                          f"{exc}", "upstream_error") from None
+    except m.UpstreamShapeError as exc:  # a broken provider: another target may answer
+        raise UpstreamError(f"the upstream answer is not a valid {plan_.provider} answer: "
+                            f"{exc}") from None
     _count(call, reply, body, plan_.client)
     if not call.rate_headers and isinstance(answer, Answer):
         call.rate_headers = answer.rate_limits

@@ -93,9 +93,9 @@ def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any],
         answer = send(body, call.request_id)  # UpstreamError: routing decides what next
     call.mark_first_byte()
     problem = answer_problem(kind, answer)
-    if problem:  # relayed, it would break the client's SDK; counted, our estimate
-        raise ClientError(502, f"the upstream answer is not a valid {kind} answer: {problem}",
-                          "upstream_error")
+    if problem:  # relayed, it would break the client's SDK. The provider is broken (a 200
+        # with an error object, say), not the request: routing may try another target.
+        raise UpstreamError(f"the upstream answer is not a valid {kind} answer: {problem}")
     record_usage(call, answer, body)
     if not call.rate_headers and isinstance(answer, Answer):  # the token has no rpm
         call.rate_headers = answer.rate_limits

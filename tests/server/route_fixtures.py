@@ -41,6 +41,9 @@ ROUTES: dict[str, list[tuple[str, int, int]]] = {
     "leave-fast": [("first", 0, 1), ("second", 1, 1)],
     # A hostile Retry-After each (test_route_clients.py): both targets on `first`.
     **{f"hostile-{n}": [("first", 0, 1), ("first-again", 1, 1)] for n in range(10)},
+    # A 200 whose body is no answer (an error object), in each dialect.
+    "fall-shape": [("error-200", 0, 1), ("second", 1, 1)],
+    "fall-shape-claude": [("claude", 0, 1), ("second", 1, 1)],
 }
 
 
@@ -90,6 +93,8 @@ def build(data_dir: Path, first: FakeUpstream, second: FakeUpstream) -> Routed:
         "tight": app.provider("tight", base_url=first.base_url, api_key=KEY, timeout_s=0.5),
         "claude": app.provider("claude", type="anthropic", base_url=first.base_url,
                                api_key=KEY),
+        "error-200": app.provider("error-200", base_url=first.fault_url("error_200"),
+                                  api_key=KEY),
     }
     for index, (name, targets) in enumerate(ROUTES.items()):
         provider, _, _ = targets[0]

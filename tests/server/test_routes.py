@@ -82,6 +82,23 @@ def test_a_messages_stream_falls_back_across_dialects(routed: Routed) -> None:
     assert routed.first.requests[-1].path.endswith("/messages")  # tried in its own dialect
 
 
+def test_a_200_that_is_no_answer_falls_back(routed: Routed) -> None:
+    """A provider answering 200 with an error object (some gateways do) is broken: the
+    next target answers, and the broken one is told it failed."""
+    response = routed.chat("fall-shape")
+    row = _fallback_row(routed, response, "fall-shape", 502)
+    assert "not a valid chat answer" in row["attempt_log"][0]["error"]
+    routed.first.fail_next(200, {"type": "message", "content": "not a list of blocks"})
+    claude = routed.post("/v1/messages", {"model": "fall-shape-claude", "max_tokens": 20,
+                                          "messages": [{"role": "user", "content": "hi"}]})
+    assert claude.json()["type"] == "message", claude.text
+    row = _fallback_row(routed, claude, "fall-shape-claude", 502)
+    assert "not a valid messages answer" in row["attempt_log"][0]["error"]
+    health = _metrics(routed)
+    assert 'modelproxy_upstream_attempts_total{endpoint="fall-shape",outcome="retried",' \
+        'provider="error-200"} 1.0' in health
+
+
 def test_the_clients_own_fault_is_not_retried(routed: Routed) -> None:
     routed.first.fail_next(400)
     response = routed.chat("fall-400")
