@@ -34,7 +34,8 @@ ROUTES: dict[str, list[tuple[str, int, int]]] = {
     "budget-time": [("tight", 0, 1), ("second", 1, 1)],
     "health": [("first", 0, 1), ("second", 1, 1)],
     # Storms (test_route_storms.py): `first` flaps or fails, `second` answers.
-    "storm-flap": [("first", 0, 1), ("second", 0, 1), ("first-again", 1, 1)],
+    **{name: [("first", 0, 1), ("second", 0, 1), ("first-again", 1, 1)]
+       for name in ("storm-flap", "storm-flap-stream")},
     "storm-down": [("first", 0, 1), ("first-again", 0, 1), ("second", 1, 1)],
     # Clients that leave during a fallback (test_route_clients.py).
     "leave-slow": [("first", 0, 1), ("second", 1, 1)],

@@ -21,10 +21,13 @@ pytestmark = pytest.mark.usefixtures("routed")
 CLIENTS = 200
 
 
-def _storm(routed: Routed, endpoint: str) -> dict[str, int]:
+def _storm(routed: Routed, endpoint: str, stream: bool = False) -> dict[str, int]:
     """CLIENTS requests at once: request id -> status (each answered, or the test fails)."""
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        answers = list(pool.map(lambda n: routed.chat(endpoint, f"storm {n}"), range(CLIENTS)))
+        answers = list(pool.map(lambda n: routed.chat(endpoint, f"storm {n}", stream=stream),
+                                range(CLIENTS)))
+    if stream:
+        assert all(a.text.rstrip().endswith("data: [DONE]") for a in answers)
     return {a.headers["X-Request-ID"]: a.status_code for a in answers}
 
 
@@ -75,12 +78,15 @@ def _recovers(routed: Routed, endpoint: str, recovered: list[int]) -> None:
     assert len(states) == 3 and all(line.endswith(" 0.0") for line in states), states
 
 
-def test_a_storm_over_a_flapping_target_answers_everyone_once(routed: Routed) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_storm_over_a_flapping_target_answers_everyone_once(routed: Routed,
+                                                              stream: bool) -> None:
+    endpoint = "storm-flap-stream" if stream else "storm-flap"
     routed.first.flap(500, every=2)
-    answers = _storm(routed, "storm-flap")
-    _assert_one_sound_row_each(routed, "storm-flap", answers)
-    first = routed.target_ids("storm-flap")[0]  # first-again (priority 1) is never needed
-    _recovers(routed, "storm-flap", [first])
+    answers = _storm(routed, endpoint, stream)
+    _assert_one_sound_row_each(routed, endpoint, answers)
+    first = routed.target_ids(endpoint)[0]  # first-again (priority 1) is never needed
+    _recovers(routed, endpoint, [first])
 
 
 def test_a_storm_while_a_provider_is_down_then_back(routed: Routed) -> None:
