@@ -71,6 +71,7 @@ class Call:
     # Each attempt on a target ({"target_id", "provider_id", "model", "status",
     # "latency_ms", "error"}), where the request was tried on more than one.
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    relaying: bool = False  # a target's stream was handed to the client
     rate_headers: dict[str, str] = field(default_factory=dict)
     quota_held: bool = False
     hold: Any = None  # what its token and endpoint hold for it in flight (list of Hold)

@@ -245,7 +245,20 @@ class Gateway:
             if not written:
                 self.log_writer.write(record)
         self.alerts.spent(spends)  # budget crossings: queued for the alerts' thread
+        if call.relaying:
+            self._stream_ended(call)
         self.metrics.observe(call, *self.catalog.names_for(call.endpoint_id, call.provider_id))
+
+    def _stream_ended(self, call: Call) -> None:
+        """Tell the router how a relayed stream went: one that broke under way was not
+        retried (the client had bytes of it), but it is its target's failure."""
+        target_id = call.target_id or 0
+        if call.status < 400:
+            self.router.succeeded(target_id)
+        elif call.status in (502, 504):
+            self.router.failed(target_id, None, call.error)
+        else:  # the client left, the server stopped: nothing said of the target
+            self.router.release(target_id)
 
     def _settle(self, call: Call, record: dict[str, Any]) -> tuple[bool, list[Spend]]:
         """Settle the call's holds with what it used and cost; True if its row was

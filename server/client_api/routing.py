@@ -86,7 +86,10 @@ def routed(routes: Routes, providers: dict[int, ProviderEntry], options: dict[st
         except BaseException:  # the client left, the server stops, a 400 of translation
             _release(router, order[index:])
             raise
-        router.succeeded(target.id)
+        if call.stream:  # told how it went when it ends (Gateway.finish): it may break yet
+            call.relaying = True
+        else:
+            router.succeeded(target.id)
         _release(router, order[index + 1:])
         return response
     _release(router, order[tried:])  # the time budget ran out before them

@@ -33,6 +33,7 @@ ROUTES: dict[str, list[tuple[str, int, int]]] = {
     "weights": [("first", 0, 1), ("second", 0, 3)],
     "budget-time": [("tight", 0, 1), ("second", 1, 1)],
     "health": [("first", 0, 1), ("second", 1, 1)],
+    "mid-cool": [("first", 0, 1), ("second", 1, 1)],
     # Storms (test_route_storms.py): `first` flaps or fails, `second` answers.
     **{name: [("first", 0, 1), ("second", 0, 1), ("first-again", 1, 1)]
        for name in ("storm-flap", "storm-flap-stream")},

@@ -120,6 +120,17 @@ def test_a_stream_that_breaks_after_its_first_byte_is_not_retried(routed: Routed
     assert (row["status"], row["attempts"]) == (502, 1)
 
 
+def test_streams_breaking_under_way_cool_their_target_down(routed: Routed) -> None:
+    routed.first.fail_mid_stream(after=1, count=3)
+    for _ in range(3):  # each broke after its first bytes: not retried, but counted
+        response = routed.chat("mid-cool", stream=True)
+        assert '"error"' in response.text and routed.second.requests == []
+    routed.first.clear()
+    after = routed.chat("mid-cool", stream=True)
+    assert after.text.rstrip().endswith("data: [DONE]")
+    assert routed.first.requests == [] and len(routed.second.requests) == 1
+
+
 def test_when_every_target_fails_the_last_failure_is_the_answer(routed: Routed) -> None:
     routed.first.fail_always(503, headers={"Retry-After": "3"})
     response = routed.chat("all-fail")
