@@ -20,11 +20,16 @@ class Column:
     value: Callable[[dict[str, Any]], Any] | None = None  # default: row[key]
     text: Callable[[Any], str] | None = None  # how to show the value
     align_right: bool = False
+    # how to show a value that needs the rest of the row (a cost is "no price" only where
+    # tokens were used); sorting still goes by the value
+    describe: Callable[[dict[str, Any]], str] | None = None
 
     def get(self, row: dict[str, Any]) -> Any:
         return self.value(row) if self.value else row.get(self.key)
 
     def show(self, row: dict[str, Any]) -> str:
+        if self.describe:
+            return self.describe(row)
         value = self.get(row)
         if self.text:
             return self.text(value)

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from gui.models.base import Column, RecordTableModel
+from gui.money import cost
 
 STATUS_COLORS = {4: QColor("#a15c00"), 5: QColor("#b3261e")}
 
@@ -26,7 +27,7 @@ def local_time(value: str | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _ms(value: Any) -> str:
+def ms_text(value: Any) -> str:
     if value is None:
         return "—"
     ms = float(value)
@@ -35,6 +36,11 @@ def _ms(value: Any) -> str:
 
 def _count(value: Any) -> str:
     return "—" if value is None else f"{int(value):,}"
+
+
+def used_tokens(row: dict[str, Any]) -> bool:
+    """Whether the request used model tokens (a cost unknown then means "no price")."""
+    return bool((row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0))
 
 
 def dialect_text(row: dict[str, Any]) -> str:
@@ -68,9 +74,11 @@ class LogsModel(RecordTableModel):
         Column("model", "Model"),
         Column("dialect", "Dialect", value=dialect_text),
         Column("agent_session", "Session", text=short_session),
-        Column("latency_ms", "Latency", text=_ms, align_right=True),
+        Column("latency_ms", "Latency", text=ms_text, align_right=True),
         Column("prompt_tokens", "Prompt", text=_count, align_right=True),
         Column("completion_tokens", "Completion", text=_count, align_right=True),
+        Column("cost", "Cost", align_right=True,
+               describe=lambda r: cost(r.get("cost"), used_tokens(r))),
         Column("usage_estimated", "Estimated"),
         Column("client_ip", "Client IP"),
         Column("request_id", "Request ID"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from gui.models.base import Column, RecordTableModel
+from gui.money import priced_total
 
 
 def _count(value: Any) -> str:
@@ -16,14 +17,6 @@ def _ms(value: Any) -> str:
         return "—"
     ms = float(value)
     return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
-
-
-def money(value: Any) -> str:
-    """Costs are small numbers: show enough digits to tell them apart."""
-    if value is None:
-        return "—"
-    amount = float(value)
-    return f"{amount:,.4f}" if amount == 0 or abs(amount) >= 0.01 else f"{amount:.6f}"
 
 
 def group_name(series: dict[str, Any]) -> str:
@@ -48,7 +41,9 @@ class UsageBreakdownModel(RecordTableModel):
         Column("errors", "Errors", text=_count, align_right=True),
         Column("prompt_tokens", "Prompt tokens", text=_count, align_right=True),
         Column("completion_tokens", "Completion tokens", text=_count, align_right=True),
-        Column("cost", "Cost", text=money, align_right=True),
+        Column("cached_tokens", "Cached prompt tokens", text=_count, align_right=True),
+        Column("cost", "Cost", align_right=True,
+               describe=lambda r: priced_total(r.get("cost"), r.get("unpriced_requests") or 0)),
         Column("p50_ms", "p50", text=_ms, align_right=True),
         Column("p95_ms", "p95", text=_ms, align_right=True),
     )

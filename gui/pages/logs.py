@@ -4,7 +4,6 @@ a detail pane, a live tail and CSV export."""
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,8 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from gui.api import AdminAPI, APIError
-from gui.models.logs import LogsModel, local_time
+from gui.models.logs import LogsModel
 from gui.pages.base import Context, Page
+from gui.pages.log_detail import detail_html
 from gui.widgets import Table, TimeRange
 
 SPANS = (("Any time", None), ("Last hour", 3600), ("Last 24 hours", 86_400),
@@ -64,25 +64,6 @@ def write_csv(path: str, chunks: Iterable[bytes]) -> str:
     return path
 
 
-def _field_text(key: str, value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if key == "time":
-        return f"{local_time(value)} (local), {value}"
-    return str(value)
-
-
-def detail_html(row: dict[str, Any] | None) -> str:
-    """Every field of a request-log row, as a two-column table."""
-    if row is None:
-        return "<p>Select a request to see all its fields.</p>"
-    cells = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>"
-                    f"{html.escape(_field_text(k, v))}</td></tr>" for k, v in row.items())
-    return f"<table cellspacing='0' cellpadding='3'>{cells}</table>"
-
-
 class LogsPage(Page):
     title = "Logs"
     exported = Signal(str)  # the path, once a CSV export is written
@@ -96,6 +77,7 @@ class LogsPage(Page):
         self._filters: dict[str, Any] = {}
         self._generation = 0  # bumped by every reload; stale answers are dropped
         self._polling = False
+        self.provider_names: dict[int, str] = {}
         self.model = LogsModel(self)
         self._build_table()
         self._build_filters()
@@ -202,13 +184,14 @@ class LogsPage(Page):
     def _load_choices(self) -> None:
         api = self.ctx.api
 
-        def fetch() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            return api.items("tokens"), api.items("endpoints")
+        def fetch() -> tuple[list[dict[str, Any]], ...]:
+            return api.items("tokens"), api.items("endpoints"), api.items("providers")
 
         self.ctx.run(fetch, self._show_choices)
 
-    def _show_choices(self, answer: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
-        tokens, endpoints = answer
+    def _show_choices(self, answer: tuple[list[dict[str, Any]], ...]) -> None:
+        tokens, endpoints, providers = answer
+        self.provider_names = {p["id"]: p["name"] for p in providers}  # for the attempts
         _refill(self.token, "Any token", [(t["name"], t["id"]) for t in tokens])
         _refill(self.endpoint, "Any endpoint", [(e["name"], e["id"]) for e in endpoints])
 
@@ -338,7 +321,7 @@ class LogsPage(Page):
     # --- detail, search, export -----------------------------------------------------------
 
     def _show_detail(self, *_: Any) -> None:
-        self.detail.setHtml(detail_html(self.table.selected_row()))
+        self.detail.setHtml(detail_html(self.table.selected_row(), self.provider_names))
 
     def selected_row(self) -> dict[str, Any] | None:
         return self.table.selected_row()

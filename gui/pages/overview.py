@@ -15,7 +15,7 @@ from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.charts import TimeChart, msecs
-from gui.models.usage import money
+from gui.money import money
 from gui.pages.base import Context, Page
 from gui.widgets import Card
 
@@ -67,11 +67,37 @@ def _errors(overview: dict[str, Any], kind: str) -> str:
     return f"{rate * 100:.1f} % ({count:,})"
 
 
+def cost_text(overview: dict[str, Any]) -> str:
+    """This month's cost in the server's currency; requests without a price are named
+    (they are in the counts, not in the cost)."""
+    text = money(overview.get("cost_this_month") or 0, overview.get("currency") or "USD")
+    unpriced = overview.get("unpriced_requests_this_month") or 0
+    return f"{text} + {unpriced:,} with no price" if unpriced else text
+
+
+BUDGET_MARKS = {"warning": "⚠", "exceeded": "⛔"}
+
+
+def budget_warnings(overview: dict[str, Any]) -> list[str]:
+    """One line per token or endpoint at 80 % of its monthly budget or more, the
+    exceeded ones first: "⛔ token laptop: $5.20 of $5.00 (104 %), budget reached"."""
+    currency = overview.get("currency") or "USD"
+    found = [b for b in overview.get("budgets") or [] if b.get("level") in BUDGET_MARKS]
+    found.sort(key=lambda b: (b["level"] != "exceeded", -(b.get("percent") or 0)))
+    lines = []
+    for b in found:
+        reached = ", budget reached" if b["level"] == "exceeded" else ""
+        lines.append(f"{BUDGET_MARKS[b['level']]} {b['subject']} {b.get('name') or b['id']}: "
+                     f"{money(b.get('spent'), currency)} of {money(b.get('budget'), currency)}"
+                     f" ({b.get('percent') or 0:.0f} %){reached}")
+    return lines
+
+
 def card_texts(overview: dict[str, Any]) -> dict[str, str]:
     """What each card shows, from a /overview answer."""
     return {"requests_today": f"{overview['requests_today']:,}",
             "tokens_this_month": f"{overview['tokens_this_month']:,}",
-            "cost_this_month": money(overview["cost_this_month"]),
+            "cost_this_month": cost_text(overview),
             "active_tokens": f"{overview['active_tokens']:,}",
             "upstream_errors": _errors(overview, "upstream"),
             "client_errors": _errors(overview, "client"),
@@ -91,6 +117,12 @@ class OverviewPage(Page):
         grid.setSpacing(12)
         for i, card in enumerate(self.cards.values()):
             grid.addWidget(card, i // 4, i % 4, 1, 2 if i == len(CARDS) - 1 else 1)
+        self.budgets = QLabel()
+        self.budgets.setWordWrap(True)
+        self.budgets.setStyleSheet("color: #8a1c12;")
+        self.budgets.setToolTip("Tokens and endpoints at 80 % of their monthly budget or "
+                                "more (calendar month, UTC)")
+        self.budgets.hide()
         self.chart = TimeChart("Requests and errors per hour, last 24 h")
         self.updated = QLabel()
         self.updated.setStyleSheet("color: palette(dark);")
@@ -106,6 +138,7 @@ class OverviewPage(Page):
         layout.setSpacing(12)
         layout.addLayout(header)
         layout.addLayout(grid)
+        layout.addWidget(self.budgets)
         layout.addWidget(self.chart, 1)
         # Only while on screen: a hidden page (another page shown, window in the tray)
         # costs the server nothing.
@@ -146,6 +179,9 @@ class OverviewPage(Page):
         self.cards["upstream_health"].setToolTip(health_details(providers))
         failing = any(provider_state(p) == "failing" for p in providers)
         self.cards["upstream_health"].value.setStyleSheet("color: #8a1c12;" if failing else "")
+        warnings = budget_warnings(overview)
+        self.budgets.setText("Monthly budgets:\n" + "\n".join(warnings))
+        self.budgets.setVisible(bool(warnings))
         self.updated.setText("updated " + QDateTime.currentDateTime().toString("HH:mm:ss"))
         self._plot(usage)
         self.loaded.emit()

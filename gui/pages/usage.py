@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from gui.charts import TimeChart, msecs
-from gui.models.usage import UsageBreakdownModel, group_name, money
+from gui.models.usage import UsageBreakdownModel, group_name
+from gui.money import money
 from gui.pages.base import Context, Page
 from gui.widgets import Table, TimeRange
 
@@ -58,7 +59,14 @@ def totals_text(usage: dict[str, Any]) -> str:
     t = usage.get("totals", {})
     return (f"Total: {t.get('requests', 0):,} requests, {t.get('errors', 0):,} errors, "
             f"{t.get('prompt_tokens', 0) + t.get('completion_tokens', 0):,} tokens, "
-            f"cost {money(t.get('cost', 0))}")
+            f"cost {money(t.get('cost') or 0)}"
+            + _unpriced_note(t.get("unpriced_requests") or 0))
+
+
+def _unpriced_note(unpriced: int) -> str:
+    """Requests whose model has no price are in the counts but not in the cost."""
+    return (f" ({unpriced:,} request{'s' if unpriced != 1 else ''} with no price, not in the "
+            "cost)") if unpriced else ""
 
 
 class UsagePage(Page):

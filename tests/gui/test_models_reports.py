@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from gui.models.base import ROW_ROLE, SORT_ROLE
 from gui.models.logs import LogsModel, local_time
 from gui.models.usage import UsageBreakdownModel, breakdown_rows, group_name
+from gui.pages.log_detail import attempt_rows, detail_html
 
 DISPLAY = Qt.ItemDataRole.DisplayRole
 
@@ -27,7 +28,7 @@ def test_logs_model_columns_show_each_field(qtmodeltester) -> None:
                     log_row(1, "2026-03-01T10:00:00Z", 401, token=None, error="unknown token")])
     headers = model.headers()
     assert headers == ["Time", "Status", "Token", "Endpoint", "Model", "Dialect", "Session",
-                       "Latency", "Prompt", "Completion", "Estimated", "Client IP",
+                       "Latency", "Prompt", "Completion", "Cost", "Estimated", "Client IP",
                        "Request ID", "Error"]
     assert model.cell(0, "time") == local_time("2026-03-01T10:00:05Z")
     assert model.cell(0, "latency_ms") == "12 ms"
@@ -63,6 +64,39 @@ def test_logs_model_shows_dialects_and_session(qtmodeltester) -> None:
     qtmodeltester.check(model)
 
 
+def test_logs_model_shows_each_requests_cost(qtmodeltester) -> None:
+    model = LogsModel()
+    model.set_rows([log_row(3, "2026-03-01T10:00:09Z", cost=0.0042),
+                    log_row(2, "2026-03-01T10:00:05Z", cost=None),  # the model had no price
+                    log_row(1, "2026-03-01T10:00:00Z", 401, cost=None, prompt_tokens=0,
+                            completion_tokens=0),  # refused: nothing spent
+                    log_row(0, "2026-03-01T09:00:00Z")])  # a server before costs
+    assert [model.cell(i, "cost") for i in range(4)] == ["$0.0042", "no price", "—",
+                                                         "no price"]
+    assert model.cell(0, "cost", SORT_ROLE) == 0.0042
+    assert model.cell(0, "cost", Qt.ItemDataRole.TextAlignmentRole) is not None
+    qtmodeltester.check(model)
+
+
+def test_the_detail_pane_lists_each_attempt() -> None:
+    failed = {"target_id": 4, "provider_id": 2, "model": "gpt-4o", "status": 503,
+              "latency_ms": 812.0, "error": "upstream 503: overloaded"}
+    answered = {"target_id": 5, "provider_id": 7, "model": "llama3", "status": 200,
+                "latency_ms": 95.5, "error": None}
+    row = log_row(9, "2026-03-01T10:00:09Z", attempts=2, attempt_log=[failed, answered],
+                  cost=0.0042, provider_id=7, model="llama3")
+    assert attempt_rows(row, {2: "openai"}) == [
+        ("1", "openai", "gpt-4o", "503", "812 ms", "upstream 503: overloaded"),
+        ("2", "#7", "llama3", "200", "96 ms", "")]  # a provider deleted since: its id
+    page = detail_html(row, {2: "openai", 7: "local"})
+    assert "2 attempts" in page and "upstream 503: overloaded" in page
+    assert "$0.0042" in page and "attempt_log" not in page  # the list is the table
+    single = log_row(8, "2026-03-01T10:00:08Z", attempt_log=None)
+    assert attempt_rows(single, {1: "echo"}) == [("1", "echo", "echo-1", "200", "12 ms", "")]
+    assert "Answered at the first attempt" in detail_html(single)
+    assert "Select a request" in detail_html(None)
+
+
 def test_logs_model_adds_only_rows_it_does_not_show() -> None:
     model = LogsModel()
     model.set_rows([log_row(2, "2026-03-01T10:00:05Z"), log_row(1, "2026-03-01T10:00:00Z")])
@@ -85,7 +119,15 @@ USAGE = {"bucket": "hour", "group_by": "token",
              {"key": 1, "name": "laptop", "points": [],
               "totals": {"requests": 4, "errors": 0, "prompt_tokens": 30,
                          "completion_tokens": 9, "cost": 0.000048, "p50_ms": 10,
-                         "p95_ms": 25}},
+                         "p95_ms": 25, "cached_tokens": 12, "unpriced_requests": 0}},
+             {"key": 2, "name": "ci", "points": [],
+              "totals": {"requests": 3, "errors": 0, "prompt_tokens": 8,
+                         "completion_tokens": 2, "cost": 1.5, "p50_ms": 10,
+                         "p95_ms": 25, "cached_tokens": 0, "unpriced_requests": 2}},
+             {"key": 3, "name": "local", "points": [],
+              "totals": {"requests": 2, "errors": 0, "prompt_tokens": 8,
+                         "completion_tokens": 2, "cost": 0.0, "p50_ms": 10,
+                         "p95_ms": 25, "unpriced_requests": 2}},
              {"key": None, "name": None, "points": [],
               "totals": {"requests": 1, "errors": 1, "prompt_tokens": 0,
                          "completion_tokens": 0, "cost": 0.0, "p50_ms": None,
@@ -95,19 +137,23 @@ USAGE = {"bucket": "hour", "group_by": "token",
 def test_usage_breakdown_model_rows_and_sorting(qtmodeltester) -> None:
     model = UsageBreakdownModel()
     model.set_usage(USAGE)
-    assert model.rowCount() == 2 and model.columnCount() == 8
+    assert model.rowCount() == 4 and model.columnCount() == 9
     headers = model.headers()
     assert headers == ["Group", "Requests", "Errors", "Prompt tokens", "Completion tokens",
-                       "Cost", "p50", "p95"]
+                       "Cached prompt tokens", "Cost", "p50", "p95"]
     assert model.cell(0, "name") == "laptop"
-    assert model.cell(1, "name") == "(none)"
+    assert model.cell(3, "name") == "(none)"
     assert model.cell(0, "requests") == "4"
-    assert model.cell(0, "cost") == "0.000048"
-    assert model.cell(1, "cost") == "0.0000"
+    assert model.cell(0, "cached_tokens") == "12"
+    assert model.cell(3, "cached_tokens") == "—"  # a server from before cached tokens
+    assert model.cell(0, "cost") == "$0.000048"
+    assert model.cell(1, "cost") == "$1.50 + no price"  # 2 of its requests had no price
+    assert model.cell(2, "cost") == "no price"
+    assert model.cell(3, "cost") == "—"
     assert model.cell(0, "p95_ms") == "25 ms"
-    assert model.cell(1, "p50_ms") == "—"
+    assert model.cell(3, "p50_ms") == "—"
     assert model.cell(0, "cost", SORT_ROLE) == 0.000048
-    assert model.cell(1, "requests", SORT_ROLE) == 1
+    assert model.cell(3, "requests", SORT_ROLE) == 1
     assert model.csv_rows()[0][0] == "Group"
     assert model.csv_rows()[1][:3] == ["laptop", 4, 0]
     qtmodeltester.check(model)
@@ -116,7 +162,7 @@ def test_usage_breakdown_model_rows_and_sorting(qtmodeltester) -> None:
 def test_breakdown_rows_keep_the_group_key() -> None:
     rows = breakdown_rows(USAGE)
     assert [(r["key"], r["name"], r["requests"]) for r in rows] == [
-        (1, "laptop", 4), (None, "(none)", 1)]
+        (1, "laptop", 4), (2, "ci", 3), (3, "local", 2), (None, "(none)", 1)]
     assert breakdown_rows({"series": []}) == []
 
 

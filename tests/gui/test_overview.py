@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import requests
 
-from gui.pages.overview import OverviewPage, card_texts, health_text
+from gui.pages.overview import (
+    OverviewPage,
+    budget_warnings,
+    card_texts,
+    cost_text,
+    health_text,
+)
 
 WAIT = 10_000
 PROVIDERS = [{"name": "echo", "enabled": True, "ok": True},
@@ -62,3 +68,38 @@ def test_the_overview_refreshes_itself_while_shown(qtbot, ctx, gui_server) -> No
     page.hide()
     assert not page.timer.isActive()
     ctx.tasks.wait()
+
+
+def test_cost_this_month_in_its_currency_names_unpriced_requests() -> None:
+    overview = {"cost_this_month": 12.5, "currency": "USD",
+                "unpriced_requests_this_month": 0}
+    assert cost_text(overview) == "$12.50"
+    assert cost_text({**overview, "unpriced_requests_this_month": 3}) == (
+        "$12.50 + 3 with no price")
+    assert cost_text({"cost_this_month": 0.0042}) == "$0.0042"  # a server before currency
+    assert cost_text({"cost_this_month": 2, "currency": "EUR"}) == "2.00 EUR"
+
+
+def test_budget_warnings_list_the_subjects_near_or_over_their_budget() -> None:
+    overview = {"currency": "USD", "budgets": [
+        {"subject": "token", "id": 1, "name": "laptop", "budget": 5.0, "spent": 1.0,
+         "percent": 20.0, "level": "ok"},
+        {"subject": "endpoint", "id": 2, "name": "chat", "budget": 10.0, "spent": 8.5,
+         "percent": 85.0, "level": "warning"},
+        {"subject": "token", "id": 3, "name": "ci", "budget": 5.0, "spent": 5.2,
+         "percent": 104.0, "level": "exceeded"}]}
+    assert budget_warnings(overview) == [
+        "⛔ token ci: $5.20 of $5.00 (104 %), budget reached",
+        "⚠ endpoint chat: $8.50 of $10.00 (85 %)"]
+    assert budget_warnings({"budgets": []}) == budget_warnings({}) == []
+
+
+def test_the_page_shows_budget_warnings_only_when_there_are_some(qtbot, ctx) -> None:
+    page = OverviewPage(ctx)
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.loaded, timeout=WAIT):
+        page.refresh()
+    ctx.tasks.wait()
+    overview = ctx.api.get("/overview")
+    assert page.budgets.isHidden() == (not budget_warnings(overview))
+    assert page.cards["cost_this_month"].value.text() == cost_text(overview)

@@ -160,7 +160,7 @@ def test_usage_export_csv_writes_header_and_rows(qtbot, ctx, tmp_path) -> None:
     page.export_csv(str(path))
     rows = list(csv.reader(path.open(encoding="utf-8")))
     assert rows[0] == ["Group", "Requests", "Errors", "Prompt tokens", "Completion tokens",
-                       "Cost", "p50", "p95"]
+                       "Cached prompt tokens", "Cost", "p50", "p95"]
     assert len(rows) == 1 + page.model.rowCount()
     assert "chat" in [r[0] for r in rows[1:]]
 

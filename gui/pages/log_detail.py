@@ -1,0 +1,67 @@
+"""The Logs page's detail pane: every field of the selected request-log row, and the
+attempts a routed request made (one per target tried, the answering one last)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+from gui.models.logs import local_time, ms_text, used_tokens
+from gui.money import cost
+
+HIDDEN = {"attempt_log"}  # shown as its own table below the fields
+
+
+def field_text(key: str, value: Any, row: dict[str, Any]) -> str:
+    if key == "cost":
+        return cost(value, used_tokens(row))
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "time":
+        return f"{local_time(value)} (local), {value}"
+    return str(value)
+
+
+def attempt_rows(row: dict[str, Any],
+                 providers: Mapping[int, str] | None = None) -> list[tuple[str, ...]]:
+    """(number, provider, model, status, latency, error) for each attempt, in the order
+    they were made. A row from a server without attempt logs is its own one attempt."""
+    attempts = row.get("attempt_log") or [row]
+    names = providers or {}
+    found = []
+    for number, attempt in enumerate(attempts, 1):
+        provider_id = attempt.get("provider_id")
+        provider = attempt.get("provider") or names.get(provider_id) or (
+            f"#{provider_id}" if provider_id is not None else "—")
+        status = attempt.get("status")
+        found.append((str(number), str(provider), str(attempt.get("model") or "—"),
+                      "—" if status is None else str(status),
+                      ms_text(attempt.get("latency_ms")), str(attempt.get("error") or "")))
+    return found
+
+
+def attempts_html(row: dict[str, Any], providers: Mapping[int, str] | None = None) -> str:
+    attempts = attempt_rows(row, providers)
+    heading = ("Answered at the first attempt" if len(attempts) == 1
+               else f"{len(attempts)} attempts (targets tried in turn)")
+    head = "".join(f"<th align='left'>{h}</th>" for h in
+                   ("#", "Provider", "Model", "Status", "Latency", "Error"))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in attempt)
+                   + "</tr>" for attempt in attempts)
+    return (f"<p><b>{heading}</b></p><table cellspacing='0' cellpadding='3'>"
+            f"<tr>{head}</tr>{body}</table>")
+
+
+def detail_html(row: dict[str, Any] | None,
+                providers: Mapping[int, str] | None = None) -> str:
+    """Every field of a request-log row, as a two-column table, then its attempts."""
+    if row is None:
+        return "<p>Select a request to see all its fields.</p>"
+    cells = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>"
+                    f"{html.escape(field_text(k, v, row))}</td></tr>"
+                    for k, v in row.items() if k not in HIDDEN)
+    return (f"{attempts_html(row, providers)}<hr>"
+            f"<table cellspacing='0' cellpadding='3'>{cells}</table>")
