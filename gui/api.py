@@ -12,13 +12,16 @@ __all__ = ["APIError", "AdminAPI", "Unreachable"]
 
 
 class APIError(Exception):
-    """The server answered with an error; `message` is the server's own words."""
+    """The server answered with an error; `message` is the server's own words, `param`
+    the field it names, if any (`targets[1].weight`)."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.param = param
 
 
 class Unreachable(APIError):
@@ -147,5 +150,5 @@ def _decode(response: requests.Response) -> Any:
     if response.status_code >= 400:
         error = body.get("error", {}) if isinstance(body, dict) else {}
         raise APIError(response.status_code, error.get("message") or response.reason,
-                       error.get("code"))
+                       error.get("code"), error.get("param"))
     return body

@@ -20,7 +20,12 @@ from gui.pages.base import Context
 
 
 class InvalidInput(ValueError):
-    """A field the dialog can reject before asking the server."""
+    """A field the dialog can reject before asking the server; `param` names it as the
+    server would."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class FormDialog(QDialog):
@@ -94,7 +99,7 @@ class FormDialog(QDialog):
         try:
             payload = self.payload()
         except InvalidInput as exc:
-            self.fail(APIError(400, str(exc)))
+            self.fail(APIError(400, str(exc), param=exc.param))
             return
         self.buttons.setEnabled(False)
         self.ctx.run(lambda: self.call(payload), self._done, self.fail)
@@ -103,8 +108,12 @@ class FormDialog(QDialog):
         self.buttons.setEnabled(True)
         self.message.setText(error.message)
         self.message.show()
+        self.point_at(getattr(error, "param", None), error.message)
         self.ctx.banner.show_error(error)
         self.failed.emit(error)
+
+    def point_at(self, param: str | None, message: str) -> None:
+        """Show which field an error names (dialogs with tables mark the cell)."""
 
     def _done(self, result: Any) -> None:
         self.buttons.setEnabled(True)

@@ -1,0 +1,241 @@
+"""The endpoint dialog's targets table: which providers and models an endpoint routes to,
+in the order they are tried, with Add / Remove / Up / Down. A provider is picked from the
+provider list; the model cell offers the provider's models (asked once per provider) and
+takes any name typed in; the prices are optional overrides of the shipped table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QLocale, QModelIndex, QPersistentModelIndex, Signal
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.api import APIError
+from gui.models.targets import EDIT, PRICE_KEYS, WEIGHTS, TargetsModel
+from gui.pages.base import Context
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class ProviderDelegate(QStyledItemDelegate):
+    """A provider cell edits with a combo of the providers' names."""
+
+    def __init__(self, providers: list[dict[str, Any]], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.providers = providers
+
+    def createEditor(self, parent: QWidget, _option: QStyleOptionViewItem,
+                     _index: Index) -> QWidget:
+        combo = QComboBox(parent)
+        for provider in self.providers:
+            combo.addItem(provider["name"], provider["id"])
+        return combo
+
+    def setEditorData(self, editor: QWidget, index: Index) -> None:
+        editor.setCurrentIndex(max(0, editor.findData(index.data(EDIT))))
+
+    def setModelData(self, editor: QWidget, model: Any, index: Index) -> None:
+        if editor.currentData() is not None:
+            model.setData(index, editor.currentData())
+
+
+class ModelDelegate(QStyledItemDelegate):
+    """A model cell edits with an editable combo of the row's provider's models."""
+
+    def __init__(self, editor: TargetsEditor) -> None:
+        super().__init__(editor)
+        self.targets = editor
+
+    def createEditor(self, parent: QWidget, _option: QStyleOptionViewItem,
+                     index: Index) -> QWidget:
+        combo = QComboBox(parent, editable=True)
+        provider_id = self.targets.model.row(index.row()).get("provider_id")
+        combo.addItems(self.targets.models.get(provider_id, []))
+        return combo
+
+    def setEditorData(self, editor: QWidget, index: Index) -> None:
+        editor.setEditText(index.data(EDIT) or "")
+
+    def setModelData(self, editor: QWidget, model: Any, index: Index) -> None:
+        model.setData(index, editor.currentText())
+
+
+class NumberDelegate(QStyledItemDelegate):
+    """Priority and weight: whole numbers in their range."""
+
+    def __init__(self, low: int, high: int, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.low, self.high = low, high
+
+    def createEditor(self, parent: QWidget, _option: QStyleOptionViewItem,
+                     _index: Index) -> QWidget:
+        return QSpinBox(parent, minimum=self.low, maximum=self.high)
+
+
+class PriceDelegate(QStyledItemDelegate):
+    """A price: a decimal with a dot whatever the desktop's locale; empty is none."""
+
+    def createEditor(self, parent: QWidget, _option: QStyleOptionViewItem,
+                     _index: Index) -> QWidget:
+        field = QLineEdit(parent, placeholderText="table")
+        validator = QDoubleValidator(0.0, 1_000_000.0, 6, field)
+        validator.setNotation(QDoubleValidator.Notation.StandardNotation)
+        validator.setLocale(QLocale.c())
+        field.setValidator(validator)
+        return field
+
+
+class TargetsEditor(QWidget):
+    """The table and its buttons. `models_loaded(provider_id, models)` once a provider
+    has said which models it offers."""
+
+    models_loaded = Signal(int, list)
+
+    def __init__(self, ctx: Context, providers: list[dict[str, Any]],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.providers = providers
+        self.models: dict[int, list[str]] = {}  # provider id -> its models, once asked
+        self._asked: set[int] = set()
+        self.model = TargetsModel(providers, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setMinimumHeight(130)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(self.model.column_index("model"),
+                                    QHeaderView.ResizeMode.Stretch)
+        self._delegates()
+        self.add = _button("Add", "A fallback: tried after the targets above", self.add_target)
+        self.remove = _button("Remove", "Remove the selected target", self.remove_selected)
+        self.up = _button("Up", "Try the selected target earlier", lambda: self.move(-1))
+        self.down = _button("Down", "Try the selected target later", lambda: self.move(1))
+        buttons = QHBoxLayout()
+        for button in (self.add, self.remove, self.up, self.down):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        self.table.selectionModel().selectionChanged.connect(self._enable_buttons)
+        self.model.modelReset.connect(self._enable_buttons)
+        self.model.dataChanged.connect(self._provider_maybe_changed)
+        self._enable_buttons()
+
+    def _delegates(self) -> None:
+        # Kept as attributes: a view does not own its delegates.
+        self.provider_delegate = ProviderDelegate(self.providers, self)
+        self.model_delegate = ModelDelegate(self)
+        self.priority_delegate = NumberDelegate(0, 1_000_000, self)
+        self.weight_delegate = NumberDelegate(*WEIGHTS, self)
+        self.price_delegate = PriceDelegate(self)
+        for key, delegate in (("provider", self.provider_delegate),
+                              ("model", self.model_delegate),
+                              ("priority", self.priority_delegate),
+                              ("weight", self.weight_delegate),
+                              *((key, self.price_delegate) for key in PRICE_KEYS)):
+            self.table.setItemDelegateForColumn(self.model.column_index(key), delegate)
+
+    # --- the rows -----------------------------------------------------------------------
+
+    def set_targets(self, targets: list[dict[str, Any]]) -> None:
+        self.model.set_rows(targets)
+        for row in self.model.rows:
+            self.load_models(row.get("provider_id"))
+
+    def selected(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def select(self, row: int, key: str = "provider") -> None:
+        self.table.setCurrentIndex(self.model.index(row, self.model.column_index(key)))
+        self.table.selectRow(row)
+
+    def add_target(self) -> int:
+        """A new last target, with the first provider (or the one above's)."""
+        above = self.model.rows[-1].get("provider_id") if self.model.rows else None
+        provider_id = above if above is not None else (
+            self.providers[0]["id"] if self.providers else None)
+        row = self.model.add_target(provider_id)
+        self.load_models(provider_id)
+        self.select(row, "model")
+        return row
+
+    def remove_selected(self) -> None:
+        row = self.selected()
+        if row is not None and self.model.rowCount() > 1:  # an endpoint needs a target
+            self.model.remove_target(row)
+            self.select(min(row, self.model.rowCount() - 1))
+
+    def move(self, delta: int) -> None:
+        row = self.selected()
+        if row is not None:
+            self.select(self.model.move(row, delta))
+
+    def _enable_buttons(self, *_args: Any) -> None:
+        row, count = self.selected(), self.model.rowCount()
+        self.remove.setEnabled(row is not None and count > 1)
+        self.up.setEnabled(row is not None and row > 0)
+        self.down.setEnabled(row is not None and row < count - 1)
+
+    def mark_error(self, param: str | None, message: str) -> bool:
+        """Select the cell a 400 names (`targets[1].weight`); False if it names none."""
+        cell = self.model.mark_error(param, message)
+        if cell is not None:
+            self.select(*cell)
+        return cell is not None
+
+    # --- the providers' models --------------------------------------------------------
+
+    def _provider_maybe_changed(self, first: Index, _last: Index, *_roles: Any) -> None:
+        if 0 <= first.row() < self.model.rowCount():
+            self.load_models(self.model.row(first.row()).get("provider_id"))
+
+    def load_models(self, provider_id: int | None) -> None:
+        """Ask a provider for its models (a connection test), once."""
+        if provider_id is None or provider_id in self._asked:
+            return
+        self._asked.add(provider_id)
+        api = self.ctx.api
+
+        def ask() -> tuple[int, dict[str, Any]]:
+            try:
+                return provider_id, api.test_provider(provider_id)
+            except APIError as exc:  # no list: the model is typed in
+                return provider_id, {"ok": False, "error": exc.message}
+
+        # A bound method as the callback: Qt drops it if the dialog is gone by then.
+        self.ctx.run(ask, self._offer)
+
+    def _offer(self, answer: tuple[int, dict[str, Any]]) -> None:
+        provider_id, result = answer
+        models = [m for m in result.get("models") or [] if m] if result.get("ok") else []
+        self.models[provider_id] = models
+        self.models_loaded.emit(provider_id, models)
+
+
+def _button(text: str, tip: str, slot: Any) -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    button.clicked.connect(slot)
+    return button
