@@ -51,7 +51,7 @@ class EndpointDialog(FormDialog):
         self.aliases.setToolTip("Other model names, comma-separated, clients may also call "
                                 "this endpoint by (a coding agent's built-in names), each "
                                 "unique across all endpoints")
-        self.targets = TargetsEditor(ctx, providers, self)
+        self.targets = TargetsEditor(ctx, providers)  # parented by the form, in tab order
         self.models_loaded = self.targets.models_loaded
         hint = QLabel("Tried in order; when one fails (a timeout, 429, 5xx) the next is "
                       "tried. Empty prices: the shipped price table's.")

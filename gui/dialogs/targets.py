@@ -117,7 +117,9 @@ class TargetsEditor(QWidget):
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
+        triggers = QAbstractItemView.EditTrigger  # not CurrentChanged: selecting is not editing
+        self.table.setEditTriggers(triggers.DoubleClicked | triggers.SelectedClicked
+                                   | triggers.EditKeyPressed | triggers.AnyKeyPressed)
         self.table.verticalHeader().hide()
         self.table.setMinimumHeight(130)
         header = self.table.horizontalHeader()
@@ -125,7 +127,8 @@ class TargetsEditor(QWidget):
         header.setSectionResizeMode(self.model.column_index("model"),
                                     QHeaderView.ResizeMode.Stretch)
         self._delegates()
-        self.add = _button("Add", "A fallback: tried after the targets above", self.add_target)
+        self.add = _button("Add", "A fallback: tried after the targets above",
+                           lambda: self.add_target(edit=True))
         self.remove = _button("Remove", "Remove the selected target", self.remove_selected)
         self.up = _button("Up", "Try the selected target earlier", lambda: self.move(-1))
         self.down = _button("Down", "Try the selected target later", lambda: self.move(1))
@@ -171,14 +174,17 @@ class TargetsEditor(QWidget):
         self.table.setCurrentIndex(self.model.index(row, self.model.column_index(key)))
         self.table.selectRow(row)
 
-    def add_target(self) -> int:
-        """A new last target, with the first provider (or the one above's)."""
+    def add_target(self, edit: bool = False) -> int:
+        """A new last target, with the first provider (or the one above's); `edit`: its
+        model cell opens for typing (the Add button)."""
         above = self.model.rows[-1].get("provider_id") if self.model.rows else None
         provider_id = above if above is not None else (
             self.providers[0]["id"] if self.providers else None)
         row = self.model.add_target(provider_id)
         self.load_models(provider_id)
         self.select(row, "model")
+        if edit:
+            self.table.edit(self.model.index(row, self.model.column_index("model")))
         return row
 
     def remove_selected(self) -> None:

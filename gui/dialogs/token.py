@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.dialogs.fields import amount_text, budget_field, parse_amount
 from gui.dialogs.form import FormDialog, InvalidInput
 from gui.dialogs.use_with import UseWithDialog, for_token
 from gui.pages.base import Context, show_dialog
@@ -66,6 +67,7 @@ class TokenDialog(FormDialog):
         self.rpm = limit_box(" / min")
         self.monthly_requests = limit_box()
         self.monthly_tokens = limit_box()
+        self.budget = budget_field()
         self.allowed_ips = QPlainTextEdit(placeholderText="one address or CIDR a line, e.g. "
                                                           "10.0.0.0/8; empty: any address")
         self.allowed_ips.setFixedHeight(64)
@@ -87,6 +89,7 @@ class TokenDialog(FormDialog):
         for box, field in ((self.rpm, "rpm"), (self.monthly_requests, "monthly_requests"),
                            (self.monthly_tokens, "monthly_tokens")):
             box.setValue(row.get(field) or 0)
+        self.budget.setText(amount_text(row.get("monthly_budget")))
         self.allowed_ips.setPlainText("\n".join(row.get("allowed_ips") or []))
         allowed = set(row.get("allowed_endpoints") or [])
         for i in range(self.endpoints.count()):
@@ -129,6 +132,7 @@ class TokenDialog(FormDialog):
         self.form.addRow("Rate limit", self.rpm)
         self.form.addRow("Requests a month", self.monthly_requests)
         self.form.addRow("Model tokens a month", self.monthly_tokens)
+        self.form.addRow("Monthly budget ($)", self.budget)
         self.form.addRow("Allowed IPs", self.allowed_ips)
         self.form.addRow("Endpoints", self.endpoints)
         self.form.addRow("", expiry)
@@ -145,13 +149,22 @@ class TokenDialog(FormDialog):
             raise InvalidInput("tick at least one scope")
         ips = [line.strip() for line in self.allowed_ips.toPlainText().splitlines()
                if line.strip()]
-        return {"name": self.name.text().strip(), "scopes": scopes,
-                "rpm": limit_value(self.rpm),
-                "monthly_requests": limit_value(self.monthly_requests),
-                "monthly_tokens": limit_value(self.monthly_tokens),
-                "allowed_ips": ips, "allowed_endpoints": self.checked_endpoints(),
-                "expires_at": iso_utc(self.expires_at.dateTime()) if self.expires.isChecked()
-                else None}
+        payload = {"name": self.name.text().strip(), "scopes": scopes,
+                   "rpm": limit_value(self.rpm),
+                   "monthly_requests": limit_value(self.monthly_requests),
+                   "monthly_tokens": limit_value(self.monthly_tokens),
+                   "allowed_ips": ips, "allowed_endpoints": self.checked_endpoints(),
+                   "expires_at": iso_utc(self.expires_at.dateTime())
+                   if self.expires.isChecked() else None}
+        budget = parse_amount(self.budget.text(), "the monthly budget", "monthly_budget")
+        # No budget, none before: left out, so a server from before budgets takes the rest.
+        if budget is not None or (self.row or {}).get("monthly_budget") is not None:
+            payload["monthly_budget"] = budget
+        return payload
+
+    def point_at(self, param: str | None, message: str) -> None:
+        if param == "monthly_budget":
+            self.budget.setFocus()
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         if self.row:

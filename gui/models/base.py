@@ -23,6 +23,7 @@ class Column:
     # how to show a value that needs the rest of the row (a cost is "no price" only where
     # tokens were used); sorting still goes by the value
     describe: Callable[[dict[str, Any]], str] | None = None
+    tip: Callable[[dict[str, Any]], str] | None = None  # the tooltip; default: the text
 
     def get(self, row: dict[str, Any]) -> Any:
         return self.value(row) if self.value else row.get(self.key)
@@ -103,7 +104,7 @@ class RecordTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return column.show(row)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return column.show(row)
+            return column.tip(row) if column.tip else column.show(row)
         if role == SORT_ROLE:
             value = column.get(row)
             return "" if value is None else value if isinstance(value, int | float) else str(

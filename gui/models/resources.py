@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
+from gui.models import routes
 from gui.models.base import Column, RecordTableModel
 
 QUOTA_ROLE = Qt.ItemDataRole.UserRole + 2  # used / quota as a fraction, for the bar delegate
@@ -48,8 +49,10 @@ def limit(value: Any) -> str:
     return "unlimited" if value is None else f"{int(value):,}"
 
 
-def price(value: Any) -> str:
-    return "—" if value is None else f"{float(value):g}"
+def budget_color(row: dict[str, Any], column: Column) -> QColor | None:
+    """The spend column's colour at 80 % (amber) and 100 % (red) of the budget."""
+    return routes.LEVEL_COLORS.get(routes.spend_level(row)) if (
+        column.key == "spent_this_month") else None
 
 
 def compact_json(value: Any) -> str:
@@ -117,35 +120,43 @@ class ProvidersModel(RecordTableModel):
                align_right=True),
         Column("headers", "Extra headers", value=lambda r: sorted(r.get("headers") or {})),
         Column("enabled", "Enabled"),
+        Column("targets_health", "Targets", value=routes.provider_targets_text,
+               tip=routes.provider_targets_tooltip),
         Column("created_at", "Created", text=local_time),
     )
 
     def extra_data(self, row: dict[str, Any], column: Column, role: int) -> Any:
-        if role == Qt.ItemDataRole.ForegroundRole and not row.get("enabled", True):
+        if role != Qt.ItemDataRole.ForegroundRole:
+            return None
+        if not row.get("enabled", True):
             return MUTED
+        if column.key == "targets_health" and routes.unhealthy(row.get("targets_health") or []):
+            return routes.LEVEL_COLORS["warning"]
         return None
 
 
 class EndpointsModel(RecordTableModel):
-    """Rows may carry `provider` (the provider's name), added by the page."""
+    """Rows may carry `provider` (the first target's provider's name), added by the page;
+    the targets read in the order tried, marked while one cools down."""
 
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         Column("name", "Name"),
         Column("path", "Path"),
         Column("kind", "Kind"),
-        Column("model", "Model"),
+        Column("targets", "Targets", value=routes.targets_text, tip=routes.targets_tooltip),
         Column("aliases", "Aliases"),
-        Column("provider", "Provider",
-               value=lambda r: r.get("provider") or f"#{r.get('provider_id')}"),
-        Column("price_input_per_m", "Input $/M", text=price, align_right=True),
-        Column("price_output_per_m", "Output $/M", text=price, align_right=True),
+        *routes.budget_columns(),
         Column("enabled", "Enabled"),
     )
 
     def extra_data(self, row: dict[str, Any], column: Column, role: int) -> Any:
-        if role == Qt.ItemDataRole.ForegroundRole and not row.get("enabled", True):
+        if role != Qt.ItemDataRole.ForegroundRole:
+            return None
+        if not row.get("enabled", True):
             return MUTED
-        return None
+        if column.key == "targets" and routes.unhealthy(routes.enabled_targets(row)):
+            return routes.LEVEL_COLORS["warning"]
+        return budget_color(row, column)
 
 
 class TokensModel(RecordTableModel):
@@ -158,6 +169,7 @@ class TokensModel(RecordTableModel):
         Column("rpm", "RPM", text=limit, align_right=True),
         QuotaColumn("requests_month", "Requests this month", what="requests"),
         QuotaColumn("tokens_month", "Tokens this month", what="tokens"),
+        *routes.budget_columns(),
         Column("allowed_ips", "Allowed IPs", text=lambda v: ", ".join(v or []) or "any"),
         Column("expires_at", "Expires", text=lambda v: local_time(v) if v else "never"),
         Column("last_used_at", "Last used", text=lambda v: local_time(v) if v else "never"),
@@ -168,7 +180,7 @@ class TokensModel(RecordTableModel):
         if role == QUOTA_ROLE and isinstance(column, QuotaColumn):
             return quota_fraction(row, column.what)
         if role == Qt.ItemDataRole.ForegroundRole:
-            return STATUS_COLORS.get(token_status(row))
+            return STATUS_COLORS.get(token_status(row)) or budget_color(row, column)
         return None
 
 

@@ -13,9 +13,17 @@ from gui.pages.base import Context, TablePage
 Rows = list[dict[str, Any]]
 
 def with_provider_names(endpoints: Rows, providers: Rows) -> Rows:
-    """Endpoint rows with `provider` (the provider's name) added."""
+    """Endpoint rows with `provider` (the first target's provider's name) added, and each
+    target's where the server left it out."""
     names = {p["id"]: p["name"] for p in providers}
-    return [{**e, "provider": names.get(e.get("provider_id"))} for e in endpoints]
+
+    def named(target: dict[str, Any]) -> dict[str, Any]:
+        return {**target, "provider": target.get("provider") or names.get(
+            target.get("provider_id"))}
+
+    return [{**e, "provider": names.get(e.get("provider_id")),
+             **({"targets": [named(t) for t in e["targets"]]} if "targets" in e else {})}
+            for e in endpoints]
 
 
 class EndpointsPage(TablePage):

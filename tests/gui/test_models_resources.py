@@ -47,7 +47,7 @@ def test_providers_model(qtmodeltester) -> None:
                     provider(2, "local", type="echo", base_url="", api_key_set=False,
                              api_key_hint=None, headers={}, enabled=False, timeout_s=7.5)])
     assert model.headers() == ["Name", "Type", "Base URL", "API key", "Timeout (s)",
-                              "Extra headers", "Enabled", "Created"]
+                              "Extra headers", "Enabled", "Targets", "Created"]
     assert model.cell(0, "api_key") == "set …a1b2"
     assert model.cell(1, "api_key") == "not set"
     assert model.cell(0, "headers") == "X-Title"
@@ -63,25 +63,83 @@ def test_providers_model(qtmodeltester) -> None:
     qtmodeltester.check(model)
 
 
+def route(tid: int, provider: str, model: str, priority: int, state: str = "healthy",
+          **extra: object) -> dict:
+    health = {"state": state, "cooling_for_s": 12.4 if state == "cooling" else None,
+              "recent_failures": 3 if state != "healthy" else 0,
+              "last_error": "upstream 503: overloaded" if state != "healthy" else None,
+              "last_status": 503 if state != "healthy" else None}
+    return {"id": tid, "provider_id": tid, "provider": provider, "model": model,
+            "priority": priority, "weight": 1, "enabled": True, "health": health, **extra}
+
+
 def test_endpoints_model(qtmodeltester) -> None:
     model = EndpointsModel()
     model.set_rows([
-        {"id": 1, "name": "chat", "path": "/api/chat", "kind": "chat", "model": "gpt-4o-mini",
-         "provider_id": 3, "provider": "openai", "enabled": True, "price_input_per_m": 0.15,
-         "price_output_per_m": 0.6, "aliases": ["claude-sonnet-4-5", "gpt-5"]},
+        {"id": 1, "name": "chat", "path": "/api/chat", "kind": "chat", "model": "gpt-4o",
+         "provider_id": 1, "provider": "openai", "enabled": True,
+         "aliases": ["claude-sonnet-4-5", "gpt-5"], "monthly_budget": 10.0,
+         "spent_this_month": 8.5,
+         "targets": [route(1, "openai", "gpt-4o", 0), route(2, "local", "llama3", 1),
+                     route(3, "openrouter", "gpt-4o", 2)]},
         {"id": 2, "name": "embed", "path": "/api/embed", "kind": "embeddings", "model": "e",
-         "provider_id": 9, "enabled": False, "price_input_per_m": None,
-         "price_output_per_m": None}])
-    assert model.headers() == ["Name", "Path", "Kind", "Model", "Aliases", "Provider",
-                              "Input $/M", "Output $/M", "Enabled"]
+         "provider_id": 9, "enabled": False, "monthly_budget": None, "spent_this_month": 0,
+         "targets": [route(9, "local", "e", 0, "cooling"),
+                     route(8, "spare", "e2", 0, "half_open"),
+                     route(7, "off", "e3", 1, enabled=False)]},
+        {"id": 3, "name": "old", "path": "/api/old", "kind": "chat", "model": "m",
+         "provider_id": 4, "provider": "echo", "enabled": True}])  # a server before routes
+    assert model.headers() == ["Name", "Path", "Kind", "Targets", "Aliases", "Budget",
+                              "Spent this month", "Enabled"]
+    assert model.cell(0, "targets") == "openai: gpt-4o → local: llama3 (+1)"
+    assert model.cell(1, "targets") == "⏸ local: e | ◐ spare: e2"  # one priority: by weight
+    assert model.cell(2, "targets") == "echo: m"
+    tip = model.cell(1, "targets", Qt.ItemDataRole.ToolTipRole)
+    assert "1. local: e (priority 0, weight 1) — cooling for 12 s (3 recent failures); " \
+           "last error: 503 upstream 503: overloaded" in tip
+    assert "half-open" in tip and "3. off: e3 (priority 1, weight 1) — disabled" in tip
+    assert model.cell(0, "targets", FOREGROUND) is None
     assert model.cell(0, "aliases") == "claude-sonnet-4-5, gpt-5"
     assert model.cell(1, "aliases") == "—"
-    assert model.cell(0, "provider") == "openai"
-    assert model.cell(1, "provider") == "#9"  # the page adds names; an unknown id still reads
-    assert model.cell(0, "price_input_per_m") == "0.15"
-    assert model.cell(0, "price_output_per_m", SORT_ROLE) == 0.6
-    assert model.cell(1, "price_input_per_m") == "—"
-    assert model.cell(0, "price_input_per_m", Qt.ItemDataRole.TextAlignmentRole) is not None
+    assert model.cell(0, "monthly_budget") == "$10.00"
+    assert model.cell(1, "monthly_budget") == "none"
+    assert model.cell(0, "spent_this_month") == "⚠ $8.50 (85 %)"
+    assert model.cell(0, "spent_this_month", SORT_ROLE) == 8.5
+    assert model.cell(0, "spent_this_month", FOREGROUND) is not None
+    assert model.cell(1, "spent_this_month") == "—"
+    assert model.cell(1, "name", FOREGROUND) is not None  # disabled rows are greyed
+    qtmodeltester.check(model)
+
+
+def test_an_unhealthy_target_colours_the_targets_cell() -> None:
+    model = EndpointsModel()
+    model.set_rows([{"id": 1, "name": "chat", "enabled": True,
+                     "targets": [route(1, "openai", "gpt-4o", 0, "cooling")]}])
+    assert model.cell(0, "targets", FOREGROUND) is not None
+
+
+def test_providers_show_the_health_of_the_targets_using_them(qtmodeltester) -> None:
+    healthy = {"state": "healthy", "recent_failures": 0}
+    cooling = {"state": "cooling", "cooling_for_s": 29.6, "recent_failures": 3,
+               "last_error": "connection refused", "last_status": None}
+    model = ProvidersModel()
+    model.set_rows([
+        provider(1, "openai", targets_health=[
+            {"target_id": 1, "endpoint_id": 1, "endpoint": "chat", "model": "gpt-4o",
+             "health": cooling},
+            {"target_id": 4, "endpoint_id": 2, "endpoint": "coder", "model": "gpt-4o",
+             "health": healthy}]),
+        provider(2, "local", targets_health=[
+            {"target_id": 2, "endpoint_id": 1, "endpoint": "chat", "model": "llama3",
+             "health": healthy}]),
+        provider(3, "spare", targets_health=[])])
+    assert [model.cell(i, "targets_health") for i in range(3)] == [
+        "2 targets, 1 cooling", "1 healthy", "—"]
+    assert model.cell(0, "targets_health", Qt.ItemDataRole.ToolTipRole) == (
+        "chat: gpt-4o — cooling for 30 s (3 recent failures); last error: connection "
+        "refused\ncoder: gpt-4o — healthy")
+    assert model.cell(0, "targets_health", FOREGROUND) is not None
+    assert model.cell(1, "targets_health", FOREGROUND) is None
     qtmodeltester.check(model)
 
 
@@ -93,8 +151,8 @@ def test_tokens_model_shows_usage_against_quotas(qtmodeltester) -> None:
                           usage_month={"requests": 2000, "tokens": 0}, monthly_tokens=10),
                     token(3, "temp", expires_at=past, last_used_at="2026-03-02T08:00:00Z")])
     assert model.headers() == ["Name", "Prefix", "Scopes", "RPM", "Requests this month",
-                              "Tokens this month", "Allowed IPs", "Expires", "Last used",
-                              "Status"]
+                              "Tokens this month", "Budget", "Spent this month",
+                              "Allowed IPs", "Expires", "Last used", "Status"]
     assert model.cell(0, "scopes") == "chat, models"
     assert model.cell(0, "rpm") == "60" and model.cell(1, "rpm") == "unlimited"
     assert model.cell(0, "requests_month") == "123 / 1,000"
@@ -111,6 +169,24 @@ def test_tokens_model_shows_usage_against_quotas(qtmodeltester) -> None:
     assert [model.cell(i, "status") for i in range(3)] == ["active", "revoked", "expired"]
     assert model.cell(0, "status", FOREGROUND) is None
     assert model.cell(1, "status", FOREGROUND) is not None
+    qtmodeltester.check(model)
+
+
+def test_tokens_model_marks_spend_near_and_over_the_budget(qtmodeltester) -> None:
+    model = TokensModel()
+    model.set_rows([token(1, "laptop", monthly_budget=5.0, spent_this_month=1.0),
+                    token(2, "ci", monthly_budget=5.0, spent_this_month=4.0),
+                    token(3, "bot", monthly_budget=5.0, spent_this_month=5.2),
+                    token(4, "free", monthly_budget=None, spent_this_month=0.0042),
+                    token(5, "old")])  # a server before budgets
+    assert [model.cell(i, "monthly_budget") for i in range(5)] == [
+        "$5.00", "$5.00", "$5.00", "none", "none"]
+    assert [model.cell(i, "spent_this_month") for i in range(5)] == [
+        "$1.00", "⚠ $4.00 (80 %)", "⛔ $5.20 (104 %)", "$0.0042", "—"]
+    colours = [model.cell(i, "spent_this_month", FOREGROUND) for i in range(5)]
+    assert colours[0] is None and colours[3] is None
+    assert colours[1] is not None and colours[2] is not None and colours[1] != colours[2]
+    assert model.cell(2, "spent_this_month", SORT_ROLE) == 5.2
     qtmodeltester.check(model)
 
 

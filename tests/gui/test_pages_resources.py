@@ -226,38 +226,50 @@ def test_endpoints_page_shows_provider_names(qtbot, ctx) -> None:
     assert [p["name"] for p in page.providers].count("echo") == 1
 
 
-def test_add_endpoint_offers_the_providers_models(qtbot, ctx, api) -> None:
+def set_target(dialog, row: int, key: str, value: object) -> None:
+    """Edit a cell of the dialog's targets table as its editor would."""
+    model = dialog.targets.model
+    assert model.setData(model.index(row, model.column_index(key)), value,
+                         Qt.ItemDataRole.EditRole), (row, key, value)
+
+
+def echo_id(page) -> int:
+    return next(p["id"] for p in page.providers if p["name"] == "echo")
+
+
+def new_endpoint(page, name: str, *models: str):
+    """The add dialog filled: a name, a path and one echo target per model."""
+    dialog = page.make_add_dialog()
+    dialog.name.setText(name)
+    dialog.path.setText(f"/api/{name}")
+    for i, model in enumerate(models):
+        if i:
+            dialog.targets.add_target()
+        set_target(dialog, i, "provider", echo_id(page))
+        set_target(dialog, i, "model", model)
+    return dialog
+
+
+def test_add_endpoint_offers_the_providers_models(qtbot, ctx) -> None:
     page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
     dialog = page.make_add_dialog()
     assert isinstance(dialog, EndpointDialog)
-    with qtbot.waitSignal(dialog.models_loaded, timeout=WAIT) as offered:
-        dialog.provider.setCurrentIndex(dialog.provider.findText("echo"))
-        dialog.load_models()
-    assert offered.args[0] == ["echo"] and dialog.model.findText("echo") >= 0
-    name = unique("ep")
-    dialog.name.setText(name)
-    dialog.path.setText(f"/api/{name}")
-    dialog.kind.setCurrentText("chat")
-    dialog.model.setEditText("echo-custom")  # typed, not only picked
-    dialog.price_input.setText("0.15")
-    dialog.price_output.setText("0.6")
-    submit(qtbot, page, dialog)
-    stored = by_name(api, "endpoints", name)
-    assert stored["model"] == "echo-custom" and stored["kind"] == "chat"
-    assert stored["price_input_per_m"] == 0.15 and stored["price_output_per_m"] == 0.6
-    assert row_named(page, name)["provider"] == "echo"
-
-    select(page, name)
-    loaded(qtbot, page, page.toggle.click)
-    assert by_name(api, "endpoints", name)["enabled"] is False
+    assert dialog.targets.model.rowCount() == 1  # a new endpoint starts with one target
+    with qtbot.waitSignal(dialog.models_loaded, timeout=WAIT,
+                          check_params_cb=lambda pid, _models: pid == echo_id(page)) as offered:
+        set_target(dialog, 0, "provider", echo_id(page))
+    assert offered.args[1] == ["echo"] and dialog.targets.models[echo_id(page)] == ["echo"]
+    table = dialog.targets.table
+    index = dialog.targets.model.index(0, dialog.targets.model.column_index("model"))
+    editor = dialog.targets.model_delegate.createEditor(table.viewport(), None, index)
+    assert editor.findText("echo") >= 0 and editor.isEditable()  # offered, and typed
+    dialog.reject()
 
 
 def test_bad_endpoint_path_is_explained(qtbot, ctx) -> None:
     page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
-    dialog = page.make_add_dialog()
-    dialog.name.setText(unique("bad"))
+    dialog = new_endpoint(page, unique("bad"), "m")
     dialog.path.setText("/v2/nope")
-    dialog.model.setEditText("m")
     assert fails(qtbot, dialog) == "path must start with /api/, got '/v2/nope'"
     assert "path must start with /api/" in ctx.banner.label.text()
 
@@ -502,13 +514,9 @@ def test_ctrl_n_and_enter_open_dialogs(qtbot, ctx) -> None:
 
 def test_endpoint_aliases_are_typed_comma_separated(qtbot, ctx, api) -> None:
     page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
-    dialog = page.make_add_dialog()
     name = unique("coder")
     alias = unique("claude-sonnet-4-5")
-    dialog.name.setText(name)
-    dialog.path.setText(f"/api/{name}")
-    dialog.provider.setCurrentIndex(dialog.provider.findText("echo"))
-    dialog.model.setEditText("echo")
+    dialog = new_endpoint(page, name, "echo")
     dialog.aliases.setText(f" {alias}, openai/{alias}:free ,, ")
     submit(qtbot, page, dialog)
     assert by_name(api, "endpoints", name)["aliases"] == [alias, f"openai/{alias}:free"]
@@ -516,10 +524,7 @@ def test_endpoint_aliases_are_typed_comma_separated(qtbot, ctx, api) -> None:
         f"{alias}, openai/{alias}:free")
     edit = page.make_edit_dialog(row_named(page, name))
     assert edit.aliases.text() == f"{alias}, openai/{alias}:free"
-    clash = page.make_add_dialog()
-    clash.name.setText(unique("again"))
-    clash.path.setText(f"/api/{unique('again')}")
-    clash.model.setEditText("m")
+    clash = new_endpoint(page, unique("again"), "m")
     clash.aliases.setText(alias)
     assert fails(qtbot, clash) == (
         f"the alias {alias!r} is already an alias of the endpoint {name!r}")
