@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QLocale, QModelIndex, QPersistentModelIndex, Signal
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QLocale,
+    QModelIndex,
+    QPersistentModelIndex,
+    Signal,
+)
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -207,8 +213,12 @@ class TargetsEditor(QWidget):
     def mark_error(self, param: str | None, message: str) -> bool:
         """Select the cell a 400 names (`targets[1].weight`); False if it names none."""
         cell = self.model.mark_error(param, message)
-        if cell is not None:
-            self.select(*cell)
+        if cell is not None:  # the cell current, not selected: its colour stays in sight
+            self.table.clearSelection()
+            self.table.selectionModel().setCurrentIndex(
+                self.model.index(cell[0], self.model.column_index(cell[1])),
+                QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.table.setFocus()
         return cell is not None
 
     # --- the providers' models --------------------------------------------------------

@@ -43,6 +43,8 @@ def price_cell(row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if value is not None:
         return f"{float(value):g}"
+    if key == "price_cached_input_per_m" and row.get("price_input_per_m") is not None:
+        return f"{float(row['price_input_per_m']):g} (input)"  # what the server falls back to
     table = row.get("price") or {}
     if table.get("source", "target") != "target" and table.get(PRICE_PART[key]) is not None:
         return f"{float(table[PRICE_PART[key]]):g} (table)"
