@@ -140,6 +140,24 @@ def shoot_new_token(window: MainWindow, tasks: Tasks) -> None:
     dialog.close()
 
 
+def shoot_endpoint_dialog(window: MainWindow) -> None:
+    """The endpoint dialog of gpt-4o with a fallback through OpenRouter."""
+    from gui.dialogs.endpoint import EndpointDialog
+
+    api = window.ctx.api
+    by_name = {p["name"]: p["id"] for p in api.items("providers")}
+    endpoint = next(e for e in api.items("endpoints") if e["name"] == "gpt-4o")
+    endpoint = api.update("endpoints", endpoint["id"], {"targets": [
+        {"provider_id": by_name["openai"], "model": "gpt-4o", "priority": 0},
+        {"provider_id": by_name["openrouter"], "model": "openai/gpt-4o", "priority": 1,
+         "price_input_per_m": 2.5, "price_output_per_m": 10}], "monthly_budget": 250})
+    dialog = EndpointDialog(window.ctx, api.items("providers"), endpoint, window)
+    dialog.show()
+    wait(300)
+    save(dialog, "12-endpoint-dialog")
+    dialog.close()
+
+
 def main() -> None:
     app = application()
     with tempfile.TemporaryDirectory() as tmp, FakeUpstream() as fake:
@@ -155,6 +173,7 @@ def main() -> None:
             window.show()
             shoot_pages(window, tasks)
             shoot_new_token(window, tasks)
+            shoot_endpoint_dialog(window)
             window.close()
             tasks.wait()
     app.quit()

@@ -13,6 +13,7 @@ from PySide6.QtCore import QDateTime, Qt, QTimer
 
 from gui.models.base import SORT_ROLE
 from gui.models.usage import group_name
+from gui.money import money
 from gui.pages.logs import LogsPage
 from gui.pages.overview import OverviewPage, card_texts
 from gui.pages.usage import UsagePage
@@ -259,6 +260,21 @@ def test_logs_detail_pane_shows_the_selected_row(qtbot, ctx) -> None:
     assert row == page.model.rows[2]
     text = page.detail.toPlainText()
     assert row["request_id"] in text and "client_ip" in text and "latency_ms" in text
+
+
+def test_logs_show_what_each_request_cost(qtbot, ctx) -> None:
+    """The seed's chat endpoint has prices (1 and 2 $ per M tokens): its answers cost."""
+    page = loaded(qtbot, make(qtbot, LogsPage, ctx))
+    i = next(i for i, r in enumerate(page.model.rows)
+             if r["endpoint"] == "chat" and r["status"] == 200)
+    row = page.model.rows[i]
+    assert row["cost"] > 0 and row["attempts"] == 1 and len(row["attempt_log"]) == 1
+    assert page.model.cell(i, "cost") == money(row["cost"])
+    refused = next(i for i, r in enumerate(page.model.rows) if r["status"] == 401)
+    assert page.model.cell(refused, "cost") == "—"
+    page.table.selectRow(page.table.proxy.mapFromSource(page.model.index(i, 0)).row())
+    text = page.detail.toPlainText()
+    assert "Answered at the first attempt" in text and money(row["cost"]) in text
 
 
 def test_live_tail_adds_a_request_made_after_loading(qtbot, ctx, gui_server) -> None:

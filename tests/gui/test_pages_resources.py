@@ -274,6 +274,78 @@ def test_bad_endpoint_path_is_explained(qtbot, ctx) -> None:
     assert "path must start with /api/" in ctx.banner.label.text()
 
 
+def test_an_endpoint_with_two_targets_round_trips(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
+    name = unique("routed")
+    dialog = new_endpoint(page, name, "echo-main", "echo-fallback")
+    set_target(dialog, 0, "price_input_per_m", "0.15")
+    set_target(dialog, 0, "price_output_per_m", "0.6")
+    dialog.budget.setText("12.5")
+    submit(qtbot, page, dialog)
+    stored = by_name(api, "endpoints", name)
+    assert [(t["model"], t["priority"]) for t in stored["targets"]] == [
+        ("echo-main", 0), ("echo-fallback", 1)]
+    assert stored["targets"][0]["price_input_per_m"] == 0.15
+    assert stored["targets"][0]["price_output_per_m"] == 0.6
+    assert stored["targets"][1]["price_input_per_m"] is None
+    assert stored["monthly_budget"] == 12.5 and stored["model"] == "echo-main"
+    i = rows(page).index(row_named(page, name))
+    assert page.model.cell(i, "targets") == "echo: echo-main → echo: echo-fallback"
+    assert page.model.cell(i, "monthly_budget") == "$12.50"
+
+    edit = page.make_edit_dialog(row_named(page, name))  # the fallback first, then one
+    assert edit.targets.model.rowCount() == 2 and edit.budget.text() == "12.5"
+    edit.targets.select(1)
+    edit.targets.up.click()
+    submit(qtbot, page, edit)
+    stored = by_name(api, "endpoints", name)
+    assert [t["model"] for t in stored["targets"]] == ["echo-fallback", "echo-main"]
+    assert stored["model"] == "echo-fallback"  # the endpoint's model is the first target's
+
+    edit = page.make_edit_dialog(row_named(page, name))
+    edit.targets.select(1)
+    edit.targets.remove.click()
+    assert not edit.targets.remove.isEnabled()  # the last target stays
+    edit.budget.setText("")
+    submit(qtbot, page, edit)
+    stored = by_name(api, "endpoints", name)
+    assert [t["model"] for t in stored["targets"]] == ["echo-fallback"]
+    assert stored["monthly_budget"] is None
+
+
+def test_a_target_the_server_refuses_is_marked(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
+    name = unique("heavy")
+    dialog = new_endpoint(page, name, "echo-a", "echo-b")
+    dialog.targets.model.rows[1]["weight"] = 5000  # past what the cell editor allows
+    message = fails(qtbot, dialog)
+    assert "weight" in message and dialog.message.text() == message
+    assert dialog.targets.model.error[:2] == (1, "weight")
+    assert by_name(api, "endpoints", name) is None  # nothing was made
+
+
+def test_a_target_without_a_model_is_refused_before_asking(qtbot, ctx) -> None:
+    page = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
+    dialog = new_endpoint(page, unique("half"), "echo-a")
+    dialog.targets.add_target()
+    assert fails(qtbot, dialog) == "target 2: name the upstream model"
+    assert dialog.targets.model.error[:2] == (1, "model")
+
+
+def test_endpoints_and_providers_show_their_targets_health(qtbot, ctx) -> None:
+    endpoints = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
+    chat = row_named(endpoints, "chat")
+    assert chat["targets"][0]["health"]["state"] == "healthy"
+    i = rows(endpoints).index(chat)
+    assert endpoints.model.cell(i, "targets") == "echo: echo-1"
+    assert "— healthy" in endpoints.model.cell(i, "targets", Qt.ItemDataRole.ToolTipRole)
+    providers = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
+    echo = row_named(providers, "echo")
+    assert {"chat", "embed"} <= {t["endpoint"] for t in echo["targets_health"]}
+    j = rows(providers).index(echo)
+    assert providers.model.cell(j, "targets_health").endswith(" healthy")
+
+
 # --- tokens ------------------------------------------------------------------------------------
 
 def issue_token(qtbot, page, name: str, **fields):
@@ -284,6 +356,7 @@ def issue_token(qtbot, page, name: str, **fields):
         box.setChecked(scope in fields.get("scopes", ["all"]))
     dialog.rpm.setValue(fields.get("rpm", 0))
     dialog.monthly_requests.setValue(fields.get("monthly_requests", 0))
+    dialog.budget.setText(fields.get("budget", ""))
     dialog.allowed_ips.setPlainText(fields.get("allowed_ips", ""))
     for i in range(dialog.endpoints.count()):  # endpoints: names to allow (default: all)
         item = dialog.endpoints.item(i)
@@ -373,6 +446,21 @@ def test_revoke_token_after_confirmation(qtbot, ctx, api, yes) -> None:
     assert row_named(page, name)["revoked"] is True
     i = rows(page).index(row_named(page, name))
     assert page.model.data(page.model.index(i, page.model.column_index("status"))) == "revoked"
+
+
+def test_a_tokens_monthly_budget_round_trips(qtbot, ctx, api) -> None:
+    page = loaded(qtbot, make(qtbot, TokensPage, ctx))
+    name = unique("budget")
+    issue_token(qtbot, page, name, budget="5").close()
+    assert by_name(api, "tokens", name)["monthly_budget"] == 5.0
+    i = rows(page).index(row_named(page, name))
+    assert page.model.cell(i, "monthly_budget") == "$5.00"
+    assert page.model.cell(i, "spent_this_month") == "—"  # nothing spent yet
+    edit = page.make_edit_dialog(row_named(page, name))
+    assert edit.budget.text() == "5"
+    edit.budget.setText("")
+    submit(qtbot, page, edit)
+    assert by_name(api, "tokens", name)["monthly_budget"] is None
 
 
 def test_token_without_scopes_is_refused_locally(qtbot, ctx) -> None:
