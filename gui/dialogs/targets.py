@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.api import APIError
-from gui.models.targets import EDIT, PRICE_KEYS, WEIGHTS, TargetsModel
+from gui.models.targets import EDIT, PRICE_KEYS, PRIORITIES, WEIGHTS, TargetsModel
 from gui.pages.base import Context
 
 Index = QModelIndex | QPersistentModelIndex
@@ -155,7 +155,7 @@ class TargetsEditor(QWidget):
         # Kept as attributes: a view does not own its delegates.
         self.provider_delegate = ProviderDelegate(self.providers, self)
         self.model_delegate = ModelDelegate(self)
-        self.priority_delegate = NumberDelegate(0, 1_000_000, self)
+        self.priority_delegate = NumberDelegate(*PRIORITIES, self)
         self.weight_delegate = NumberDelegate(*WEIGHTS, self)
         self.price_delegate = PriceDelegate(self)
         for key, delegate in (("provider", self.provider_delegate),

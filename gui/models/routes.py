@@ -26,8 +26,10 @@ def health_state(target: dict[str, Any]) -> str:
 
 
 def health_text(health: dict[str, Any] | None) -> str:
-    """"cooling for 12 s (3 recent failures); last error: 503 overloaded"; "healthy"."""
-    health = health or {}
+    """"cooling for 12 s (3 recent failures); last error: 503 overloaded"; "healthy";
+    "health not known" where the server did not say (it has no router yet)."""
+    if not health:
+        return "health not known"
     state = health.get("state") or "healthy"
     if state == "cooling":
         left = health.get("cooling_for_s")

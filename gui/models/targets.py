@@ -19,7 +19,8 @@ PRICE_KEYS = ("price_input_per_m", "price_cached_input_per_m", "price_output_per
 PRICE_PART = {"price_input_per_m": "input", "price_cached_input_per_m": "cached_input",
               "price_output_per_m": "output"}
 SENT = ("provider_id", "model", "priority", "weight", "enabled", *PRICE_KEYS)
-WEIGHTS = (1, 1000)
+WEIGHTS = (1, 1000)  # the server's ranges
+PRIORITIES = (-1000, 1000)
 ERROR_BACKGROUND = QColor("#f9d6d2")
 MUTED = QColor("#7a7a7a")
 

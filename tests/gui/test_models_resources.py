@@ -19,6 +19,7 @@ from gui.models.resources import (
     local_time,
     token_status,
 )
+from gui.models.routes import health_text
 
 DISPLAY = Qt.ItemDataRole.DisplayRole
 FOREGROUND = Qt.ItemDataRole.ForegroundRole
@@ -249,3 +250,10 @@ def test_audit_model(qtmodeltester) -> None:
     assert model.cell(0, "time", SORT_ROLE) == "2026-03-01T10:00:05Z"
     assert compact_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
     qtmodeltester.check(model)
+
+
+def test_a_health_the_server_did_not_give_is_not_called_healthy() -> None:
+    assert health_text(None) == "health not known"
+    assert health_text({"state": "healthy", "recent_failures": 1, "last_error": "timeout",
+                        "last_status": None}) == (
+        "healthy (1 recent failure); last error: timeout")

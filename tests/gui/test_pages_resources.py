@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QDialog
 from gui.dialogs.endpoint import EndpointDialog
 from gui.dialogs.provider import ProviderDialog, parse_headers
 from gui.models.base import ROW_ROLE
+from gui.models.routes import health_text
 from gui.pages import build_pages
 from gui.pages.audit import AuditPage
 from gui.pages.endpoints import EndpointsPage
@@ -335,10 +336,10 @@ def test_a_target_without_a_model_is_refused_before_asking(qtbot, ctx) -> None:
 def test_endpoints_and_providers_show_their_targets_health(qtbot, ctx) -> None:
     endpoints = loaded(qtbot, make(qtbot, EndpointsPage, ctx))
     chat = row_named(endpoints, "chat")
-    assert chat["targets"][0]["health"]["state"] == "healthy"
     i = rows(endpoints).index(chat)
     assert endpoints.model.cell(i, "targets") == "echo: echo-1"
-    assert "— healthy" in endpoints.model.cell(i, "targets", Qt.ItemDataRole.ToolTipRole)
+    assert endpoints.model.cell(i, "targets", Qt.ItemDataRole.ToolTipRole) == (
+        f"1. echo: echo-1 (priority 0, weight 1) — {health_text(chat['targets'][0]['health'])}")
     providers = loaded(qtbot, make(qtbot, ProvidersPage, ctx))
     echo = row_named(providers, "echo")
     assert {"chat", "embed"} <= {t["endpoint"] for t in echo["targets_health"]}
