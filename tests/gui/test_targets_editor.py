@@ -1,0 +1,75 @@
+"""The endpoint dialog's targets table as a widget: its buttons, its editors and the cell a
+server error names (real widgets, offscreen; the providers are the live server's)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox
+
+from gui.dialogs.targets import TargetsEditor
+
+WAIT = 10_000
+
+
+def editor_for(qtbot, ctx, providers: list[dict]) -> TargetsEditor:
+    editor = TargetsEditor(ctx, providers)
+    qtbot.addWidget(editor)
+    editor.resize(800, 240)
+    editor.show()
+    qtbot.waitExposed(editor)
+    return editor
+
+
+def test_buttons_follow_the_selection(qtbot, ctx, api) -> None:
+    providers = api.items("providers")
+    editor = editor_for(qtbot, ctx, providers)
+    editor.add_target()
+    assert not editor.remove.isEnabled()  # an endpoint keeps at least one target
+    editor.add.click()
+    assert editor.model.rowCount() == 2 and editor.selected() == 1
+    assert editor.model.rows[1]["priority"] == 1  # a fallback
+    assert editor.remove.isEnabled() and editor.up.isEnabled() and not editor.down.isEnabled()
+    editor.model.rows[0]["model"], editor.model.rows[1]["model"] = "first", "second"
+    editor.up.click()
+    assert [r["model"] for r in editor.model.rows] == ["second", "first"]
+    assert editor.selected() == 0 and editor.down.isEnabled() and not editor.up.isEnabled()
+    editor.remove.click()
+    assert [r["model"] for r in editor.model.rows] == ["first"]
+    ctx.tasks.wait()
+
+
+def test_cells_edit_with_the_right_editors(qtbot, ctx, api) -> None:
+    providers = api.items("providers")
+    editor = editor_for(qtbot, ctx, providers)
+    editor.add_target()
+    model, view = editor.model, editor.table
+    made = {}
+    for key in ("provider", "model", "priority", "weight", "price_input_per_m"):
+        index = model.index(0, model.column_index(key))
+        made[key] = view.itemDelegateForColumn(index.column()).createEditor(
+            view.viewport(), None, index)
+    assert isinstance(made["provider"], QComboBox)
+    assert made["provider"].count() == len(providers)
+    assert isinstance(made["model"], QComboBox) and made["model"].isEditable()
+    assert (made["weight"].minimum(), made["weight"].maximum()) == (1, 1000)
+    assert isinstance(made["priority"], QSpinBox)
+    assert isinstance(made["price_input_per_m"], QLineEdit)
+    assert made["price_input_per_m"].validator() is not None
+    echo = next(p for p in providers if p["name"] == "echo")
+    delegate, index = editor.provider_delegate, model.index(0, model.column_index("provider"))
+    made["provider"].setCurrentIndex(made["provider"].findData(echo["id"]))
+    with qtbot.waitSignal(editor.models_loaded, timeout=WAIT,
+                          check_params_cb=lambda pid, _m: pid == echo["id"]):
+        delegate.setModelData(made["provider"], model, index)
+    assert model.cell(0, "provider") == "echo" and editor.models[echo["id"]] == ["echo"]
+    ctx.tasks.wait()
+
+
+def test_the_cell_a_server_error_names_gets_the_focus(qtbot, ctx) -> None:
+    editor = editor_for(qtbot, ctx, [{"id": 1, "name": "a"}])
+    editor.set_targets([{"provider_id": 1, "model": "x", "priority": 0, "weight": 1},
+                        {"provider_id": 1, "model": "y", "priority": 1, "weight": 1}])
+    assert editor.mark_error("targets[1].weight", "weight must be 1 to 1000")
+    current = editor.table.currentIndex()
+    assert (current.row(), current.column()) == (1, editor.model.column_index("weight"))
+    assert not editor.mark_error("name", "name is taken")
+    ctx.tasks.wait()
