@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QWidget
 from gui.dialogs.fields import amount_text, budget_field, parse_amount
 from gui.dialogs.form import FormDialog, InvalidInput
 from gui.dialogs.targets import TargetsEditor
+from gui.models.targets import SENT
 from gui.pages.base import Context
 
 KINDS = ("chat", "embeddings")
@@ -32,6 +33,12 @@ def row_targets(row: dict[str, Any]) -> list[dict[str, Any]]:
              "price_input_per_m": row.get("price_input_per_m"),
              "price_cached_input_per_m": None,
              "price_output_per_m": row.get("price_output_per_m")}]
+
+
+def as_sent(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Targets as the dialog sends them, in the order tried."""
+    ordered = sorted(targets, key=lambda t: t.get("priority") or 0)
+    return [{key: target.get(key) for key in SENT} for target in ordered]
 
 
 class EndpointDialog(FormDialog):
@@ -90,13 +97,18 @@ class EndpointDialog(FormDialog):
         if problems:
             row, key, message = problems[0]
             raise InvalidInput(message, f"targets[{row}].{key}")
-        return {"name": self.name.text().strip(), "path": self.path.text().strip(),
-                "kind": self.kind.currentText(),
-                "aliases": parse_aliases(self.aliases.text()),
-                "targets": self.targets.model.targets(),
-                "monthly_budget": parse_amount(self.budget.text(), "the monthly budget",
-                                               "monthly_budget"),
-                "enabled": self.enabled.isChecked()}
+        payload = {"name": self.name.text().strip(), "path": self.path.text().strip(),
+                   "kind": self.kind.currentText(),
+                   "aliases": parse_aliases(self.aliases.text()),
+                   "targets": self.targets.model.targets(),
+                   "monthly_budget": parse_amount(self.budget.text(), "the monthly budget",
+                                                  "monthly_budget"),
+                   "enabled": self.enabled.isChecked()}
+        if self.row and payload["targets"] == as_sent(row_targets(self.row)):
+            # Unchanged: not sent, as the list replaces the targets whole (new ids, and
+            # the router's health of each started over).
+            del payload["targets"]
+        return payload
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         api = self.ctx.api

@@ -73,3 +73,23 @@ def test_the_cell_a_server_error_names_gets_the_focus(qtbot, ctx) -> None:
     assert (current.row(), current.column()) == (1, editor.model.column_index("weight"))
     assert not editor.mark_error("name", "name is taken")
     ctx.tasks.wait()
+
+
+def test_unchanged_targets_are_not_sent_again(qtbot, ctx) -> None:
+    """The list replaces the targets whole: sent unchanged, their ids (and the router's
+    health of each) would start over for an edit of the name."""
+    from gui.dialogs.endpoint import EndpointDialog
+
+    target = {"id": 4, "provider_id": 1, "provider": "a", "model": "x", "priority": 0,
+              "weight": 1, "enabled": True, "price_input_per_m": None,
+              "price_cached_input_per_m": None, "price_output_per_m": None, "price": None,
+              "health": None}
+    row = {"id": 9, "name": "chat", "path": "/api/chat", "kind": "chat", "enabled": True,
+           "targets": [target], "monthly_budget": None}
+    dialog = EndpointDialog(ctx, [{"id": 1, "name": "a"}], row)
+    qtbot.addWidget(dialog)
+    dialog.name.setText("chat-2")
+    assert "targets" not in dialog.payload() and dialog.payload()["name"] == "chat-2"
+    dialog.targets.model.setData(dialog.targets.model.index(0, 1), "y")
+    assert [t["model"] for t in dialog.payload()["targets"]] == ["y"]
+    ctx.tasks.wait()
