@@ -147,7 +147,9 @@ class TargetsEditor(QWidget):
         layout.addWidget(self.table)
         layout.addLayout(buttons)
         self.table.selectionModel().selectionChanged.connect(self._enable_buttons)
-        self.model.modelReset.connect(self._enable_buttons)
+        for changed in (self.model.modelReset, self.model.rowsInserted,
+                        self.model.rowsRemoved):
+            changed.connect(self._enable_buttons)
         self.model.dataChanged.connect(self._provider_maybe_changed)
         self._enable_buttons()
 
@@ -198,6 +200,7 @@ class TargetsEditor(QWidget):
         if row is not None and self.model.rowCount() > 1:  # an endpoint needs a target
             self.model.remove_target(row)
             self.select(min(row, self.model.rowCount() - 1))
+            self._enable_buttons()
 
     def move(self, delta: int) -> None:
         row = self.selected()
