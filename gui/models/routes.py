@@ -13,8 +13,9 @@ from PySide6.QtGui import QColor
 from gui.models.base import Column
 from gui.money import budget_level, budget_use, money
 
-HEALTH_MARKS = {"cooling": "⏸", "half_open": "◐"}  # healthy: no mark
-LEVEL_MARKS = {"warning": "⚠", "exceeded": "⛔"}
+# In DejaVu Sans (what a Linux desktop falls back to): "⏸" and "⛔" were empty boxes.
+HEALTH_MARKS = {"cooling": "❄", "half_open": "◐"}  # healthy: no mark
+LEVEL_MARKS = {"warning": "⚠", "exceeded": "✖"}
 LEVEL_COLORS = {"warning": QColor("#a15c00"), "exceeded": QColor("#b3261e")}
 SHOWN_TARGETS = 2  # the rest are counted: "(+1)"
 

@@ -75,12 +75,12 @@ def cost_text(overview: dict[str, Any]) -> str:
     return f"{text} + {unpriced:,} with no price" if unpriced else text
 
 
-BUDGET_MARKS = {"warning": "⚠", "exceeded": "⛔"}
+BUDGET_MARKS = {"warning": "⚠", "exceeded": "✖"}
 
 
 def budget_warnings(overview: dict[str, Any]) -> list[str]:
     """One line per token or endpoint at 80 % of its monthly budget or more, the
-    exceeded ones first: "⛔ token laptop: $5.20 of $5.00 (104 %), budget reached"."""
+    exceeded ones first: "✖ token laptop: $5.20 of $5.00 (104 %), budget reached"."""
     currency = overview.get("currency") or "USD"
     found = [b for b in overview.get("budgets") or [] if b.get("level") in BUDGET_MARKS]
     found.sort(key=lambda b: (b["level"] != "exceeded", -(b.get("percent") or 0)))

@@ -93,7 +93,7 @@ def test_endpoints_model(qtmodeltester) -> None:
     assert model.headers() == ["Name", "Path", "Kind", "Targets", "Aliases", "Budget",
                               "Spent this month", "Enabled"]
     assert model.cell(0, "targets") == "openai: gpt-4o → local: llama3 (+1)"
-    assert model.cell(1, "targets") == "⏸ local: e | ◐ spare: e2"  # one priority: by weight
+    assert model.cell(1, "targets") == "❄ local: e | ◐ spare: e2"  # one priority: by weight
     assert model.cell(2, "targets") == "echo: m"
     tip = model.cell(1, "targets", Qt.ItemDataRole.ToolTipRole)
     assert "1. local: e (priority 0, weight 1) — cooling for 12 s (3 recent failures); " \
@@ -183,7 +183,7 @@ def test_tokens_model_marks_spend_near_and_over_the_budget(qtmodeltester) -> Non
     assert [model.cell(i, "monthly_budget") for i in range(5)] == [
         "$5.00", "$5.00", "$5.00", "none", "none"]
     assert [model.cell(i, "spent_this_month") for i in range(5)] == [
-        "$1.00", "⚠ $4.00 (80 %)", "⛔ $5.20 (104 %)", "$0.0042", "—"]
+        "$1.00", "⚠ $4.00 (80 %)", "✖ $5.20 (104 %)", "$0.0042", "—"]
     colours = [model.cell(i, "spent_this_month", FOREGROUND) for i in range(5)]
     assert colours[0] is None and colours[3] is None
     assert colours[1] is not None and colours[2] is not None and colours[1] != colours[2]

@@ -89,7 +89,7 @@ def test_budget_warnings_list_the_subjects_near_or_over_their_budget() -> None:
         {"subject": "token", "id": 3, "name": "ci", "budget": 5.0, "spent": 5.2,
          "percent": 104.0, "level": "exceeded"}]}
     assert budget_warnings(overview) == [
-        "⛔ token ci: $5.20 of $5.00 (104 %), budget reached",
+        "✖ token ci: $5.20 of $5.00 (104 %), budget reached",
         "⚠ endpoint chat: $8.50 of $10.00 (85 %)"]
     assert budget_warnings({"budgets": []}) == budget_warnings({}) == []
 
