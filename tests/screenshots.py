@@ -62,6 +62,7 @@ def seed(data_dir: Path, upstream: str) -> None:
         providers.create(box, actor, name="gpu-box", type="openai_compatible",
                          base_url=upstream, timeout_s=120)
         providers.create(box, actor, name="echo", type="echo")
+        prices: dict[int, tuple[float, float | None]] = {}  # endpoint id: $ per M in, out
         for name, model, provider, kind, price_in, price_out in [
             ("gpt-4o-mini", "gpt-4o-mini", "openai", "chat", 0.15, 0.6),
             ("gpt-4o", "gpt-4o", "openai", "chat", 2.5, 10),
@@ -70,27 +71,40 @@ def seed(data_dir: Path, upstream: str) -> None:
             ("llama-70b", "llama-3.3-70b", "gpu-box", "chat", None, None),
             ("echo", "echo-1", "echo", "chat", None, None),
         ]:
-            endpoints.create(actor, name=name, path=f"/api/{name}", kind=kind, model=model,
-                             provider=provider, price_input_per_m=price_in,
-                             price_output_per_m=price_out)
-        for name, scopes, rpm, month_requests, month_tokens in [
-            ("research-notebooks", ["chat", "embeddings"], 120, 20000, 5_000_000),
-            ("support-bot", ["chat"], 600, None, 20_000_000),
-            ("ci-pipeline", ["chat", "models"], 60, 5000, None),
-            ("docs-search", ["embeddings"], 300, None, None),
-            ("alice-laptop", ["all"], 30, 2000, 1_000_000),
-            ("bob-laptop", ["all"], 30, 2000, 1_000_000),
-            ("data-team", ["all"], None, None, 50_000_000),
-            ("old-prototype", ["chat"], 10, 100, None),
+            made = endpoints.create(actor, name=name, path=f"/api/{name}", kind=kind,
+                                    model=model, provider=provider,
+                                    price_input_per_m=price_in, price_output_per_m=price_out)
+            if price_in is not None:
+                prices[made.id] = (price_in, price_out)
+        for name, scopes, rpm, month_requests, month_tokens, budget in [
+            ("research-notebooks", ["chat", "embeddings"], 120, 20000, 5_000_000, 0.1),
+            ("support-bot", ["chat"], 600, None, 20_000_000, 40),
+            ("ci-pipeline", ["chat", "models"], 60, 5000, None, None),
+            ("docs-search", ["embeddings"], 300, None, None, None),
+            ("alice-laptop", ["all"], 30, 2000, 1_000_000, 0.1),
+            ("bob-laptop", ["all"], 30, 2000, 1_000_000, None),
+            ("data-team", ["all"], None, None, 50_000_000, 100),
+            ("old-prototype", ["chat"], 10, 100, None, None),
         ]:
             tokens.create(actor, 4, name=name, scopes=scopes, rpm=rpm,
-                          monthly_requests=month_requests, monthly_tokens=month_tokens)
+                          monthly_requests=month_requests, monthly_tokens=month_tokens,
+                          monthly_budget=budget)
         tokens.revoke(actor, Token.get(Token.name == "old-prototype").id)
         token_ids = [t.id for t in Token.select()]
-        log_rows = list(rows(4000, 30, token_ids, list(Endpoint.select()), random.Random(3)))
+        log_rows = [priced(row, prices) for row in
+                    rows(4000, 30, token_ids, list(Endpoint.select()), random.Random(3))]
         with db.atomic():
             write_batch(db, log_rows)
     db.close_all()
+
+
+def priced(row: dict, prices: dict[int, tuple[float, float | None]]) -> dict:
+    """A seeded log row with what it cost at its endpoint's prices (None: no price)."""
+    price = prices.get(row["endpoint_id"])
+    if price is None:
+        return {**row, "cost_nanos": None if row["prompt_tokens"] else 0}
+    cost = row["prompt_tokens"] * price[0] + row["completion_tokens"] * (price[1] or 0)
+    return {**row, "cost_nanos": round(cost * 1000)}
 
 
 def wait(ms: int) -> None:

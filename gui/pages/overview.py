@@ -68,11 +68,19 @@ def _errors(overview: dict[str, Any], kind: str) -> str:
 
 
 def cost_text(overview: dict[str, Any]) -> str:
-    """This month's cost in the server's currency; requests without a price are named
-    (they are in the counts, not in the cost)."""
+    """This month's cost in the server's currency, marked when some requests had no
+    price (they are in the counts, not in the cost: `cost_tip` says how many)."""
     text = money(overview.get("cost_this_month") or 0, overview.get("currency") or "USD")
+    return f"{text} *" if overview.get("unpriced_requests_this_month") else text
+
+
+def cost_tip(overview: dict[str, Any]) -> str:
     unpriced = overview.get("unpriced_requests_this_month") or 0
-    return f"{text} + {unpriced:,} with no price" if unpriced else text
+    said = "At the prices when each request was made (calendar month, UTC)"
+    if unpriced:
+        said += (f".\n* {unpriced:,} request{'s' if unpriced != 1 else ''} used a model with no "
+                 "price: not in the cost")
+    return said
 
 
 BUDGET_MARKS = {"warning": "⚠", "exceeded": "✖"}
@@ -177,6 +185,7 @@ class OverviewPage(Page):
             self.cards[key].set_value(text)
         providers = overview.get("upstream_health", [])
         self.cards["upstream_health"].setToolTip(health_details(providers))
+        self.cards["cost_this_month"].setToolTip(cost_tip(overview))
         failing = any(provider_state(p) == "failing" for p in providers)
         self.cards["upstream_health"].value.setStyleSheet("color: #8a1c12;" if failing else "")
         warnings = budget_warnings(overview)

@@ -10,6 +10,7 @@ from gui.pages.overview import (
     budget_warnings,
     card_texts,
     cost_text,
+    cost_tip,
     health_text,
 )
 
@@ -74,8 +75,10 @@ def test_cost_this_month_in_its_currency_names_unpriced_requests() -> None:
     overview = {"cost_this_month": 12.5, "currency": "USD",
                 "unpriced_requests_this_month": 0}
     assert cost_text(overview) == "$12.50"
-    assert cost_text({**overview, "unpriced_requests_this_month": 3}) == (
-        "$12.50 + 3 with no price")
+    assert cost_text({**overview, "unpriced_requests_this_month": 3}) == "$12.50 *"
+    assert "* 3 requests used a model with no price" in cost_tip(
+        {**overview, "unpriced_requests_this_month": 3})
+    assert "*" not in cost_tip(overview)
     assert cost_text({"cost_this_month": 0.0042}) == "$0.0042"  # a server before currency
     assert cost_text({"cost_this_month": 2, "currency": "EUR"}) == "2.00 EUR"
 
