@@ -71,6 +71,10 @@ class ModelDelegate(QStyledItemDelegate):
         combo = QComboBox(parent, editable=True)
         provider_id = self.targets.model.row(index.row()).get("provider_id")
         combo.addItems(self.targets.models.get(provider_id, []))
+        # No completer: the default inline one turned "gpt-4o" typed + Enter into
+        # "gpt-4o-mini" (the first longer match), and a popup one eats the first Enter.
+        # The provider's models are in the drop-down list.
+        combo.setCompleter(None)
         return combo
 
     def setEditorData(self, editor: QWidget, index: Index) -> None:

@@ -93,3 +93,22 @@ def test_unchanged_targets_are_not_sent_again(qtbot, ctx) -> None:
     dialog.targets.model.setData(dialog.targets.model.index(0, 1), "y")
     assert [t["model"] for t in dialog.payload()["targets"]] == ["y"]
     ctx.tasks.wait()
+
+
+
+def test_a_model_typed_is_the_model_saved(qtbot, ctx) -> None:
+    """Walk: "gpt-4o" typed and Enter saved "gpt-4o-mini": the editable combo's default
+    completer filled in the first longer match (it needs keyboard focus, so offscreen
+    only its absence can be checked)."""
+    editor = editor_for(qtbot, ctx, [{"id": 1, "name": "a"}])
+    editor.set_targets([{"provider_id": 1, "model": "x", "priority": 0, "weight": 1}])
+    editor.models[1] = ["gpt-4o-mini", "gpt-4o"]
+    index = editor.model.index(0, editor.model.column_index("model"))
+    combo = editor.model_delegate.createEditor(editor.table.viewport(), None, index)
+    assert combo.completer() is None and combo.count() == 2  # the models: the list
+    editor.model_delegate.setEditorData(combo, index)
+    combo.lineEdit().clear()
+    qtbot.keyClicks(combo.lineEdit(), "gpt-4o")
+    editor.model_delegate.setModelData(combo, editor.model, index)
+    assert editor.model.rows[0]["model"] == "gpt-4o"
+    ctx.tasks.wait()
