@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Signal,
 )
-from PySide6.QtGui import QDoubleValidator
+from PySide6.QtGui import QDoubleValidator, QValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -96,16 +96,28 @@ class NumberDelegate(QStyledItemDelegate):
         return QSpinBox(parent, minimum=self.low, maximum=self.high)
 
 
+class PriceValidator(QDoubleValidator):
+    """A price or nothing. QDoubleValidator calls an empty field Intermediate, and the
+    view then keeps the editor open on Enter: an override could not be taken away."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(0.0, 1_000_000.0, 6, parent)
+        self.setNotation(QDoubleValidator.Notation.StandardNotation)
+        self.setLocale(QLocale.c())
+
+    def validate(self, text: str, pos: int) -> Any:
+        if not text.strip():
+            return QValidator.State.Acceptable, text, pos
+        return super().validate(text, pos)
+
+
 class PriceDelegate(QStyledItemDelegate):
     """A price: a decimal with a dot whatever the desktop's locale; empty is none."""
 
     def createEditor(self, parent: QWidget, _option: QStyleOptionViewItem,
                      _index: Index) -> QWidget:
         field = QLineEdit(parent, placeholderText="table")
-        validator = QDoubleValidator(0.0, 1_000_000.0, 6, field)
-        validator.setNotation(QDoubleValidator.Notation.StandardNotation)
-        validator.setLocale(QLocale.c())
-        field.setValidator(validator)
+        field.setValidator(PriceValidator(field))
         return field
 
 
@@ -210,6 +222,9 @@ class TargetsEditor(QWidget):
         row = self.selected()
         if row is not None:
             self.select(self.model.move(row, delta))
+            # The button just pressed may now be disabled (top or bottom row): Qt would
+            # pass the focus to the next field (the budget), where typing overwrites it.
+            self.table.setFocus()
 
     def _enable_buttons(self, *_args: Any) -> None:
         row, count = self.selected(), self.model.rowCount()

@@ -112,3 +112,24 @@ def test_a_model_typed_is_the_model_saved(qtbot, ctx) -> None:
     editor.model_delegate.setModelData(combo, editor.model, index)
     assert editor.model.rows[0]["model"] == "gpt-4o"
     ctx.tasks.wait()
+
+
+def test_a_price_override_can_be_taken_away(qtbot, ctx) -> None:
+    """Walk: an emptied price cell kept its price (the validator called "" Intermediate,
+    and the view commits a line edit on Enter only when its input is acceptable)."""
+    editor = editor_for(qtbot, ctx, [{"id": 1, "name": "a"}])
+    editor.set_targets([{"provider_id": 1, "model": "x", "priority": 0, "weight": 1,
+                         "price_cached_input_per_m": 8.0}])
+    index = editor.model.index(0, editor.model.column_index("price_cached_input_per_m"))
+    field = editor.price_delegate.createEditor(editor.table.viewport(), None, index)
+    editor.price_delegate.setEditorData(field, index)
+    assert field.text() == "8"
+    field.clear()
+    assert field.hasAcceptableInput()
+    qtbot.keyClicks(field, "-1")
+    assert not field.hasAcceptableInput() or field.text() != "-1"  # no negative prices
+    field.setText("  ")
+    assert field.hasAcceptableInput()
+    editor.price_delegate.setModelData(field, editor.model, index)
+    assert editor.model.rows[0]["price_cached_input_per_m"] is None
+    ctx.tasks.wait()
