@@ -133,3 +133,26 @@ def test_a_price_override_can_be_taken_away(qtbot, ctx) -> None:
     editor.price_delegate.setModelData(field, editor.model, index)
     assert editor.model.rows[0]["price_cached_input_per_m"] is None
     ctx.tasks.wait()
+
+
+def test_moving_a_target_keeps_the_focus_on_the_table(qtbot, ctx) -> None:
+    """Walk: Up on the second row disabled Up, and the focus fell to the next field."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    editor = TargetsEditor(ctx, [{"id": 1, "name": "a"}])
+    after = QLineEdit()
+    layout = QVBoxLayout(window)
+    layout.addWidget(editor)
+    layout.addWidget(after)
+    window.show()
+    qtbot.waitExposed(window)
+    editor.set_targets([{"provider_id": 1, "model": "x", "priority": 0, "weight": 1},
+                        {"provider_id": 1, "model": "y", "priority": 1, "weight": 1}])
+    editor.select(1)
+    editor.up.setFocus()
+    editor.up.click()
+    assert not editor.up.isEnabled()
+    assert window.focusWidget() is editor.table  # offscreen: where the focus will be
+    ctx.tasks.wait()
