@@ -10,7 +10,7 @@ from typing import Any
 from gui.models.logs import local_time, ms_text, used_tokens
 from gui.money import cost
 
-HIDDEN = {"attempt_log"}  # shown as its own table below the fields
+HIDDEN = {"attempt_log"}  # shown as its own list above the fields
 
 
 def field_text(key: str, value: Any, row: dict[str, Any]) -> str:
@@ -44,15 +44,19 @@ def attempt_rows(row: dict[str, Any],
 
 
 def attempts_html(row: dict[str, Any], providers: Mapping[int, str] | None = None) -> str:
+    """One short paragraph per attempt, not a six-column table: the pane is narrow, and a
+    table there broke its headers and the error mid-word ("Provid/er", "provide/r")."""
     attempts = attempt_rows(row, providers)
     heading = ("Answered at the first attempt" if len(attempts) == 1
                else f"{len(attempts)} attempts (targets tried in turn)")
-    head = "".join(f"<th align='left'>{h}</th>" for h in
-                   ("#", "Provider", "Model", "Status", "Latency", "Error"))
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in attempt)
-                   + "</tr>" for attempt in attempts)
-    return (f"<p><b>{heading}</b></p><table cellspacing='0' cellpadding='3'>"
-            f"<tr>{head}</tr>{body}</table>")
+    items = []
+    for number, provider, model, status, latency, error in attempts:
+        said = (f"<b>{number}.</b> {html.escape(provider)}: {html.escape(model)} "
+                f"&mdash; {html.escape(status)} in {html.escape(latency)}")
+        if error:
+            said += f"<br>&nbsp;&nbsp;&nbsp;{html.escape(error)}"
+        items.append(f"<p style='margin-top:2px; margin-bottom:4px'>{said}</p>")
+    return f"<p><b>{heading}</b></p>{''.join(items)}"
 
 
 def detail_html(row: dict[str, Any] | None,

@@ -90,7 +90,9 @@ def test_the_detail_pane_lists_each_attempt() -> None:
         ("2", "#7", "llama3", "200", "96 ms", "")]  # a provider deleted since: its id
     page = detail_html(row, {2: "openai", 7: "local"})
     assert "2 attempts" in page and "upstream 503: overloaded" in page
-    assert "$0.0042" in page and "attempt_log" not in page  # the list is the table
+    assert "openai: gpt-4o &mdash; 503 in 812 ms" in page  # one line each: the pane is narrow
+    assert "<th" not in page.split("<hr>")[0]  # no table of six columns (words broke)
+    assert "$0.0042" in page and "attempt_log" not in page  # shown as the list
     single = log_row(8, "2026-03-01T10:00:08Z", attempt_log=None)
     assert attempt_rows(single, {1: "echo"}) == [("1", "echo", "echo-1", "200", "12 ms", "")]
     assert "Answered at the first attempt" in detail_html(single)
