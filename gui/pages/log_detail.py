@@ -53,9 +53,10 @@ def attempts_html(row: dict[str, Any], providers: Mapping[int, str] | None = Non
     for number, provider, model, status, latency, error in attempts:
         said = (f"<b>{number}.</b> {html.escape(provider)}: {html.escape(model)} "
                 f"&mdash; {html.escape(status)} in {html.escape(latency)}")
-        if error:
-            said += f"<br>&nbsp;&nbsp;&nbsp;{html.escape(error)}"
-        items.append(f"<p style='margin-top:2px; margin-bottom:4px'>{said}</p>")
+        items.append(f"<p style='margin-top:2px; margin-bottom:2px'>{said}</p>")
+        if error:  # indented as a block: a long error wraps under itself
+            items.append(f"<p style='margin-left:14px; margin-top:0; margin-bottom:4px'>"
+                         f"{html.escape(error)}</p>")
     return f"<p><b>{heading}</b></p>{''.join(items)}"
 
 
