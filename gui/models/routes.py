@@ -43,8 +43,11 @@ def health_text(health: dict[str, Any] | None) -> str:
     if failures:
         said += f" ({failures} recent failure{'s' if failures != 1 else ''})"
     if health.get("last_error") and (state != "healthy" or failures):
-        status = health.get("last_status")
-        said += f"; last error: {f'{status} ' if status else ''}{health['last_error']}"
+        error, status = str(health["last_error"]), health.get("last_status")
+        # The server's errors often name the status already ("... answered 503: ..."):
+        # "last error: 503 provider x answered 503" said it twice.
+        shown = f"{status} {error}" if status and str(status) not in error else error
+        said += f"; last error: {shown}"
     return said
 
 

@@ -97,7 +97,7 @@ def test_endpoints_model(qtmodeltester) -> None:
     assert model.cell(2, "targets") == "echo: m"
     tip = model.cell(1, "targets", Qt.ItemDataRole.ToolTipRole)
     assert "1. local: e (priority 0, weight 1) — cooling for 12 s (3 recent failures); " \
-           "last error: 503 upstream 503: overloaded" in tip
+           "last error: upstream 503: overloaded" in tip
     assert "half-open" in tip and "3. off: e3 (priority 1, weight 1) — disabled" in tip
     assert model.cell(0, "targets", FOREGROUND) is None
     assert model.cell(0, "aliases") == "claude-sonnet-4-5, gpt-5"
@@ -257,3 +257,10 @@ def test_a_health_the_server_did_not_give_is_not_called_healthy() -> None:
     assert health_text({"state": "healthy", "recent_failures": 1, "last_error": "timeout",
                         "last_status": None}) == (
         "healthy (1 recent failure); last error: timeout")
+    # Walk: "last error: 503 provider openai-main answered 503: ..." (the status twice).
+    cooling = {"state": "cooling", "cooling_for_s": 6.2, "recent_failures": 3,
+               "last_status": 503, "last_error": "provider a answered 503: overloaded"}
+    assert health_text(cooling) == ("cooling for 6 s (3 recent failures); last error: "
+                                    "provider a answered 503: overloaded")
+    assert health_text({**cooling, "last_error": "overloaded"}).endswith(
+        "last error: 503 overloaded")
