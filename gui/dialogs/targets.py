@@ -174,7 +174,9 @@ class TargetsEditor(QWidget):
         self.provider_delegate = ProviderDelegate(self.providers, self)
         self.model_delegate = ModelDelegate(self)
         self.priority_delegate = NumberDelegate(*PRIORITIES, self)
-        self.weight_delegate = NumberDelegate(*WEIGHTS, self)
+        # From 0: a 0 typed reaches the model, which marks the cell with why it is refused
+        # (a spin box from 1 quietly put the old weight back).
+        self.weight_delegate = NumberDelegate(WEIGHTS[0] - 1, WEIGHTS[1], self)
         self.price_delegate = PriceDelegate(self)
         for key, delegate in (("provider", self.provider_delegate),
                               ("model", self.model_delegate),

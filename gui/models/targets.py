@@ -21,6 +21,12 @@ PRICE_PART = {"price_input_per_m": "input", "price_cached_input_per_m": "cached_
 SENT = ("provider_id", "model", "priority", "weight", "enabled", *PRICE_KEYS)
 WEIGHTS = (1, 1000)  # the server's ranges
 PRIORITIES = (-1000, 1000)
+INVALID = {"weight": f"the weight must be {WEIGHTS[0]} to {WEIGHTS[1]} (a share of the load: "
+                     "a target not to be used is unticked in Enabled)",
+           "priority": f"the priority must be {PRIORITIES[0]} to {PRIORITIES[1]}",
+           **dict.fromkeys(("price_input_per_m", "price_cached_input_per_m",
+                            "price_output_per_m"),
+                           "a price is dollars per million tokens, e.g. 2.5; empty: the table's")}
 ERROR_BACKGROUND = QColor("#f9d6d2")
 MUTED = QColor("#7a7a7a")
 
@@ -218,7 +224,10 @@ class TargetsModel(RecordTableModel):
         try:
             changed = self._set(row, key, value, role)
         except (TypeError, ValueError):
-            return False  # not a number, a weight out of range: the cell keeps its value
+            # The cell keeps its value, and says why (it quietly went back to 1 for a 0).
+            self.error = (index.row(), key, INVALID.get(key, "not a valid value"))
+            self.dataChanged.emit(index, index)
+            return False
         if not changed:
             return False
         self.error = None

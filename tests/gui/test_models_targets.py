@@ -66,6 +66,12 @@ def test_cells_edit_and_refuse_what_the_server_would(qtmodeltester) -> None:
     assert model.cell(0, "price_input_per_m") == "—"  # the table's price was the old model's
     assert set_cell(model, 1, "weight", 40) and model.rows[1]["weight"] == 40
     assert not set_cell(model, 1, "weight", 0) and not set_cell(model, 1, "weight", 1001)
+    # Walk: a 0 typed went back to 1 without a word; now the cell says why.
+    assert model.rows[1]["weight"] == 40
+    assert model.cell(1, "weight", Qt.ItemDataRole.BackgroundRole) == ERROR_BACKGROUND
+    assert "1 to 1000" in model.cell(1, "weight", Qt.ItemDataRole.ToolTipRole)
+    assert set_cell(model, 1, "weight", 2)  # a good value clears the mark
+    assert model.cell(1, "weight", Qt.ItemDataRole.BackgroundRole) is None
     assert set_cell(model, 1, "price_input_per_m", "0.4")
     assert model.cell(1, "price_cached_input_per_m") == "0.4 (input)"  # the server's fallback
     assert set_cell(model, 1, "price_cached_input_per_m", "0,5")  # a comma is a decimal point
