@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -167,6 +168,7 @@ class TargetsEditor(QWidget):
                         self.model.rowsRemoved):
             changed.connect(self._enable_buttons)
         self.model.dataChanged.connect(self._provider_maybe_changed)
+        self.model.refused.connect(self._show_refused)
         self._enable_buttons()
 
     def _delegates(self) -> None:
@@ -237,13 +239,25 @@ class TargetsEditor(QWidget):
     def mark_error(self, param: str | None, message: str) -> bool:
         """Select the cell a 400 names (`targets[1].weight`); False if it names none."""
         cell = self.model.mark_error(param, message)
-        if cell is not None:  # the cell current, not selected: its colour stays in sight
-            self.table.clearSelection()
-            self.table.selectionModel().setCurrentIndex(
-                self.model.index(cell[0], self.model.column_index(cell[1])),
-                QItemSelectionModel.SelectionFlag.NoUpdate)
-            self.table.setFocus()
+        if cell is not None:
+            self._point_at(*cell)
         return cell is not None
+
+    def _point_at(self, row: int, key: str) -> None:
+        # The cell current, not selected: the row's selection colour hid the error colour.
+        self.table.clearSelection()
+        self.table.selectionModel().setCurrentIndex(
+            self.model.index(row, self.model.column_index(key)),
+            QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.table.setFocus()
+
+    def _show_refused(self, row: int, key: str, message: str) -> None:
+        """A value typed was refused: the cell marked, and why said at once (the cell's
+        tooltip says it again on hover)."""
+        self._point_at(row, key)
+        rect = self.table.visualRect(self.model.index(row, self.model.column_index(key)))
+        QToolTip.showText(self.table.viewport().mapToGlobal(rect.bottomLeft()), message,
+                          self.table.viewport())
 
     # --- the providers' models --------------------------------------------------------
 

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
 from gui.models.base import Column, RecordTableModel
@@ -67,6 +67,8 @@ class PriceColumn(Column):
 class TargetsModel(RecordTableModel):
     """Editable rows (dicts in the admin API's target shape); `targets()` is what the
     dialog sends as `targets`."""
+
+    refused = Signal(int, str, str)  # (row, column key, why): a value typed was refused
 
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         Column("provider", "Provider",
@@ -227,6 +229,7 @@ class TargetsModel(RecordTableModel):
             # The cell keeps its value, and says why (it quietly went back to 1 for a 0).
             self.error = (index.row(), key, INVALID.get(key, "not a valid value"))
             self.dataChanged.emit(index, index)
+            self.refused.emit(index.row(), key, self.error[2])
             return False
         if not changed:
             return False

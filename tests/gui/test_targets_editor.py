@@ -157,3 +157,17 @@ def test_moving_a_target_keeps_the_focus_on_the_table(qtbot, ctx) -> None:
     assert not editor.up.isEnabled()
     assert window.focusWidget() is editor.table  # offscreen: where the focus will be
     ctx.tasks.wait()
+
+
+def test_a_refused_value_is_pointed_at(qtbot, ctx) -> None:
+    """Walk: a weight of 0 went back to the old weight, and the selected row's colour hid
+    the cell's error colour."""
+    editor = editor_for(qtbot, ctx, [{"id": 1, "name": "a"}])
+    editor.set_targets([{"provider_id": 1, "model": "x", "priority": 0, "weight": 5}])
+    editor.select(0)
+    index = editor.model.index(0, editor.model.column_index("weight"))
+    with qtbot.waitSignal(editor.model.refused, timeout=WAIT):
+        assert not editor.model.setData(index, 0)
+    assert editor.model.rows[0]["weight"] == 5
+    assert editor.selected() is None and editor.table.currentIndex() == index
+    ctx.tasks.wait()
