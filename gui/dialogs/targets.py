@@ -12,6 +12,7 @@ from PySide6.QtCore import (
     QLocale,
     QModelIndex,
     QPersistentModelIndex,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QDoubleValidator, QValidator
@@ -36,6 +37,7 @@ from gui.models.targets import EDIT, PRICE_KEYS, PRIORITIES, WEIGHTS, TargetsMod
 from gui.pages.base import Context
 
 Index = QModelIndex | QPersistentModelIndex
+TIP_DELAY_MS = 250
 
 
 class ProviderDelegate(QStyledItemDelegate):
@@ -256,8 +258,10 @@ class TargetsEditor(QWidget):
         tooltip says it again on hover)."""
         self._point_at(row, key)
         rect = self.table.visualRect(self.model.index(row, self.model.column_index(key)))
-        QToolTip.showText(self.table.viewport().mapToGlobal(rect.bottomLeft()), message,
-                          self.table.viewport())
+        where = self.table.viewport().mapToGlobal(rect.bottomLeft())
+        # Later, not now: the release of the Enter that committed the value hides a tip.
+        QTimer.singleShot(TIP_DELAY_MS, lambda: QToolTip.showText(
+            where, message, self.table.viewport()))
 
     # --- the providers' models --------------------------------------------------------
 
