@@ -62,9 +62,10 @@ class MainWindow(QMainWindow):
         if row < 0:
             return
         self.stack.setCurrentIndex(row)
-        if row not in self._loaded:  # first visit: load; later visits keep what is there
-            self._loaded.add(row)
-            self.pages[row].refresh()
+        page = self.pages[row]
+        if row not in self._loaded or page.refresh_on_return:
+            self._loaded.add(row)  # later visits keep what is there, unless the page
+            page.refresh()         # shows what traffic changes
 
     def current_page(self) -> Page:
         return self.pages[self.stack.currentIndex()]

@@ -78,6 +78,10 @@ class Context:
 
 class Page(QWidget):
     title = ""
+    # Fetched again each time the page is shown, not only the first: set where what it
+    # shows moves with traffic (a target's health, a month's spend), which a page kept
+    # from an earlier visit showed stale ("healthy" for a target cooling down).
+    refresh_on_return = False
     loaded = Signal()  # emitted after a refresh has put fresh data on the page
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:

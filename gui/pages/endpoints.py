@@ -28,6 +28,7 @@ def with_provider_names(endpoints: Rows, providers: Rows) -> Rows:
 
 class EndpointsPage(TablePage):
     title = "Endpoints"
+    refresh_on_return = True  # health and spend move with traffic
     resource = "endpoints"
     noun = "Endpoint"
 

@@ -25,6 +25,7 @@ def connection_text(name: str, answer: dict[str, Any]) -> tuple[str, str]:
 
 class ProvidersPage(TablePage):
     title = "Providers"
+    refresh_on_return = True  # its targets' health moves with traffic
     resource = "providers"
     noun = "Provider"
 

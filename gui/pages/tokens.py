@@ -49,6 +49,7 @@ class QuotaBarDelegate(QStyledItemDelegate):
 
 class TokensPage(TablePage):
     title = "Tokens"
+    refresh_on_return = True  # the month's use and spend move with traffic
     resource = "tokens"
     issued = Signal(object)  # the NewTokenDialog showing a new token
 

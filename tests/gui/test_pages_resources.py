@@ -617,3 +617,25 @@ def test_endpoint_aliases_are_typed_comma_separated(qtbot, ctx, api) -> None:
     clash.aliases.setText(alias)
     assert fails(qtbot, clash) == (
         f"the alias {alias!r} is already an alias of the endpoint {name!r}")
+
+
+def test_pages_whose_data_moves_with_traffic_reload_when_shown_again(qtbot, ctx) -> None:
+    """Walk: back on Endpoints after traffic, a cooling target still read "healthy" and
+    the month's spend "—" until F5. Pages of settled things keep what they showed."""
+    from gui.window import MainWindow
+
+    endpoints, admins = EndpointsPage(ctx), AdminsPage(ctx)
+    window = MainWindow(ctx, pages=[endpoints, admins])
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    ctx.tasks.wait()
+    with qtbot.waitSignal(admins.loaded, timeout=WAIT):
+        window.sidebar.setCurrentRow(1)
+    with qtbot.waitSignal(endpoints.loaded, timeout=WAIT):
+        window.sidebar.setCurrentRow(0)  # shown again: fetched again
+    with qtbot.assertNotEmitted(admins.loaded, wait=300):
+        window.sidebar.setCurrentRow(1)
+    assert {EndpointsPage.refresh_on_return, ProvidersPage.refresh_on_return,
+            TokensPage.refresh_on_return} == {True}
+    ctx.tasks.wait()
