@@ -259,9 +259,11 @@ class TargetsEditor(QWidget):
         self._point_at(row, key)
         rect = self.table.visualRect(self.model.index(row, self.model.column_index(key)))
         where = self.table.viewport().mapToGlobal(rect.bottomLeft())
+        viewport = self.table.viewport()
         # Later, not now: the release of the Enter that committed the value hides a tip.
-        QTimer.singleShot(TIP_DELAY_MS, lambda: QToolTip.showText(
-            where, message, self.table.viewport()))
+        # The viewport as context: Qt drops the call if the dialog is gone by then.
+        QTimer.singleShot(TIP_DELAY_MS, viewport,
+                          lambda: QToolTip.showText(where, message, viewport))
 
     # --- the providers' models --------------------------------------------------------
 
