@@ -92,7 +92,10 @@ def to_dict(row: RequestLog, tokens: dict[int, str], endpoints: dict[int, str]) 
 
 def attempt_log(row: RequestLog) -> list[dict[str, Any]]:
     """Each attempt on a target: as stored where there were several; the row itself where
-    there was one (its attempt log is not written, to keep the hot path's rows small)."""
+    there was one (its attempt log is not written, to keep the hot path's rows small);
+    none where it was refused before any target was tried."""
+    if row.attempts == 0:
+        return []
     if row.attempt_log:
         return row.attempt_log
     return [{"target_id": row.target_id, "provider_id": row.provider_id, "model": row.model,

@@ -29,6 +29,8 @@ def attempt_rows(row: dict[str, Any],
                  providers: Mapping[int, str] | None = None) -> list[tuple[str, ...]]:
     """(number, provider, model, status, latency, error) for each attempt, in the order
     they were made. A row from a server without attempt logs is its own one attempt."""
+    if row.get("attempts") == 0:  # refused before it was sent to any target
+        return []
     attempts = row.get("attempt_log") or [row]
     names = providers or {}
     found = []
@@ -47,6 +49,8 @@ def attempts_html(row: dict[str, Any], providers: Mapping[int, str] | None = Non
     """One short paragraph per attempt, not a six-column table: the pane is narrow, and a
     table there broke its headers and the error mid-word ("Provid/er", "provide/r")."""
     attempts = attempt_rows(row, providers)
+    if not attempts:
+        return "<p><b>Not sent to any target</b> (refused by the proxy itself)</p>"
     heading = ("Answered at the first attempt" if len(attempts) == 1
                else f"{len(attempts)} attempts (targets tried in turn)")
     items = []

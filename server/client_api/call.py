@@ -72,6 +72,7 @@ class Call:
     # "latency_ms", "error"}), where the request was tried on more than one.
     attempts: list[dict[str, Any]] = field(default_factory=list)
     relaying: bool = False  # a target's stream was handed to the client
+    tries: int = 0  # attempts started on targets (0: refused before any was tried)
     rate_headers: dict[str, str] = field(default_factory=dict)
     quota_held: bool = False
     hold: Any = None  # what its token and endpoint hold for it in flight (list of Hold)
@@ -115,7 +116,7 @@ class Call:
             "client_dialect": self.client_dialect, "provider_dialect": self.provider_dialect,
             # The column holds 128: a longer header is cut, not a row the database refuses.
             "agent_session": self.agent_session[:128] if self.agent_session else None,
-            "target_id": self.target_id, "attempts": max(1, len(self.attempts)),
+            "target_id": self.target_id if self.tries else None, "attempts": self.tries,
             "attempt_log": self._attempt_log() if len(self.attempts) > 1 else None,
             "cached_tokens": self.cached_tokens, "cost_nanos": self.cost_nanos(),
         }

@@ -57,7 +57,7 @@ def _count(gw: Gateway, request: Request, call: Call, token: TokenRecord,
     gw.admit(call, token, quota=False)  # counting uses no model tokens
     exact = None
     if MESSAGES in dialects_of(provider.adapter):
-        call.provider_dialect = MESSAGES
+        call.provider_dialect, call.tries = MESSAGES, 1
         forwarded = {**body, "model": call.model}  # the first usable target's
         headers = forwarded_headers(Plan(MESSAGES, MESSAGES), request.headers)
         try:

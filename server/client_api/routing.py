@@ -63,6 +63,7 @@ def routed(routes: Routes, providers: dict[int, ProviderEntry], options: dict[st
             _release(router, order[index:])
             raise ClientGone
         tried += 1
+        call.tries += 1
         _aim(call, target)
         began = time.perf_counter()
         if call.attempts:  # after a failure: listed (its row is made during the attempt)

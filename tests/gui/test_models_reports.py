@@ -96,6 +96,9 @@ def test_the_detail_pane_lists_each_attempt() -> None:
     single = log_row(8, "2026-03-01T10:00:08Z", attempt_log=None)
     assert attempt_rows(single, {1: "echo"}) == [("1", "echo", "echo-1", "200", "12 ms", "")]
     assert "Answered at the first attempt" in detail_html(single)
+    refused = log_row(7, "2026-03-01T10:00:07Z", attempts=0, attempt_log=[], status=429)
+    assert attempt_rows(refused) == []
+    assert "Not sent to any target" in detail_html(refused)  # not "the provider said 429"
     assert "Select a request" in detail_html(None)
 
 

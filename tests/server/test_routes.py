@@ -131,6 +131,14 @@ def test_streams_breaking_under_way_cool_their_target_down(routed: Routed) -> No
     assert routed.first.requests == [] and len(routed.second.requests) == 1
 
 
+def test_a_request_refused_before_forwarding_names_no_attempt(routed: Routed) -> None:
+    response = routed.post("/v1/chat/completions", {"model": "health"})  # no messages
+    assert response.status_code == 400
+    row = routed.row(response)
+    assert (row["attempts"], row["target_id"], row["attempt_log"]) == (0, None, None)
+    assert routed.first.requests == [] and routed.second.requests == []
+
+
 def test_when_every_target_fails_the_last_failure_is_the_answer(routed: Routed) -> None:
     routed.first.fail_always(503, headers={"Retry-After": "3"})
     response = routed.chat("all-fail")
