@@ -24,6 +24,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def refusing_port() -> tuple[socket.socket, str]:
+    """A loopback socket bound but never listening, and its base URL: a connection to it is
+    refused at once, and no other process can take the port while the socket is open."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
 def raise_nofile(wanted: int = 65536) -> None:
     """Raise this process's open-files limit (children inherit it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -49,6 +49,17 @@ What each number means:
   c=32 from an upstream that sends a stream at once (translated >= 80 % of pass-through),
   ModelProxy's CPU per request and per stream, and memory per open stream, chat against
   Messages, each on a fresh server (translated within 110 % of pass-through).
+- routes (issue 13, route_phases.py; `--only routes` runs just these, ~1.5 min): today's
+  path, the current server's one-target endpoint against the code before issue 13
+  (b862825, old_server.py: a `git worktree add` of it, seeded by its own CLI, served in
+  the same run on the same CPU; skipped with a line saying so where there is no git
+  checkout with that commit): req/s at c=32 (>= 97 %), each server's CPU per request
+  (<= 103 %), p50 at c=1 (<= +0.05 ms), and the per-round spread of both ratios (the
+  noise). Fallbacks: c=1 p50 of an endpoint whose first target refuses connections (or
+  answers 503) and whose second is the upstream, against the one-target endpoint, paced
+  (one request each 20 ms, cool-downs at 100 failures a second, so every request fails
+  over); minus the failed attempt's median latency_ms from the rows' attempt_log, what
+  the fallback adds must be <= 0.5 ms. Every fallback row must have 2 attempts.
 """
 
 from __future__ import annotations
@@ -70,6 +81,8 @@ import loadgen
 import metrics
 import phases
 import procs
+import route_metrics
+import route_phases
 import tokencheck
 from phases import Targets, say
 from report import Row, table, write_json
@@ -95,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-pin", action="store_true",
                         help="do not give the proxy under test a CPU of its own")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument("--only", choices=["routes"], default=None,
+                        help="run only this phase (route_phases.py: about 1 minute)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="also record ModelProxy with py-spy (raw stacks to this file) "
                              "during one more 32-connection run and print its hot spots")
@@ -102,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_all(children: procs.Children, work: Path, hold_s: float,
-              proxy_cpus: set[int] | None) -> Targets:
+              proxy_cpus: set[int] | None, refused: str) -> Targets:
     """The fake upstream, the bare forwarder and a seeded ModelProxy, each answering."""
     ports = {name: procs.free_port() for name in phases.LATENCY_NAMES}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -115,7 +130,7 @@ def start_all(children: procs.Children, work: Path, hold_s: float,
     children.start("lean", [py, str(HERE / "lean_relay.py"), "--port", str(ports["lean"]),
                             "--upstream", url["upstream"] + "/v1"], cpus=proxy_cpus)
     children.wait_ready("upstream", url["upstream"] + "/")
-    server, tokens = start_modelproxy(children, "modelproxy", work, url["upstream"],
+    server, tokens = start_modelproxy(children, "modelproxy", work, url["upstream"], refused,
                                       proxy_cpus, ports["modelproxy"])
     children.wait_ready("forwarder", url["forwarder"] + "/")
     children.wait_ready("lean", url["lean"] + "/")
@@ -124,12 +139,12 @@ def start_all(children: procs.Children, work: Path, hold_s: float,
 
 
 def start_modelproxy(children: procs.Children, name: str, work: Path, upstream: str,
-                     cpus: set[int] | None, port: int | None = None
+                     refused: str, cpus: set[int] | None, port: int | None = None
                      ) -> tuple[subprocess.Popen, Seeded]:
     """`modelproxy serve` on its own seeded data directory (work/NAME), answering."""
     port = port or procs.free_port()
     data_dir = work / ("data" if name == "modelproxy" else name)
-    tokens = seed(data_dir, upstream + "/v1")
+    tokens = seed(data_dir, upstream + "/v1", refused)
     server = children.start(
         name, [sys.executable, "-m", "app.main", "serve", "--port", str(port),
                "--data-dir", str(data_dir)],
@@ -138,13 +153,13 @@ def start_modelproxy(children: procs.Children, name: str, work: Path, upstream: 
     return server, tokens
 
 
-def fresh_server(children: procs.Children, work: Path, upstream: str,
+def fresh_server(children: procs.Children, work: Path, upstream: str, refused: str,
                  cpus: set[int] | None) -> dialect_phases.StartServer:
     """How the memory phase starts a fresh ModelProxy (stopped by children.stop)."""
 
     def start(name: str) -> dialect_phases.Server:
         port = procs.free_port()
-        server, tokens = start_modelproxy(children, name, work, upstream, cpus, port)
+        server, tokens = start_modelproxy(children, name, work, upstream, refused, cpus, port)
         return dialect_phases.Server(f"http://127.0.0.1:{port}", server.pid,
                                      tokens.bench_token)
 
@@ -236,14 +251,33 @@ def bench(args: argparse.Namespace, work: Path, children: procs.Children) -> lis
     cpus = {"proxy_cpus": sorted(proxy_cpus or []), "other_cpus": sorted(other_cpus or [])}
     say(f"starting the fake upstream, the bare forwarder and ModelProxy "
         f"(proxies on CPUs {cpus['proxy_cpus']}, the rest on {cpus['other_cpus']})")
-    targets = start_all(children, work, args.hold, proxy_cpus)
-    start = fresh_server(children, work, targets.upstream, proxy_cpus)
-    measured = measure(args, wrk, targets, work, start, children.stop)
-    if measured.spots is not None:
-        say(hotspots.render(measured.spots))
-    rows = rows_of(measured, args)
-    write_json(args.json, rows, details_of(measured, args, cpus))
+    refusing, refused = procs.refusing_port()  # held open (never listening) to the end
+    with refusing:
+        targets = start_all(children, work, args.hold, proxy_cpus, refused)
+        start = fresh_server(children, work, targets.upstream, refused, proxy_cpus)
+        measured = None if args.only else measure(args, wrk, targets, work, start,
+                                                  children.stop)
+        routes = measure_routes(args, wrk, targets, work, children, proxy_cpus)
+    rows = route_metrics.rows(routes)
+    details = {"routes": route_metrics.details(routes)}
+    if measured is not None:
+        if measured.spots is not None:
+            say(hotspots.render(measured.spots))
+        rows = rows_of(measured, args) + rows
+        details = details_of(measured, args, cpus) | details
+    write_json(args.json, rows, details)
     return rows
+
+
+def measure_routes(args: argparse.Namespace, wrk: str, targets: Targets, work: Path,
+                   children: procs.Children, cpus: set[int] | None
+                   ) -> route_phases.RoutesMeasured:
+    """Issue 13's phases (route_phases.py), with the warm-up token (the bench token's first
+    use is the token check's cold one)."""
+    current = route_phases.Proxy(targets.modelproxy, targets.modelproxy_pid,
+                                 targets.tokens.warmup_token)
+    return route_phases.measure(wrk, children, work, targets.upstream, current, work / "data",
+                                cpus, args.rounds, args.seconds, args.latency_seconds)
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:

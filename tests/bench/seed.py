@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RPM = 10_000_000  # high enough never to trigger; monthly quotas stay unset
+# Endpoints whose first target fails and whose second is the upstream (route_phases.py).
+REFUSED, UNAVAILABLE = "chat-refused", "chat-503"
+# A failing first target must fail on every request of the routes phase, never be skipped
+# while cooling: 100 failures within 1 s cool it, more than the paced runs send.
+NO_COOLING = {"cooldown_failures": 100, "cooldown_window_s": 1}
 
 
 @dataclass(frozen=True)
@@ -16,10 +22,11 @@ class Seeded:
     bench_token: str
 
 
-def seed(data_dir: Path, upstream_base: str) -> Seeded:
+def seed(data_dir: Path, upstream_base: str, refused_base: str) -> Seeded:
     """A provider `up` at `upstream_base`, an endpoint `chat` (/api/chat, model bench-model),
     a provider `up-nohold` whose streams come at once (upstream.py's /nohold/ paths) with an
-    endpoint `chat-nohold`, and two tokens, hashed with bcrypt at the default cost."""
+    endpoint `chat-nohold`, the routes phase's endpoints (`_seed_routes`), and two tokens,
+    hashed with bcrypt at the default cost."""
     from app.db import open_database
     from app.services import endpoints, providers, secret_key, tokens
     from app.services.audit import Actor
@@ -31,8 +38,8 @@ def seed(data_dir: Path, upstream_base: str) -> Seeded:
     try:
         with db.connection_context():
             box = secret_key.load_box(settings)
-            providers.create(box, actor, name="up", type="openai_compatible",
-                             base_url=upstream_base, api_key="sk-bench")
+            up = providers.create(box, actor, name="up", type="openai_compatible",
+                                  base_url=upstream_base, api_key="sk-bench")
             endpoints.create(actor, name="chat", path="/api/chat", kind="chat",
                              model="bench-model", provider="up")
             providers.create(box, actor, name="up-nohold", type="openai_compatible",
@@ -40,8 +47,27 @@ def seed(data_dir: Path, upstream_base: str) -> Seeded:
                              api_key="sk-bench")
             endpoints.create(actor, name="chat-nohold", path="/api/chat-nohold", kind="chat",
                              model="bench-model", provider="up-nohold")
+            _seed_routes(settings, box, actor, up, upstream_base, refused_base)
             _, warmup = tokens.create(actor, name="bench-warmup", rpm=RPM)
             _, bench = tokens.create(actor, name="bench", rpm=RPM)
     finally:
         db.close_all()
     return Seeded(warmup_token=warmup, bench_token=bench)
+
+
+def _seed_routes(settings: Any, box: Any, actor: Any, up: Any, upstream_base: str,
+                 refused_base: str) -> None:
+    """Two endpoints with a fallback: the first target refuses connections (`refused_base`,
+    a loopback port nobody listens on) or answers 503 (upstream.py's /fail503/ paths); the
+    second is `up`. Cool-downs set so that the first target is tried on every request."""
+    from app.models import EndpointTarget
+    from app.services import endpoints, options, providers
+
+    for name, base in ((REFUSED, refused_base),
+                       (UNAVAILABLE, upstream_base.removesuffix("/v1") + "/fail503/v1")):
+        down = providers.create(box, actor, name=f"{name}-first", type="openai_compatible",
+                                base_url=base, api_key="sk-bench")
+        endpoint = endpoints.create(actor, name=name, path=f"/api/{name}", kind="chat",
+                                    model="bench-model", provider=down.name)
+        EndpointTarget.create(endpoint=endpoint, provider=up, model="bench-model", priority=1)
+    options.update(settings, actor, NO_COOLING)

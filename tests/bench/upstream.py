@@ -6,8 +6,10 @@ POST /v1/chat/completions answers a fixed chat.completion with usage, or, with
 `"stream": true`, a few SSE chunks spread over `hold` seconds (the first at once; a usage
 chunk when stream_options.include_usage; then [DONE]). `?hold=S` on the URL overrides the
 hold for one request, and so does a path under /nohold/ (/nohold/v1/chat/completions: no
-hold, every event at once, for a provider whose base URL ends in /nohold/v1). POST
-/v1/embeddings answers a fixed embedding. Loopback only.
+hold, every event at once, for a provider whose base URL ends in /nohold/v1). Under
+/fail503/ every POST answers 503 at once, without Retry-After (a failing first target for
+the routes phase: retried on the next target, never cooled at once). POST /v1/embeddings
+answers a fixed embedding. Loopback only.
 """
 
 from gevent import monkey
@@ -29,6 +31,7 @@ StartResponse = Callable[..., Any]
 CREATED = 1_700_000_000
 USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
 NOHOLD = "/nohold"  # the path prefix of streams sent at once
+FAIL503 = "/fail503"  # the path prefix of a provider that is down
 WORDS = ("Hello", " from", " the", " bench")
 
 CHAT = json.dumps({
@@ -38,6 +41,8 @@ CHAT = json.dumps({
                  "message": {"role": "assistant", "content": "".join(WORDS)}}],
     "usage": USAGE,
 }).encode()
+UNAVAILABLE = json.dumps({"error": {"message": "bench: overloaded", "type": "server_error"}}
+                         ).encode()
 EMBEDDINGS = json.dumps({
     "object": "list", "model": "bench-embed",
     "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3, 0.4]}],
@@ -100,6 +105,9 @@ def make_app(default_hold_s: float) -> Callable[[dict[str, Any], StartResponse],
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Any:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
+        if path.startswith(FAIL503) and method == "POST":
+            read_body(environ)  # the connection stays usable for the next request
+            return whole(start_response, UNAVAILABLE, "503 Service Unavailable")
         nohold = path.startswith(NOHOLD)
         path = path[len(NOHOLD):] if nohold else path
         if method != "POST" or path not in ("/v1/chat/completions", "/v1/embeddings"):
@@ -120,8 +128,9 @@ def make_app(default_hold_s: float) -> Callable[[dict[str, Any], StartResponse],
     return app
 
 
-def whole(start_response: StartResponse, payload: bytes) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "application/json"),
+def whole(start_response: StartResponse, payload: bytes, status: str = "200 OK"
+          ) -> list[bytes]:
+    start_response(status, [("Content-Type", "application/json"),
                               ("Content-Length", str(len(payload)))])
     return [payload]
 

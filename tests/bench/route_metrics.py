@@ -1,0 +1,110 @@
+"""The rows of issue 13's figures (route_phases.py): today's path against the code before
+issue 13, and what a fallback adds beyond its failed attempt."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from old_server import BEFORE_ISSUE_13
+from report import Row
+from rounds import paired_difference_p50
+from route_phases import FALLBACKS, ONE, PACE_MS, FallbackMeasured, RoutesMeasured, TodayMeasured
+from seed import REFUSED
+
+# Targets. req/s: 5 rounds of 2 s on a shared 2-CPU VM; the per-round ratio of two equal
+# servers moves by a few % (the "spread" row shows this run's), so 97 % is the least
+# that a 3 % real slowdown is still told from. p50 and CPU are steadier.
+RPS_PERCENT_MIN = 97
+P50_ADDED_MAX_MS = 0.05
+CPU_PERCENT_MAX = 103
+FALLBACK_EXTRA_MAX_MS = 0.5
+OLD = f"before issue 13 ({BEFORE_ISSUE_13})"
+FIRST = {REFUSED: "first target refused", "chat-503": "first target 503"}
+
+
+def today_rows(m: TodayMeasured | None, skipped: str) -> list[Row]:
+    if m is None:
+        return [Row(f"routes: SKIPPED today's path vs {OLD}: no git worktree of it", 0,
+                    how=skipped)]
+    rounds = len(m.throughput["old"].runs)
+    how = (f"wrk -t2 -c32, endpoint {ONE!r} (one target) on the current server and on the "
+           f"code {OLD}, the same CPU, {rounds} interleaved rounds")
+    ratios = [100 * c.rps / o.rps for c, o in
+              zip(m.throughput["current"].runs, m.throughput["old"].runs, strict=True)]
+    cpu = [100 * c / o for c, o in zip(m.cpu_us["current"], m.cpu_us["old"], strict=True)]
+    lat_how = (f"wrk -t1 -c1 --latency, {rounds} interleaved rounds with the upstream direct; "
+               f"median of per-round values")
+    cpu_how = how + "; each server's user + system CPU (/proc) / its requests, per round"
+    return [
+        Row("routes: req/s c=32, one target, current", m.throughput["current"].rps, "req/s",
+            how=how),
+        Row(f"routes: req/s c=32, {OLD}", m.throughput["old"].rps, "req/s", how=how),
+        Row(f"routes: req/s c=32, current % of {OLD}", statistics.median(ratios), "%", ">=",
+            RPS_PERCENT_MIN, how=how + "; median of per-round ratios"),
+        Row("routes: req/s per-round ratio spread (max - min)", max(ratios) - min(ratios),
+            "%", how=how + "; the run-to-run noise the ratio's target must stand above"),
+        Row("routes: added p50 c=1, one target, current (- direct)",
+            paired_difference_p50(m.latency["current"], m.latency["upstream"]), "ms",
+            how=lat_how),
+        Row(f"routes: added p50 c=1, {OLD} (- direct)",
+            paired_difference_p50(m.latency["old"], m.latency["upstream"]), "ms", how=lat_how),
+        Row(f"routes: p50 c=1, current - {OLD}",
+            paired_difference_p50(m.latency["current"], m.latency["old"]), "ms", "<=",
+            P50_ADDED_MAX_MS, how=lat_how),
+        Row("routes: ModelProxy CPU per request, current",
+            statistics.median(m.cpu_us["current"]), "us", how=cpu_how),
+        Row(f"routes: ModelProxy CPU per request, {OLD}", statistics.median(m.cpu_us["old"]),
+            "us", how=cpu_how),
+        Row(f"routes: CPU per request, current % of {OLD}", statistics.median(cpu), "%", "<=",
+            CPU_PERCENT_MAX, how=cpu_how + "; median of per-round ratios"),
+        Row("routes: CPU per request per-round ratio spread (max - min)", max(cpu) - min(cpu),
+            "%", how=cpu_how),
+        Row("routes: today's path runs: errors (non-2xx + socket)",
+            sum(s.errors for s in (*m.throughput.values(), *m.latency.values())), "", "==", 0,
+            how=how),
+    ]
+
+
+def fallback_rows(m: FallbackMeasured) -> list[Row]:
+    rounds = len(m.latency[ONE].runs)
+    how = (f"wrk -t1 -c1 --latency, one request each {PACE_MS} ms (so the first target "
+           f"never cools), {rounds} interleaved rounds, median of per-round values")
+    rows = [Row(f"routes: p50 c=1 paced, {ONE!r} (one target)", m.latency[ONE].p50_ms, "ms",
+                how=how)]
+    for name in FALLBACKS:
+        failed = statistics.median(m.failed_ms.get(name) or [float("nan")])
+        added = paired_difference_p50(m.latency[name], m.latency[ONE])
+        log_how = how + "; the failed attempt: median latency_ms of attempt_log[0] of its rows"
+        rows += [
+            Row(f"routes: p50 c=1 paced, {FIRST[name]}", m.latency[name].p50_ms, "ms", how=how),
+            Row(f"routes: failed attempt p50, {FIRST[name]}", failed, "ms", how=log_how),
+            Row(f"routes: fallback adds beyond the failed attempt, {FIRST[name]}",
+                added - failed, "ms", "<=", FALLBACK_EXTRA_MAX_MS,
+                how=log_how + "; p50(fallback) - p50(one target) - failed attempt p50"),
+        ]
+    unfallen = sum(n for name in FALLBACKS for k, n in m.rows.get(name, {}).items() if k != "2")
+    errors = sum(s.errors for s in m.latency.values())
+    rows.append(Row("routes: fallback rows not of 2 attempts, errors", unfallen + errors, "",
+                    "==", 0, how="request_log rows of the fallback endpoints with attempts != 2 "
+                                 "(a cooled first target is skipped), plus wrk's errors"))
+    return rows
+
+
+def rows(m: RoutesMeasured) -> list[Row]:
+    return today_rows(m.today, m.skipped) + fallback_rows(m.fallbacks)
+
+
+def details(m: RoutesMeasured) -> dict[str, Any]:
+    out: dict[str, Any] = {"before_issue_13": BEFORE_ISSUE_13, "skipped": m.skipped or None}
+    if m.today is not None:
+        out["today"] = {"throughput": {k: s.as_dict() for k, s in m.today.throughput.items()},
+                        "cpu_us_per_request": m.today.cpu_us,
+                        "latency": {k: s.as_dict() for k, s in m.today.latency.items()}}
+    fb = m.fallbacks
+    out["fallbacks"] = {"pace_ms": PACE_MS,
+                        "latency": {k: s.as_dict() for k, s in fb.latency.items()},
+                        "failed_attempt_ms_p50": {k: statistics.median(v)
+                                                  for k, v in fb.failed_ms.items() if v},
+                        "rows_by_attempts": fb.rows}
+    return out
