@@ -9,7 +9,15 @@ from typing import Any
 from old_server import BEFORE_ISSUE_13
 from report import Row
 from rounds import paired_difference_p50
-from route_phases import FALLBACKS, ONE, PACE_MS, FallbackMeasured, RoutesMeasured, TodayMeasured
+from route_phases import (
+    AGAIN,
+    FALLBACKS,
+    ONE,
+    PACE_MS,
+    FallbackMeasured,
+    RoutesMeasured,
+    TodayMeasured,
+)
 from seed import REFUSED
 
 # Targets. req/s: 5 rounds of 2 s on a shared 2-CPU VM; the per-round ratio of two equal
@@ -30,40 +38,51 @@ def today_rows(m: TodayMeasured | None, skipped: str) -> list[Row]:
     rounds = len(m.throughput["old"].runs)
     how = (f"wrk -t2 -c32, endpoint {ONE!r} (one target) on the current server and on the "
            f"code {OLD}, the same CPU, {rounds} interleaved rounds")
-    ratios = [100 * c.rps / o.rps for c, o in
-              zip(m.throughput["current"].runs, m.throughput["old"].runs, strict=True)]
-    cpu = [100 * c / o for c, o in zip(m.cpu_us["current"], m.cpu_us["old"], strict=True)]
+    tp, lat, cpu_us = m.throughput, m.latency, m.cpu_us
+    ratios = _ratios([r.rps for r in tp["current"].runs], [r.rps for r in tp["old"].runs])
+    noise = _ratios([r.rps for r in tp[AGAIN].runs], [r.rps for r in tp["old"].runs])
+    cpu = _ratios(cpu_us["current"], cpu_us["old"])
+    cpu_noise = _ratios(cpu_us[AGAIN], cpu_us["old"])
     lat_how = (f"wrk -t1 -c1 --latency, {rounds} interleaved rounds with the upstream direct; "
                f"median of per-round values")
     cpu_how = how + "; each server's user + system CPU (/proc) / its requests, per round"
+    aa = f"{OLD} against itself in the same rounds (A/A: the noise)"
     return [
-        Row("routes: req/s c=32, one target, current", m.throughput["current"].rps, "req/s",
-            how=how),
-        Row(f"routes: req/s c=32, {OLD}", m.throughput["old"].rps, "req/s", how=how),
+        Row("routes: req/s c=32, one target, current", tp["current"].rps, "req/s", how=how),
+        Row(f"routes: req/s c=32, {OLD}", tp["old"].rps, "req/s", how=how),
         Row(f"routes: req/s c=32, current % of {OLD}", statistics.median(ratios), "%", ">=",
             RPS_PERCENT_MIN, how=how + "; median of per-round ratios"),
-        Row("routes: req/s per-round ratio spread (max - min)", max(ratios) - min(ratios),
-            "%", how=how + "; the run-to-run noise the ratio's target must stand above"),
+        Row("routes: req/s c=32, A/A noise: median, old again % of old",
+            statistics.median(noise), "%", how=how + "; " + aa),
+        Row("routes: req/s c=32, A/A noise: per-round spread (max - min)",
+            max(noise) - min(noise), "%", how=how + "; " + aa),
         Row("routes: added p50 c=1, one target, current (- direct)",
-            paired_difference_p50(m.latency["current"], m.latency["upstream"]), "ms",
-            how=lat_how),
+            paired_difference_p50(lat["current"], lat["upstream"]), "ms", how=lat_how),
         Row(f"routes: added p50 c=1, {OLD} (- direct)",
-            paired_difference_p50(m.latency["old"], m.latency["upstream"]), "ms", how=lat_how),
+            paired_difference_p50(lat["old"], lat["upstream"]), "ms", how=lat_how),
         Row(f"routes: p50 c=1, current - {OLD}",
-            paired_difference_p50(m.latency["current"], m.latency["old"]), "ms", "<=",
-            P50_ADDED_MAX_MS, how=lat_how),
-        Row("routes: ModelProxy CPU per request, current",
-            statistics.median(m.cpu_us["current"]), "us", how=cpu_how),
-        Row(f"routes: ModelProxy CPU per request, {OLD}", statistics.median(m.cpu_us["old"]),
+            paired_difference_p50(lat["current"], lat["old"]), "ms", "<=", P50_ADDED_MAX_MS,
+            how=lat_how),
+        Row("routes: p50 c=1, A/A noise: old again - old",
+            paired_difference_p50(lat[AGAIN], lat["old"]), "ms", how=lat_how + "; " + aa),
+        Row("routes: ModelProxy CPU per request, current", statistics.median(cpu_us["current"]),
+            "us", how=cpu_how),
+        Row(f"routes: ModelProxy CPU per request, {OLD}", statistics.median(cpu_us["old"]),
             "us", how=cpu_how),
         Row(f"routes: CPU per request, current % of {OLD}", statistics.median(cpu), "%", "<=",
             CPU_PERCENT_MAX, how=cpu_how + "; median of per-round ratios"),
-        Row("routes: CPU per request per-round ratio spread (max - min)", max(cpu) - min(cpu),
-            "%", how=cpu_how),
+        Row("routes: CPU per request, A/A noise: median, old again % of old",
+            statistics.median(cpu_noise), "%", how=cpu_how + "; " + aa),
+        Row("routes: CPU per request, A/A noise: per-round spread (max - min)",
+            max(cpu_noise) - min(cpu_noise), "%", how=cpu_how + "; " + aa),
         Row("routes: today's path runs: errors (non-2xx + socket)",
-            sum(s.errors for s in (*m.throughput.values(), *m.latency.values())), "", "==", 0,
-            how=how),
+            sum(s.errors for s in (*tp.values(), *lat.values())), "", "==", 0, how=how),
     ]
+
+
+def _ratios(values: list[float], bases: list[float]) -> list[float]:
+    """Per round: 100 * value / base."""
+    return [100 * v / b for v, b in zip(values, bases, strict=True) if b]
 
 
 def fallback_rows(m: FallbackMeasured) -> list[Row]:

@@ -27,11 +27,12 @@ import loadgen
 import old_server
 import procs
 from dialect_phases import CpuTally
-from phases import say
+from phases import Targets, say
 from rounds import Runner, Series, interleaved
 from seed import REFUSED, UNAVAILABLE
 
 ONE = "chat"  # the one-target endpoint, on both servers
+AGAIN = "old-again"  # the old server's second run in each round
 FALLBACKS = [REFUSED, UNAVAILABLE]
 PACE_MS = 20  # at most 50 failures a second per first target: below NO_COOLING's 100
 CHAT = "/v1/chat/completions"
@@ -65,10 +66,14 @@ class RoutesMeasured:
     fallbacks: FallbackMeasured
 
 
-def measure(wrk: str, children: procs.Children, work: Path, upstream: str, current: Proxy,
-            data_dir: Path, cpus: set[int] | None, rounds: int, seconds: int,
-            latency_seconds: int) -> RoutesMeasured:
-    """Both phases; the old code's server runs only during the first (and is removed)."""
+def measure(wrk: str, children: procs.Children, work: Path, targets: Targets,
+            cpus: set[int] | None, rounds: int, seconds: int, latency_seconds: int
+            ) -> RoutesMeasured:
+    """Both phases; the old code's server runs only during the first (and is removed).
+    The current server is used with the warm-up token (the bench token's first use is
+    the token check's cold one)."""
+    upstream = targets.upstream
+    current = Proxy(targets.modelproxy, targets.modelproxy_pid, targets.tokens.warmup_token)
     old, skipped = old_server.start(children, work, upstream, cpus)
     measured_today = None
     if old is None:
@@ -79,7 +84,7 @@ def measure(wrk: str, children: procs.Children, work: Path, upstream: str, curre
                                    work, rounds, seconds, latency_seconds)
         finally:
             old_server.stop(children, old)
-    fb = fallbacks(wrk, current, data_dir, work, rounds, max(seconds, 2))
+    fb = fallbacks(wrk, current, work / "data", work, rounds, max(seconds, 2))
     return RoutesMeasured(measured_today, skipped, fb)
 
 
@@ -108,12 +113,14 @@ def _runner(wrk: str, urls: dict[str, str], scripts: dict[str, Path], connection
 
 def today(wrk: str, upstream: str, current: Proxy, old: Proxy, work: Path, rounds: int,
           seconds: int, latency_seconds: int) -> TodayMeasured:
-    """The current server's one-target endpoint against the old code's endpoint."""
-    servers = {"current": current, "old": old}
+    """The current server's one-target endpoint against the old code's endpoint, and the
+    old one against itself."""
+    # The old server twice a round: old-again against old is the run-to-run noise (A/A).
+    servers = {"old": old, "current": current, AGAIN: old}
     urls = {name: s.base + CHAT for name, s in servers.items()}
     scripts = {name: _script(work, name, s.token, ONE) for name, s in servers.items()}
     cpu = {name: CpuTally(s.pid) for name, s in servers.items()}
-    names = ["old", "current"]
+    names = list(servers)
     tp = interleaved(_runner(wrk, urls, scripts, 32, 2, cpu), names, rounds, seconds,
                      warmup_s=2)
     cpu_us = {n: cpu[n].us_per_request[n][-rounds:] for n in names}  # warm-up left out
@@ -122,7 +129,7 @@ def today(wrk: str, upstream: str, current: Proxy, old: Proxy, work: Path, round
     lat = interleaved(_runner(wrk, urls, scripts, 1, 1), ["upstream", *names], rounds,
                       latency_seconds, warmup_s=1)
     for n in names:
-        say(f"routes     today {n:<8} {tp[n].rps:7.0f} req/s c=32, CPU "
+        say(f"routes     today {n:<9} {tp[n].rps:7.0f} req/s c=32, CPU "
             f"{statistics.median(cpu_us[n]):.0f} us/request, p50 c=1 {lat[n].p50_ms:.3f} ms "
             f"({tp[n].errors + lat[n].errors} errors)")
     return TodayMeasured(tp, cpu_us, lat)

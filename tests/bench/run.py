@@ -49,7 +49,7 @@ What each number means:
   c=32 from an upstream that sends a stream at once (translated >= 80 % of pass-through),
   ModelProxy's CPU per request and per stream, and memory per open stream, chat against
   Messages, each on a fresh server (translated within 110 % of pass-through).
-- routes (issue 13, route_phases.py; `--only routes` runs just these, ~1.5 min): today's
+- routes (issue 13, route_phases.py; `--only routes` runs just these, ~2 min): today's
   path, the current server's one-target endpoint against the code before issue 13
   (b862825, old_server.py: a `git worktree add` of it, seeded by its own CLI, served in
   the same run on the same CPU; skipped with a line saying so where there is no git
@@ -109,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="do not give the proxy under test a CPU of its own")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--only", choices=["routes"], default=None,
-                        help="run only this phase (route_phases.py: about 1 minute)")
+                        help="run only this phase (route_phases.py: about 2 minutes)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="also record ModelProxy with py-spy (raw stacks to this file) "
                              "during one more 32-connection run and print its hot spots")
@@ -257,7 +257,8 @@ def bench(args: argparse.Namespace, work: Path, children: procs.Children) -> lis
         start = fresh_server(children, work, targets.upstream, refused, proxy_cpus)
         measured = None if args.only else measure(args, wrk, targets, work, start,
                                                   children.stop)
-        routes = measure_routes(args, wrk, targets, work, children, proxy_cpus)
+        routes = route_phases.measure(wrk, children, work, targets, proxy_cpus, args.rounds,
+                                      args.seconds, args.latency_seconds)
     rows = route_metrics.rows(routes)
     details = {"routes": route_metrics.details(routes)}
     if measured is not None:
@@ -267,17 +268,6 @@ def bench(args: argparse.Namespace, work: Path, children: procs.Children) -> lis
         details = details_of(measured, args, cpus) | details
     write_json(args.json, rows, details)
     return rows
-
-
-def measure_routes(args: argparse.Namespace, wrk: str, targets: Targets, work: Path,
-                   children: procs.Children, cpus: set[int] | None
-                   ) -> route_phases.RoutesMeasured:
-    """Issue 13's phases (route_phases.py), with the warm-up token (the bench token's first
-    use is the token check's cold one)."""
-    current = route_phases.Proxy(targets.modelproxy, targets.modelproxy_pid,
-                                 targets.tokens.warmup_token)
-    return route_phases.measure(wrk, children, work, targets.upstream, current, work / "data",
-                                cpus, args.rounds, args.seconds, args.latency_seconds)
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
