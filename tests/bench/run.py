@@ -87,7 +87,7 @@ import tokencheck
 from phases import Targets, say
 from report import Row, table, write_json
 from rounds import Series
-from seed import Seeded, seed
+from seed import Failing, Seeded, seed
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "latest.json"
@@ -117,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_all(children: procs.Children, work: Path, hold_s: float,
-              proxy_cpus: set[int] | None, refused: str) -> Targets:
+              proxy_cpus: set[int] | None, failing: Failing) -> Targets:
     """The fake upstream, the bare forwarder and a seeded ModelProxy, each answering."""
     ports = {name: procs.free_port() for name in phases.LATENCY_NAMES}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -130,7 +130,7 @@ def start_all(children: procs.Children, work: Path, hold_s: float,
     children.start("lean", [py, str(HERE / "lean_relay.py"), "--port", str(ports["lean"]),
                             "--upstream", url["upstream"] + "/v1"], cpus=proxy_cpus)
     children.wait_ready("upstream", url["upstream"] + "/")
-    server, tokens = start_modelproxy(children, "modelproxy", work, url["upstream"], refused,
+    server, tokens = start_modelproxy(children, "modelproxy", work, url["upstream"], failing,
                                       proxy_cpus, ports["modelproxy"])
     children.wait_ready("forwarder", url["forwarder"] + "/")
     children.wait_ready("lean", url["lean"] + "/")
@@ -138,13 +138,24 @@ def start_all(children: procs.Children, work: Path, hold_s: float,
                    server.pid, forwarder.pid, tokens)
 
 
+def start_failing_upstream(children: procs.Children, hold_s: float) -> str:
+    """A second fake upstream, for the first target that answers 503 (its /fail503/ paths):
+    a process of its own, as a failing provider is another host, so the connections it
+    drops are not handled by the process that then serves the fallback."""
+    port = procs.free_port()
+    children.start("upstream-503", [sys.executable, str(HERE / "upstream.py"), "--port",
+                                    str(port), "--hold", str(hold_s)])
+    children.wait_ready("upstream-503", f"http://127.0.0.1:{port}/")
+    return f"http://127.0.0.1:{port}/fail503/v1"
+
+
 def start_modelproxy(children: procs.Children, name: str, work: Path, upstream: str,
-                     refused: str, cpus: set[int] | None, port: int | None = None
+                     failing: Failing, cpus: set[int] | None, port: int | None = None
                      ) -> tuple[subprocess.Popen, Seeded]:
     """`modelproxy serve` on its own seeded data directory (work/NAME), answering."""
     port = port or procs.free_port()
     data_dir = work / ("data" if name == "modelproxy" else name)
-    tokens = seed(data_dir, upstream + "/v1", refused)
+    tokens = seed(data_dir, upstream + "/v1", failing)
     server = children.start(
         name, [sys.executable, "-m", "app.main", "serve", "--port", str(port),
                "--data-dir", str(data_dir)],
@@ -153,13 +164,13 @@ def start_modelproxy(children: procs.Children, name: str, work: Path, upstream: 
     return server, tokens
 
 
-def fresh_server(children: procs.Children, work: Path, upstream: str, refused: str,
+def fresh_server(children: procs.Children, work: Path, upstream: str, failing: Failing,
                  cpus: set[int] | None) -> dialect_phases.StartServer:
     """How the memory phase starts a fresh ModelProxy (stopped by children.stop)."""
 
     def start(name: str) -> dialect_phases.Server:
         port = procs.free_port()
-        server, tokens = start_modelproxy(children, name, work, upstream, refused, cpus, port)
+        server, tokens = start_modelproxy(children, name, work, upstream, failing, cpus, port)
         return dialect_phases.Server(f"http://127.0.0.1:{port}", server.pid,
                                      tokens.bench_token)
 
@@ -253,14 +264,16 @@ def bench(args: argparse.Namespace, work: Path, children: procs.Children) -> lis
         f"(proxies on CPUs {cpus['proxy_cpus']}, the rest on {cpus['other_cpus']})")
     refusing, refused = procs.refusing_port()  # held open (never listening) to the end
     with refusing:
-        targets = start_all(children, work, args.hold, proxy_cpus, refused)
-        start = fresh_server(children, work, targets.upstream, refused, proxy_cpus)
+        failing = Failing(refused, start_failing_upstream(children, args.hold))
+        targets = start_all(children, work, args.hold, proxy_cpus, failing)
+        start = fresh_server(children, work, targets.upstream, failing, proxy_cpus)
         measured = None if args.only else measure(args, wrk, targets, work, start,
                                                   children.stop)
         routes = route_phases.measure(wrk, children, work, targets, proxy_cpus, args.rounds,
                                       args.seconds, args.latency_seconds)
     rows = route_metrics.rows(routes)
-    details = {"routes": route_metrics.details(routes)}
+    details = {"routes": route_metrics.details(routes), "settings": {
+        k: v for k, v in vars(args).items() if k not in ("profile", "json")} | cpus}
     if measured is not None:
         if measured.spots is not None:
             say(hotspots.render(measured.spots))

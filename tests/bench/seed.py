@@ -22,7 +22,15 @@ class Seeded:
     bench_token: str
 
 
-def seed(data_dir: Path, upstream_base: str, refused_base: str) -> Seeded:
+@dataclass(frozen=True)
+class Failing:
+    """Base URLs of first targets that fail: one refuses connections, one answers 503."""
+
+    refused: str
+    unavailable: str
+
+
+def seed(data_dir: Path, upstream_base: str, failing: Failing) -> Seeded:
     """A provider `up` at `upstream_base`, an endpoint `chat` (/api/chat, model bench-model),
     a provider `up-nohold` whose streams come at once (upstream.py's /nohold/ paths) with an
     endpoint `chat-nohold`, the routes phase's endpoints (`_seed_routes`), and two tokens,
@@ -47,7 +55,7 @@ def seed(data_dir: Path, upstream_base: str, refused_base: str) -> Seeded:
                              api_key="sk-bench")
             endpoints.create(actor, name="chat-nohold", path="/api/chat-nohold", kind="chat",
                              model="bench-model", provider="up-nohold")
-            _seed_routes(settings, box, actor, up, upstream_base, refused_base)
+            _seed_routes(settings, box, actor, up, failing)
             _, warmup = tokens.create(actor, name="bench-warmup", rpm=RPM)
             _, bench = tokens.create(actor, name="bench", rpm=RPM)
     finally:
@@ -55,16 +63,14 @@ def seed(data_dir: Path, upstream_base: str, refused_base: str) -> Seeded:
     return Seeded(warmup_token=warmup, bench_token=bench)
 
 
-def _seed_routes(settings: Any, box: Any, actor: Any, up: Any, upstream_base: str,
-                 refused_base: str) -> None:
-    """Two endpoints with a fallback: the first target refuses connections (`refused_base`,
-    a loopback port nobody listens on) or answers 503 (upstream.py's /fail503/ paths); the
-    second is `up`. Cool-downs set so that the first target is tried on every request."""
+def _seed_routes(settings: Any, box: Any, actor: Any, up: Any, failing: Failing) -> None:
+    """Two endpoints with a fallback: the first target refuses connections (a loopback port
+    nobody listens on) or answers 503 (upstream.py's /fail503/ paths); the second is `up`.
+    Cool-downs set so that the first target is tried on every request."""
     from app.models import EndpointTarget
     from app.services import endpoints, options, providers
 
-    for name, base in ((REFUSED, refused_base),
-                       (UNAVAILABLE, upstream_base.removesuffix("/v1") + "/fail503/v1")):
+    for name, base in ((REFUSED, failing.refused), (UNAVAILABLE, failing.unavailable)):
         down = providers.create(box, actor, name=f"{name}-first", type="openai_compatible",
                                 base_url=base, api_key="sk-bench")
         endpoint = endpoints.create(actor, name=name, path=f"/api/{name}", kind="chat",
