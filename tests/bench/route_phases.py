@@ -4,9 +4,12 @@ fallback adds beyond the failed attempt itself.
 - today's path (old_server.py): the current server's one-target endpoint `chat` against
   the code before issue 13 (b862825) serving the same endpoint, both on the proxies' CPU,
   interleaved rounds: req/s at c=32 with each server's CPU time per request (/proc), and
-  p50 at c=1 (with the upstream direct in the same rounds, for "added p50").
+  p50 at c=1 (with the upstream direct in the same rounds, for "added p50"). The old
+  server is run twice a round: its second run against its first (A/A) is the noise
+  that any difference between the two codes must stand above.
 - fallbacks: c=1 p50 of `chat-refused` (first target: a loopback port that refuses
-  connections) and `chat-503` (first target answers 503 at once) against `chat`, whose
+  connections) and `chat-503` (first target: a fake upstream process of its own that
+  answers 503 at once, no Retry-After) against `chat`, whose
   only target is the second target of both, interleaved rounds. The runs are paced (one
   request each PACE_MS) so that the first target never cools (seed.NO_COOLING) and every
   request pays its failed attempt; `chat` is paced alike. The failed attempt's own time
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sqlite3
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +34,14 @@ import procs
 from dialect_phases import CpuTally
 from phases import Targets, say
 from rounds import Runner, Series, interleaved
-from seed import REFUSED, UNAVAILABLE
+from seed import REFUSED, UNAVAILABLE, Failing
 
 ONE = "chat"  # the one-target endpoint, on both servers
 AGAIN = "old-again"  # the old server's second run in each round
 FALLBACKS = [REFUSED, UNAVAILABLE]
 PACE_MS = 20  # at most 50 failures a second per first target: below NO_COOLING's 100
 CHAT = "/v1/chat/completions"
+HERE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,19 @@ class RoutesMeasured:
     today: TodayMeasured | None
     skipped: str  # why `today` is None
     fallbacks: FallbackMeasured
+
+
+def failing_targets(children: procs.Children) -> tuple[socket.socket, Failing]:
+    """Where the fallback endpoints' first targets point: a loopback socket bound and never
+    listening (connections refused; the caller keeps it open), and a second fake upstream
+    answering 503 under /fail503/: a process of its own, as a failing provider is another
+    host, so the connections it handles are not the fallback's upstream's work."""
+    refusing, refused = procs.refusing_port()
+    port = procs.free_port()
+    children.start("upstream-503", [sys.executable, str(HERE / "upstream.py"), "--port",
+                                    str(port)])
+    children.wait_ready("upstream-503", f"http://127.0.0.1:{port}/")
+    return refusing, Failing(refused, f"http://127.0.0.1:{port}/fail503/v1")
 
 
 def measure(wrk: str, children: procs.Children, work: Path, targets: Targets,

@@ -54,12 +54,14 @@ What each number means:
   (b862825, old_server.py: a `git worktree add` of it, seeded by its own CLI, served in
   the same run on the same CPU; skipped with a line saying so where there is no git
   checkout with that commit): req/s at c=32 (>= 97 %), each server's CPU per request
-  (<= 103 %), p50 at c=1 (<= +0.05 ms), and the per-round spread of both ratios (the
-  noise). Fallbacks: c=1 p50 of an endpoint whose first target refuses connections (or
-  answers 503) and whose second is the upstream, against the one-target endpoint, paced
-  (one request each 20 ms, cool-downs at 100 failures a second, so every request fails
-  over); minus the failed attempt's median latency_ms from the rows' attempt_log, what
-  the fallback adds must be <= 0.5 ms. Every fallback row must have 2 attempts.
+  (<= 103 %), p50 at c=1 (<= +0.05 ms); the old server runs twice a round, and its
+  second run against its first (A/A: median and per-round spread) is the noise.
+  Fallbacks: c=1 p50 of an endpoint whose first target refuses connections (or answers
+  503: a second fake upstream process) and whose second is the upstream, against the
+  one-target endpoint, paced (one request each 20 ms, cool-downs at 100 failures a
+  second, so every request fails over); minus the failed attempt's median latency_ms
+  from the rows' attempt_log, what the fallback adds must be <= 0.5 ms. Every fallback
+  row must have 2 attempts.
 """
 
 from __future__ import annotations
@@ -136,17 +138,6 @@ def start_all(children: procs.Children, work: Path, hold_s: float,
     children.wait_ready("lean", url["lean"] + "/")
     return Targets(url["upstream"], url["forwarder"], url["modelproxy"], url["lean"],
                    server.pid, forwarder.pid, tokens)
-
-
-def start_failing_upstream(children: procs.Children, hold_s: float) -> str:
-    """A second fake upstream, for the first target that answers 503 (its /fail503/ paths):
-    a process of its own, as a failing provider is another host, so the connections it
-    drops are not handled by the process that then serves the fallback."""
-    port = procs.free_port()
-    children.start("upstream-503", [sys.executable, str(HERE / "upstream.py"), "--port",
-                                    str(port), "--hold", str(hold_s)])
-    children.wait_ready("upstream-503", f"http://127.0.0.1:{port}/")
-    return f"http://127.0.0.1:{port}/fail503/v1"
 
 
 def start_modelproxy(children: procs.Children, name: str, work: Path, upstream: str,
@@ -262,9 +253,8 @@ def bench(args: argparse.Namespace, work: Path, children: procs.Children) -> lis
     cpus = {"proxy_cpus": sorted(proxy_cpus or []), "other_cpus": sorted(other_cpus or [])}
     say(f"starting the fake upstream, the bare forwarder and ModelProxy "
         f"(proxies on CPUs {cpus['proxy_cpus']}, the rest on {cpus['other_cpus']})")
-    refusing, refused = procs.refusing_port()  # held open (never listening) to the end
-    with refusing:
-        failing = Failing(refused, start_failing_upstream(children, args.hold))
+    refusing, failing = route_phases.failing_targets(children)
+    with refusing:  # the refused port stays taken (never listening) to the end
         targets = start_all(children, work, args.hold, proxy_cpus, failing)
         start = fresh_server(children, work, targets.upstream, failing, proxy_cpus)
         measured = None if args.only else measure(args, wrk, targets, work, start,
