@@ -30,34 +30,35 @@ class OldServer:
     pid: int
     token: str
     source: Path  # the worktree with the old code
+    name: str  # the child's
 
 
-def start(children: procs.Children, work: Path, upstream: str, cpus: set[int] | None
-          ) -> tuple[OldServer | None, str]:
+def start(children: procs.Children, work: Path, upstream: str, cpus: set[int] | None,
+          commit: str = BEFORE_ISSUE_13, name: str = NAME) -> tuple[OldServer | None, str]:
     """The old code's server answering, seeded like the current one's `chat` endpoint; or
-    (None, why not)."""
-    source = work / "old-src"
-    made = _git("worktree", "add", "--detach", str(source), BEFORE_ISSUE_13)
+    (None, why not). `commit` may be any other that has the same command line."""
+    source = work / f"{name}-src"
+    made = _git("worktree", "add", "--detach", str(source), commit)
     if made.returncode != 0:
-        return None, (f"no worktree of {BEFORE_ISSUE_13} ({made.stderr.strip()[-200:]}): "
+        return None, (f"no worktree of {commit} ({made.stderr.strip()[-200:]}): "
                       f"the comparison with the code before issue 13 is skipped")
     try:
         env = procs.clean_env({"MODELPROXY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(source)})
-        data_dir = work / "data-old"
+        data_dir = work / f"{name}-data"
         token = _seed(env, work, data_dir, upstream + "/v1")
         port = procs.free_port()
-        server = children.start(NAME, [sys.executable, "-m", "app.main", "serve", "--port",
+        server = children.start(name, [sys.executable, "-m", "app.main", "serve", "--port",
                                        str(port), "--data-dir", str(data_dir)],
                                 env=env, cwd=work, cpus=cpus)
-        children.wait_ready(NAME, f"http://127.0.0.1:{port}/api/health")
+        children.wait_ready(name, f"http://127.0.0.1:{port}/api/health")
     except BaseException:
         remove(source)
         raise
-    return OldServer(f"http://127.0.0.1:{port}", server.pid, token, source), ""
+    return OldServer(f"http://127.0.0.1:{port}", server.pid, token, source, name), ""
 
 
 def stop(children: procs.Children, server: OldServer) -> None:
-    children.stop(NAME)
+    children.stop(server.name)
     remove(server.source)
 
 
