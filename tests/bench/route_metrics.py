@@ -125,5 +125,5 @@ def details(m: RoutesMeasured) -> dict[str, Any]:
                         "latency": {k: s.as_dict() for k, s in fb.latency.items()},
                         "failed_attempt_ms_p50": {k: statistics.median(v)
                                                   for k, v in fb.failed_ms.items() if v},
-                        "rows_by_attempts": fb.rows}
+                        "rows_by_attempts": fb.rows, "rows_not_of_2_attempts": fb.odd[:20]}
     return out

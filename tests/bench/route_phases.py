@@ -63,6 +63,7 @@ class FallbackMeasured:
     latency: dict[str, Series]
     failed_ms: dict[str, list[float]] = field(default_factory=dict)  # first attempts
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # attempts -> rows
+    odd: list[dict] = field(default_factory=list)  # rows not of 2 attempts, to tell why
 
 
 @dataclass
@@ -168,8 +169,10 @@ def fallbacks(wrk: str, current: Proxy, data_dir: Path, work: Path, rounds: int,
     for name, entries in _fallback_rows(data_dir, since, expected).items():
         counts = measured.rows[name] = {}
         failed = measured.failed_ms[name] = []
-        for attempts, log in entries:
+        for attempts, log, row in entries:
             counts[str(attempts)] = counts.get(str(attempts), 0) + 1
+            if attempts != 2:
+                measured.odd.append({"endpoint": name, **row})
             if attempts > 1 and log:
                 failed.append(float(log[0]["latency_ms"]))
     for n in names:
@@ -193,10 +196,12 @@ def _last_row_id(data_dir: Path) -> int:
 
 
 def _fallback_rows(data_dir: Path, since: int, expected: int, wait_s: float = 15.0
-                   ) -> dict[str, list[tuple[int, list | None]]]:
-    """(attempts, attempt_log) of the fallback endpoints' rows after `since`, once the
-    server's log writer has written at least `expected` of them (it writes in batches)."""
-    query = ("SELECT e.name, r.attempts, r.attempt_log FROM request_log r JOIN endpoint e "
+                   ) -> dict[str, list[tuple[int, list | None, dict]]]:
+    """(attempts, attempt_log, the row's id, time, status, target, error) of the fallback
+    endpoints' rows after `since`, once the server's log writer has written at least
+    `expected` of them (it writes in batches)."""
+    query = ("SELECT e.name, r.attempts, r.attempt_log, r.id, r.time, r.status, r.target_id, "
+             "r.error, r.latency_ms FROM request_log r JOIN endpoint e "
              "ON e.id = r.endpoint_id WHERE r.id > ? AND e.name IN (?, ?)")
     deadline = time.monotonic() + wait_s
     while True:
@@ -205,7 +210,9 @@ def _fallback_rows(data_dir: Path, since: int, expected: int, wait_s: float = 15
         if len(found) >= expected or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    rows: dict[str, list[tuple[int, list | None]]] = {n: [] for n in FALLBACKS}
-    for name, attempts, log in found:
-        rows[name].append((attempts, json.loads(log) if log else None))
+    rows: dict[str, list[tuple[int, list | None, dict]]] = {n: [] for n in FALLBACKS}
+    for name, attempts, log, *rest in found:
+        row = dict(zip(("id", "time", "status", "target_id", "error", "latency_ms"), rest,
+                       strict=True))
+        rows[name].append((attempts, json.loads(log) if log else None, row))
     return rows

@@ -49,13 +49,14 @@ What each number means:
   c=32 from an upstream that sends a stream at once (translated >= 80 % of pass-through),
   ModelProxy's CPU per request and per stream, and memory per open stream, chat against
   Messages, each on a fresh server (translated within 110 % of pass-through).
-- routes (issue 13, route_phases.py; `--only routes` runs just these, ~2 min): today's
+- routes (issue 13, route_phases.py; `--only routes` runs just these, ~3 min): today's
   path, the current server's one-target endpoint against the code before issue 13
   (b862825, old_server.py: a `git worktree add` of it, seeded by its own CLI, served in
   the same run on the same CPU; skipped with a line saying so where there is no git
   checkout with that commit): req/s at c=32 (>= 97 %), each server's CPU per request
   (<= 103 %), p50 at c=1 (<= +0.05 ms); the old server runs twice a round, and its
-  second run against its first (A/A: median and per-round spread) is the noise.
+  second run against its first (A/A: median and per-round spread) is the noise, and
+  --route-rounds (10) rounds, not 5, since the margins are a few % or 0.05 ms.
   Fallbacks: c=1 p50 of an endpoint whose first target refuses connections (or answers
   503: a second fake upstream process) and whose second is the upstream, against the
   one-target endpoint, paced (one request each 20 ms, cool-downs at 100 failures a
@@ -110,8 +111,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-pin", action="store_true",
                         help="do not give the proxy under test a CPU of its own")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument("--route-rounds", type=int, default=10,
+                        help="interleaved rounds of the routes phase (its margins are small)")
     parser.add_argument("--only", choices=["routes"], default=None,
-                        help="run only this phase (route_phases.py: about 2 minutes)")
+                        help="run only this phase (route_phases.py: about 3 minutes)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="also record ModelProxy with py-spy (raw stacks to this file) "
                              "during one more 32-connection run and print its hot spots")
@@ -259,8 +262,8 @@ def bench(args: argparse.Namespace, work: Path, children: procs.Children) -> lis
         start = fresh_server(children, work, targets.upstream, failing, proxy_cpus)
         measured = None if args.only else measure(args, wrk, targets, work, start,
                                                   children.stop)
-        routes = route_phases.measure(wrk, children, work, targets, proxy_cpus, args.rounds,
-                                      args.seconds, args.latency_seconds)
+        routes = route_phases.measure(wrk, children, work, targets, proxy_cpus,
+                                      args.route_rounds, args.seconds, args.latency_seconds)
     rows = route_metrics.rows(routes)
     details = {"routes": route_metrics.details(routes), "settings": {
         k: v for k, v in vars(args).items() if k not in ("profile", "json")} | cpus}
