@@ -12,6 +12,7 @@ from rounds import paired_difference_p50
 from route_phases import (
     AGAIN,
     FALLBACKS,
+    LEFT,
     ONE,
     PACE_MS,
     FallbackMeasured,
@@ -20,9 +21,11 @@ from route_phases import (
 )
 from seed import REFUSED
 
-# Targets. req/s: 5 rounds of 2 s on a shared 2-CPU VM; the per-round ratio of two equal
-# servers moves by a few % (the "spread" row shows this run's), so 97 % is the least
-# that a 3 % real slowdown is still told from. p50 and CPU are steadier.
+# Targets (the issue's; the A/A rows say whether a run can judge them). On the 2-CPU VM,
+# loaded by other test runs, the old server against itself gave per-round req/s ratios
+# 36-84 % apart and medians of 99.5-120 % with 5-15 rounds; CPU per request 16-45 % apart,
+# medians 92-131 % with 5 rounds, 99.9-104 % with 15; p50 +0.03 to +0.34 ms. So 97 %,
+# 103 % and +0.05 ms are judged only on a quiet machine; a loaded one shows its A/A.
 RPS_PERCENT_MIN = 97
 P50_ADDED_MAX_MS = 0.05
 CPU_PERCENT_MAX = 103
@@ -102,11 +105,17 @@ def fallback_rows(m: FallbackMeasured) -> list[Row]:
                 added - failed, "ms", "<=", FALLBACK_EXTRA_MAX_MS,
                 how=log_how + "; p50(fallback) - p50(one target) - failed attempt p50"),
         ]
-    unfallen = sum(n for name in FALLBACKS for k, n in m.rows.get(name, {}).items() if k != "2")
+    counts = [(k, n) for name in FALLBACKS for k, n in m.rows.get(name, {}).items()]
+    unfallen = sum(n for k, n in counts if k not in ("2", LEFT))
+    rows.append(Row("routes: fallback rows of clients gone during the failed attempt",
+                    sum(n for k, n in counts if k == LEFT), "",
+                    how="status 499: wrk's run ended during the first attempt, and no fallback "
+                        "is tried for a client gone; left out of the check below"))
     errors = sum(s.errors for s in m.latency.values())
     rows.append(Row("routes: fallback rows not of 2 attempts, errors", unfallen + errors, "",
                     "==", 0, how="request_log rows of the fallback endpoints with attempts != 2 "
-                                 "(a cooled first target is skipped), plus wrk's errors"))
+                                 "(a cooled first target is skipped), clients gone aside, "
+                                 "plus wrk's errors"))
     return rows
 
 

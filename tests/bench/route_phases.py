@@ -42,6 +42,7 @@ FALLBACKS = [REFUSED, UNAVAILABLE]
 PACE_MS = 20  # at most 50 failures a second per first target: below NO_COOLING's 100
 CHAT = "/v1/chat/completions"
 HERE = Path(__file__).resolve().parent
+CLIENT_GONE, LEFT = 499, "client gone"  # a row's status, and its count's key
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,11 @@ def fallbacks(wrk: str, current: Proxy, data_dir: Path, work: Path, rounds: int,
         counts = measured.rows[name] = {}
         failed = measured.failed_ms[name] = []
         for attempts, log, row in entries:
-            counts[str(attempts)] = counts.get(str(attempts), 0) + 1
-            if attempts != 2:
+            # 499: wrk's run ended during the failed attempt, and a client gone gets no
+            # fallback; counted apart.
+            key = LEFT if row["status"] == CLIENT_GONE else str(attempts)
+            counts[key] = counts.get(key, 0) + 1
+            if key not in ("2", LEFT):
                 measured.odd.append({"endpoint": name, **row})
             if attempts > 1 and log:
                 failed.append(float(log[0]["latency_ms"]))
