@@ -54,8 +54,9 @@ What each number means:
   (b862825, old_server.py: a `git worktree add` of it, seeded by its own CLI, served in
   the same run on the same CPU; skipped with a line saying so where there is no git
   checkout with that commit): req/s at c=32 (>= 97 %), each server's CPU per request
-  (<= 103 %), p50 at c=1 (<= +0.05 ms); the old server runs twice a round, and its
-  second run against its first (A/A: median and per-round spread) is the noise, and
+  (<= 103 %), p50 at c=1 (<= +0.05 ms); the old server runs twice a round (the current
+  one is compared with the mean of both), and its second run against its first (A/A:
+  median and per-round spread) is the noise;
   --route-rounds (10) rounds, not 5, since the margins are a few % or 0.05 ms.
   Fallbacks: c=1 p50 of an endpoint whose first target refuses connections (or answers
   503: a second fake upstream process) and whose second is the upstream, against the
