@@ -35,12 +35,19 @@ class Price:
     output: Decimal
     source: str  # "table 2025-11-01" or "target"
 
+    def __post_init__(self) -> None:
+        # Nanos per token as floats, once: Decimal arithmetic cost ~1 µs a request on the
+        # hot path, and a float's error here is far below a nano.
+        object.__setattr__(self, "_per_token", (float(self.input) * 1000,
+                                                float(self.cached_input) * 1000,
+                                                float(self.output) * 1000))
+
     def cost_nanos(self, prompt: int, cached: int, completion: int) -> int:
         """The cost of a request's tokens (`cached` is part of `prompt`), in nanos."""
         cached = min(max(cached, 0), max(prompt, 0))
-        usd_per_m = ((prompt - cached) * self.input + cached * self.cached_input
-                     + completion * self.output)
-        return int((usd_per_m * 1000).to_integral_value())
+        uncached, cached_price, output = self._per_token  # type: ignore[attr-defined]
+        return round((prompt - cached) * uncached + cached * cached_price
+                     + completion * output)
 
     def to_dict(self) -> dict[str, Any]:
         return {"input": float(self.input), "cached_input": float(self.cached_input),
