@@ -155,7 +155,9 @@ class Router:
             if until is None:
                 state, cooling_for = "healthy", None
             elif until > now:
-                state, cooling_for = "cooling", until - now
+                # At most the longest cool-down: (now + 3600) - now may be 3600.000000000001.
+                longest = max(RETRY_AFTER_CAP_S, self.options.cooldown_s)
+                state, cooling_for = "cooling", min(until - now, longest)
             else:
                 state, cooling_for = "half_open", None
             return {"state": state, "cooling_for_s": cooling_for,

@@ -294,3 +294,11 @@ def test_order_is_a_permutation_of_the_usable_targets_in_priority_order(
         assert len(order) == 1 and order[0] in given_targets, "the soonest is tried anyway"
     else:
         assert order == []
+
+
+def test_the_time_left_is_never_more_than_the_longest_cool_down() -> None:
+    # (now + 3600) - now is 3600.000000000001 for some clocks: found by the fuzz test.
+    now = 123456.789
+    router = Router(clock=lambda: now)
+    router.failed(1, 429, "slow down", retry_after_s=1e308)
+    assert router.health(1)["cooling_for_s"] <= 3600
