@@ -65,8 +65,9 @@ class Metrics:
     def attempt(self, endpoint: str, provider: str, outcome: str) -> None:
         self._child(self.attempts, endpoint, provider, outcome).inc()
 
-    def observe(self, call: Call, endpoint: str, provider: str) -> None:
-        """Count one finished client request."""
+    def observe(self, call: Call, endpoint: str, provider: str,
+                cost_nanos: int | None = None) -> None:
+        """Count one finished client request (`cost_nanos`: its row's, computed once)."""
         self._child(self.requests, endpoint, str(call.status)).inc()
         if call.target_id is not None and call.ttfb_ms is not None and call.status < 500:
             self._child(self.attempts, endpoint, provider, "ok").inc()
@@ -77,9 +78,8 @@ class Metrics:
             self._child(self.model_tokens, endpoint, "prompt").inc(call.prompt_tokens)
         if call.completion_tokens:
             self._child(self.model_tokens, endpoint, "completion").inc(call.completion_tokens)
-        cost = call.cost_nanos() if call.prompt_tokens or call.completion_tokens else None
-        if cost:
-            self._child(self.cost_usd, endpoint, provider).inc(cost / NANOS_PER_USD)
+        if cost_nanos:
+            self._child(self.cost_usd, endpoint, provider).inc(cost_nanos / NANOS_PER_USD)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, kept: labels() takes a lock and builds a key each call."""

@@ -247,7 +247,8 @@ class Gateway:
         self.alerts.spent(spends)  # budget crossings: queued for the alerts' thread
         if call.relaying:
             self._stream_ended(call)
-        self.metrics.observe(call, *self.catalog.names_for(call.endpoint_id, call.provider_id))
+        self.metrics.observe(call, *self.catalog.names_for(call.endpoint_id, call.provider_id),
+                             record["cost_nanos"])
 
     def _stream_ended(self, call: Call) -> None:
         """Tell the router how a relayed stream went: one that broke under way was not
