@@ -40,6 +40,10 @@ class Settings:
     admin_allow: tuple[str, ...] = ()  # who may use the admin API (empty: anyone) and /metrics
     session_hours: float = 12.0
     log_level: str = "INFO"
+    tls_cert: Path | None = None  # serve HTTPS with this certificate (PEM) ...
+    tls_key: Path | None = None  # ... and its private key (PEM)
+    workers: int = 1  # gevent worker processes of `serve` ("auto": one per CPU)
+    redis_url: str = ""  # empty: limits and notices kept in this process's memory
     openai_api_key: str | None = field(default=None, repr=False)
     openrouter_api_key: str | None = field(default=None, repr=False)
     anthropic_api_key: str | None = field(default=None, repr=False)
@@ -169,6 +173,20 @@ def parse_origins(raw: Any) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _workers(raw: Any) -> int:
+    if str(raw).strip().lower() == "auto":
+        return os.cpu_count() or 1
+    return _int_in(1, 64)(raw)
+
+
+def _redis_url(raw: Any) -> str:
+    url = str(raw).strip()
+    if urlparse(url).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError(f"expected redis://HOST:PORT/DB, rediss://... or unix://PATH, "
+                         f"got {url!r}")
+    return url
+
+
 _PARSERS = {
     "data_dir": lambda raw: Path(raw).expanduser(),
     "port": _int_in(1, 65535),
@@ -184,6 +202,10 @@ _PARSERS = {
     "admin_allow": _networks,
     "session_hours": _positive_float,
     "log_level": _log_level,
+    "tls_cert": lambda raw: Path(raw).expanduser(),
+    "tls_key": lambda raw: Path(raw).expanduser(),
+    "workers": _workers,
+    "redis_url": _redis_url,
 }
 
 

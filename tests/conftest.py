@@ -95,3 +95,15 @@ def db(settings: Settings) -> Iterator[pw.Database]:
 @pytest.fixture
 def actor() -> Actor:
     return Actor("tester", "127.0.0.1")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[object]:
+    """A redis-server of this test's own (tests/fakes/redis_server.py), skipped where the
+    binary is missing."""
+    from tests.fakes.redis_server import REDIS_SERVER, RedisServer
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
