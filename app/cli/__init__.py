@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from app import __version__
-from app.cli import admin, backup, endpoint, logs, provider, secret, token
+from app.cli import admin, backup, endpoint, logs, provider, secret, service, token
 from app.cli.common import Group
 from app.settings import load_settings
 
@@ -59,3 +59,4 @@ cli.add_command(logs.logs)
 cli.add_command(logs.usage)
 cli.add_command(backup.backup)
 cli.add_command(backup.restore)
+cli.add_command(service.install_service)
