@@ -1,9 +1,9 @@
-"""GET /metrics: Prometheus text format, for the addresses in MODELPROXY_ADMIN_ALLOW
-(loopback only when that is unset). Each app has its own registry: no global state."""
+"""GET /metrics: Prometheus text format, for the addresses the admin allow-list admits
+(server/admin_access.py; loopback only when there is none). Each app has its own
+registry: no global state."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,12 +19,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from app.prices import NANOS_PER_USD
-from server.client_api import network
 from server.client_api.call import Call
 from server.errors import error_response
 from server.logwriter import LogWriter
 
-LOOPBACK = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 bp = Blueprint("metrics", __name__)
@@ -135,6 +133,6 @@ class _RoutesCollector:
 def metrics() -> Response:
     state = current_app.extensions["modelproxy"]
     address = state.gateway.client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
-    if not network.allowed(address, state.gateway.admin_networks or LOOPBACK):
+    if not state.gateway.admin_access.admits_metrics(address):
         return error_response(403, "metrics are not open to this address", "ip_not_allowed")
     return Response(generate_latest(state.metrics.registry), mimetype=CONTENT_TYPE_LATEST)

@@ -25,7 +25,7 @@ from gevent.socket import wait_read, wait_write  # noqa: E402
 from app import __version__  # noqa: E402
 from app.db import redact  # noqa: E402
 from app.errors import SettingsError  # noqa: E402
-from app.services import setup  # noqa: E402
+from app.services import admin_access, setup  # noqa: E402
 from app.settings import Settings, data_dir_notice, env_name  # noqa: E402
 from server import capacity, scheduler  # noqa: E402
 from server.connection import ConnectionLimits, Handler, RefusalLog, error_bytes  # noqa: E402
@@ -191,8 +191,11 @@ def _announce(settings: Settings, db: Any, data_dir_existed: bool = True) -> Non
         log.warning(notice)
     with db.connection_context():
         code = setup.ensure_code(settings)
+        open_admin = admin_access.startup_notice(settings, setup_pending=code is not None)
     if code:
         log.warning("no admin yet. Setup code: %s (also in %s). Create the first admin in "
                     "the desktop window, with POST /admin/api/setup, or with "
                     "`modelproxy admin create --username NAME --password-stdin`",
                     code, setup.code_file(settings))
+    if open_admin:
+        log.warning(open_admin)

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.errors import ValidationError
+from app.errors import ConflictError, ValidationError
 from app.models import Setting, database_proxy
-from app.services import audit, stored_settings
+from app.services import admin_access, audit, stored_settings
 from app.services.audit import Actor
-from app.settings import Settings, parse_origins
+from app.settings import Settings, env_name, parse_origins
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,9 @@ class Option:
     description: str
     default: Callable[[Settings], Any]
     check: Callable[[Any], Any]
+    # The start-up setting, when set, is in force and a stored value may not be saved (see
+    # app/services/admin_access.py for why the admin allow-list works so).
+    env_wins: bool = False
 
 
 def _whole(low: int, high: int) -> Callable[[Any], int]:
@@ -84,35 +87,37 @@ OPTIONS: dict[str, Option] = {
     "budget_webhook_url": Option(
         "URL sent a JSON POST when a token's or endpoint's month spend crosses 80 % or "
         "100 % of its monthly budget (empty: none).", lambda s: "", _webhook_url),
+    admin_access.OPTION: Option(
+        "Addresses (IPs, CIDRs) that may use the admin API and /metrics; empty: any address "
+        "(/metrics: loopback). MODELPROXY_ADMIN_ALLOW, when set, wins.",
+        lambda s: list(s.admin_allow), admin_access.check_list, env_wins=True),
 }
+
+
+def _from_environment(settings: Settings, name: str) -> bool:
+    option = OPTIONS[name]
+    return option.env_wins and bool(option.default(settings))
 
 
 def effective(settings: Settings) -> dict[str, Any]:
     """Every option's value in force."""
     stored = {row.key: row.value for row in Setting.select().where(Setting.key.in_(list(OPTIONS)))}
-    return {name: stored.get(name, option.default(settings)) for name, option in OPTIONS.items()}
+    return {name: option.default(settings) if _from_environment(settings, name)
+            else stored.get(name, option.default(settings)) for name, option in OPTIONS.items()}
 
 
 def describe(settings: Settings) -> list[dict[str, Any]]:
     stored = {row.key for row in Setting.select(Setting.key).where(Setting.key.in_(list(OPTIONS)))}
     values = effective(settings)
     return [{"name": name, "value": values[name], "default": option.default(settings),
-             "source": "admin" if name in stored else "default",
+             "source": "environment" if _from_environment(settings, name)
+             else "admin" if name in stored else "default",
              "description": option.description} for name, option in OPTIONS.items()]
 
 
 def update(settings: Settings, actor: Actor, changes: dict[str, Any]) -> dict[str, Any]:
     """Set some options (null puts one back to its default); all checked before any is saved."""
-    clean: dict[str, Any] = {}
-    for name, value in changes.items():
-        option = OPTIONS.get(name)
-        if option is None:
-            raise ValidationError(f"unknown setting {name!r}; settings are "
-                                  f"{', '.join(OPTIONS)}", name)
-        try:
-            clean[name] = None if value is None else option.check(value)
-        except ValueError as exc:
-            raise ValidationError(f"{name} {exc}", name) from None
+    clean = {name: checked(settings, actor, name, value) for name, value in changes.items()}
     with database_proxy.atomic():
         for name, value in clean.items():
             if value is None:
@@ -121,3 +126,22 @@ def update(settings: Settings, actor: Actor, changes: dict[str, Any]) -> dict[st
                 stored_settings.set_value(name, value)
         audit.record(actor, "settings.update", "settings", None, clean)
     return effective(settings)
+
+
+def checked(settings: Settings, actor: Actor, name: str, value: Any) -> Any:
+    """`value` for option `name` as it would be saved (None: back to the default), or a
+    ValidationError naming the option."""
+    option = OPTIONS.get(name)
+    if option is None:
+        raise ValidationError(f"unknown setting {name!r}; settings are "
+                              f"{', '.join(OPTIONS)}", name)
+    if _from_environment(settings, name):
+        raise ConflictError(f"{name} is set by {env_name(name)} in the server's environment, "
+                            "which wins over a stored value; change it there", name)
+    try:
+        clean = None if value is None else option.check(value)
+    except ValueError as exc:
+        raise ValidationError(f"{name} {exc}", name) from None
+    if name == admin_access.OPTION and admin_access.shuts_out(clean or [], actor.source):
+        raise ValidationError(admin_access.shut_out_message(str(actor.source)), name)
+    return clean

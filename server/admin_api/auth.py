@@ -13,24 +13,18 @@ from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app.errors import ForbiddenError, ValidationError
-from app.services import admins, sessions, setup
+from app.services import admin_access, admins, sessions, setup
 from app.services.audit import Actor
 from server.admin_api.common import client_ip, json_body, state
-from server.client_api import network
 from server.errors import error_response
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
 PUBLIC = {"admin_api.login", "admin_api.setup_status", "admin_api.setup", "admin_api.openapi"}
 
 
-def _allowed(address: str) -> bool:
-    networks = state().gateway.admin_networks
-    return not networks or network.allowed(address, networks)
-
-
 @bp.before_request
 def authenticate() -> ResponseReturnValue | None:
-    if not _allowed(client_ip()):
+    if not state().gateway.admin_access.admits(client_ip()):
         return error_response(403, "the admin API is not open to this address", "ip_not_allowed")
     if request.endpoint in PUBLIC:
         return None
@@ -91,8 +85,15 @@ def me() -> ResponseReturnValue:
 
 @bp.get("/setup")
 def setup_status() -> ResponseReturnValue:
-    """Whether the first admin still has to be created (the desktop window asks this)."""
-    return jsonify({"needed": not admins.exists()})
+    """Whether the first admin still has to be created (the desktop window asks this); while
+    it has, also the admin allow-list in force and the address the server sees the caller
+    at, so that the setup can offer to open the admin API to that address only."""
+    needed = not admins.exists()
+    if not needed:
+        return jsonify({"needed": False})
+    allow, source = admin_access.in_force(state().settings)
+    return jsonify({"needed": True, "address": client_ip(), "admin_allow": allow,
+                    "admin_allow_source": source})
 
 
 @bp.post("/setup", endpoint="setup")
@@ -100,5 +101,7 @@ def setup_first_admin() -> ResponseReturnValue:
     body = json_body()
     admin = setup.create_first_admin(state().settings, Actor("setup", client_ip()),
                                      body.get("username"), body.get("password"),
-                                     body.get("code"), state().run_bcrypt)
+                                     body.get("code"), state().run_bcrypt,
+                                     body.get("admin_allow"))
+    state().catalog.apply_change()  # a stored admin allow-list applies at once
     return jsonify(admins.to_dict(admin)), 201

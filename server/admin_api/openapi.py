@@ -14,7 +14,6 @@ from flask.typing import ResponseReturnValue
 from app import __version__
 from server.admin_api.auth import bp
 from server.admin_api.openapi_schemas import (
-    BOOL,
     JSON,
     NSTR,
     SCHEMAS,
@@ -137,7 +136,8 @@ def _admin_paths() -> dict[str, Any]:
         "/admin/api/logout": {"post": op("Log out", "session", status="204")},
         "/admin/api/me": {"get": op("The admin logged in", "session", ref("Admin"))},
         "/admin/api/setup": {
-            "get": op("Whether first-run setup is needed", "session", obj(needed=BOOL),
+            "get": op("Whether first-run setup is needed (while it is: the admin allow-list "
+                      "in force and the caller's address)", "session", ref("SetupStatus"),
                       security=None),
             "post": op("Create the first admin with the setup code", "session", ref("Admin"),
                        "Setup", "201", security=None)},

@@ -123,6 +123,9 @@ TOKEN_FIELDS = {"name": NAME,
                                "nullable": True, "description": "null or \"\": never"},
                 "monthly_budget": BUDGET}
 
+# IPs or CIDRs; one that leaves out the caller's own address is refused (400)
+ADDRESS_LIST = {**arr({"type": "string", "maxLength": 64}), "maxItems": 100}
+
 OPTION_SCHEMAS = {  # app.services.options.OPTIONS's checks
     "log_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
     "cors_origins": arr({"type": "string", "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"}),
@@ -136,6 +139,7 @@ OPTION_SCHEMAS = {  # app.services.options.OPTIONS's checks
     "cooldown_window_s": {"type": "integer", "minimum": 1, "maximum": 3600},
     "cooldown_s": {"type": "integer", "minimum": 1, "maximum": 86400},
     "budget_webhook_url": {"type": "string", "maxLength": 2000, "pattern": r"^(https?://.+)?$"},
+    "admin_allow": ADDRESS_LIST,
 }
 
 DIALECT = {"type": "string", "nullable": True, "enum": ["chat", "responses", "messages", None],
@@ -193,7 +197,11 @@ SCHEMAS: dict[str, Any] = {
     "Login": obj(["username", "password"], username=STR, password=STR),
     "Session": obj(["token", "expires_at", "user"], token=STR, expires_at=TIME,
                    user=ref("Admin")),
-    "Setup": obj(["username", "password", "code"], username=STR, password=STR, code=STR),
+    "Setup": obj(["username", "password", "code"], username=STR, password=STR, code=STR,
+                 admin_allow={**ADDRESS_LIST, "nullable": True}),
+    "SetupStatus": obj(["needed"], needed=BOOL, address=STR, admin_allow=arr(STR),
+                       admin_allow_source={"type": "string",
+                                           "enum": ["environment", "admin", "none"]}),
     "Totals": obj(requests=INT, errors=INT, prompt_tokens=INT, completion_tokens=INT,
                   cached_tokens=INT, cost=NUM, unpriced_requests=INT, p50_ms=NNUM,
                   p95_ms=NNUM),

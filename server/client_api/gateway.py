@@ -20,6 +20,7 @@ from app.crypto import token_prefix
 from app.models import utcnow
 from app.services.token_auth import TokenVerifier, TooManyFailures
 from app.settings import Settings
+from server.admin_access import AdminAccess
 from server.budget_alerts import BudgetAlerts
 from server.catalog import Catalog, EndpointRecord, ProviderEntry, TargetRecord, TokenRecord
 from server.client_api import holds, month_usage, network
@@ -54,7 +55,7 @@ class Gateway:
         log_writer.report_written(self.quotas.written)
         self.alerts = BudgetAlerts(catalog, db)  # started and stopped with the log writer
         self.trusted_proxies = network.parse_networks(settings.trusted_proxies)
-        self.admin_networks = network.parse_networks(settings.admin_allow)
+        self.admin_access = AdminAccess(settings, catalog)
 
     # --- who -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from app import __version__
 from app.db import DATABASE_ERRORS, ping, redact
 from app.services import sessions
 from server.catalog import TokenRecord
-from server.client_api import dialect_views, network
+from server.client_api import dialect_views
 from server.client_api.call import Call, ClientError
 from server.client_api.gateway import Gateway
 from server.client_api.model_list import handle_models
@@ -73,7 +73,7 @@ def _from_an_admin(gw: Gateway, request: Request) -> bool:
     if token is None:
         return False
     address = gw.client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
-    if gw.admin_networks and not network.allowed(address, gw.admin_networks):
+    if not gw.admin_access.admits(address):
         return False
     try:
         with gw.db.connection_context():

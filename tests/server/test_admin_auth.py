@@ -38,6 +38,9 @@ from tests.server.admin_fixtures import (  # noqa: E402
 pytest_plugins = ["tests.server.admin_fixtures"]
 
 USER_FIELDS = {"id", "username", "role", "created_at"}
+# First-run setup needed, with no admin allow-list, asked from loopback
+OPEN_SETUP = {"needed": True, "address": "127.0.0.1", "admin_allow": [],
+              "admin_allow_source": "none"}
 QUICK_REQUESTS = 10  # answered in a few ms each: all of them well within a 1 s hold-back
 
 
@@ -60,7 +63,7 @@ def test_setup_code_creates_the_first_admin_once(
     def setup(body: dict) -> requests.Response:
         return requests.post(f"{url}{API}/setup", json=body, timeout=HTTP_TIMEOUT)
 
-    assert requests.get(f"{url}{API}/setup", timeout=HTTP_TIMEOUT).json() == {"needed": True}
+    assert requests.get(f"{url}{API}/setup", timeout=HTTP_TIMEOUT).json() == OPEN_SETUP
     wrong = "AAAA-BBBB-CCCC" if code != "AAAA-BBBB-CCCC" else "CCCC-BBBB-AAAA"
     assert_api_error(setup({"username": "first", "password": "first-pass-123", "code": wrong}),
                      403)
@@ -68,7 +71,7 @@ def test_setup_code_creates_the_first_admin_once(
     assert_api_error(setup({"username": "first", "password": "short", "code": code}), 400,
                      mentions="password")
     # refusals change nothing: setup is still needed and the code still works
-    assert requests.get(f"{url}{API}/setup", timeout=HTTP_TIMEOUT).json() == {"needed": True}
+    assert requests.get(f"{url}{API}/setup", timeout=HTTP_TIMEOUT).json() == OPEN_SETUP
     assert code_file.is_file()
 
     created = setup({"username": "first", "password": "first-pass-123", "code": code})

@@ -581,7 +581,7 @@ def test_the_last_admin_cannot_be_deleted_or_demoted(
 OPTION_NAMES = {"log_retention_days", "cors_origins", "max_body_bytes",
                 "provider_check_minutes", "backups_kept", "quota_reserve_tokens",
                 "route_attempts", "route_time_budget_s", "cooldown_failures",
-                "cooldown_window_s", "cooldown_s", "budget_webhook_url"}
+                "cooldown_window_s", "cooldown_s", "budget_webhook_url", "admin_allow"}
 
 
 def _settings(client: AdminClient) -> dict[str, dict[str, Any]]:
