@@ -76,11 +76,20 @@ class AdminAPI:
         except requests.RequestException:
             raise Unreachable(f"cannot reach the server at {self.base_url}") from None
 
-    def setup_needed(self) -> bool:
-        return bool(self.get("/setup").get("needed"))
+    def setup_status(self) -> dict[str, Any]:
+        """`needed`; while it is, `address` (this machine, as the server sees it),
+        `admin_allow` and `admin_allow_source`."""
+        return self.get("/setup")
 
-    def setup(self, username: str, password: str, code: str) -> dict[str, Any]:
-        return self.post("/setup", {"username": username, "password": password, "code": code})
+    def setup_needed(self) -> bool:
+        return bool(self.setup_status().get("needed"))
+
+    def setup(self, username: str, password: str, code: str,
+              admin_allow: list[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"username": username, "password": password, "code": code}
+        if admin_allow is not None:
+            body["admin_allow"] = admin_allow
+        return self.post("/setup", body)
 
     def login(self, username: str, password: str) -> dict[str, Any]:
         answer = self.post("/login", {"username": username, "password": password})

@@ -102,12 +102,12 @@ def _log_in(tasks: Tasks, api: AdminAPI, settings: Settings, setup_allowed: bool
             ) -> bool:
     if setup_allowed:
         try:
-            needed = wait_for(tasks, api.setup_needed)
+            status = wait_for(tasks, api.setup_status)
         except APIError as error:
             QMessageBox.critical(None, "ModelProxy", error.message)
             return False
-        if needed:
-            setup = SetupDialog(tasks, api, settings.data_dir / "setup-code")
+        if status.get("needed"):
+            setup = SetupDialog(tasks, api, settings.data_dir / "setup-code", status=status)
             return setup.exec() == QDialog.DialogCode.Accepted
     login = LoginDialog(tasks, api.base_url)
     if login.exec() != QDialog.DialogCode.Accepted or login.api is None:

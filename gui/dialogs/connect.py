@@ -7,6 +7,7 @@ cannot be reached, the password is wrong, too many failed logins.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.api import AdminAPI, APIError
+from gui.dialogs.admin_access import AdminAccessBox
 from gui.tasks import Tasks
 
 SETTINGS_URL = "connect/url"
@@ -110,7 +112,7 @@ class SetupDialog(_Form):
     server is local)."""
 
     def __init__(self, tasks: Tasks, api: AdminAPI, code_file: Path | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, status: dict[str, Any] | None = None) -> None:
         super().__init__(tasks, "Set up ModelProxy", parent)
         self.api = api
         intro = QLabel("No admin exists yet. Create the first one. The setup code is printed "
@@ -126,16 +128,28 @@ class SetupDialog(_Form):
         self.form.addRow("Username", self.username)
         self.form.addRow("Password", self.password)
         self.form.addRow("Repeat password", self.repeat)
+        self.access = AdminAccessBox()  # GET /admin/api/setup's status, asked if not given
+        self.form.addRow(self.access)
+        if status is not None:
+            self.access.show_status(status)
+        else:
+            tasks.run(api.setup_status, self.access.show_status,
+                      lambda error: self.access.unavailable(error.message))
         self.password.setFocus()
 
     def submit(self) -> None:
         if self.password.text() != self.repeat.text():
             self.fail(APIError(400, "The passwords differ."))
             return
+        try:
+            admin_allow = self.access.admin_allow()
+        except ValueError as exc:
+            self.fail(APIError(400, str(exc)))
+            return
         username, password, code = (self.username.text().strip(), self.password.text(),
                                     self.code.text().strip())
         api = self.api
         self.busy(True)
-        self.tasks.run(lambda: (api.setup(username, password, code),
+        self.tasks.run(lambda: (api.setup(username, password, code, admin_allow),
                                 api.login(username, password)),
                        on_done=lambda _answer: self.accept(), on_error=self.fail)
