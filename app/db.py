@@ -94,6 +94,7 @@ def open_database(settings: Settings, migrate: bool = True) -> pw.Database:
     database_proxy.initialize(db)
     try:
         with db.connection_context():
+            _refuse_newer_schema(db)
             if migrate:
                 migrations.migrate(db, open_box=lambda check: _open_box(settings, check))
             elif migrations.current_version(db) < migrations.LATEST:
@@ -101,6 +102,16 @@ def open_database(settings: Settings, migrate: bool = True) -> pw.Database:
     except pw.OperationalError as exc:
         raise StorageError(f"cannot open the database {redact(settings.database)}: {exc}") from exc
     return db
+
+
+def _refuse_newer_schema(db: pw.Database) -> None:
+    """An older ModelProxy put back over a database a newer one migrated would run on a schema
+    it does not know; rolling back is restoring the backup made before the upgrade."""
+    version = migrations.current_version(db)
+    if version > migrations.LATEST:
+        raise StorageError(f"the database was upgraded by a newer ModelProxy (schema {version}; "
+                           f"this one knows {migrations.LATEST}): run that version, or restore "
+                           "the backup made before the upgrade (docs/install.md, Upgrading)")
 
 
 def _open_box(settings: Settings, sealed_check: str | None) -> SecretBox:

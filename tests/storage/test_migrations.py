@@ -71,6 +71,19 @@ def test_unreachable_database_is_a_clear_error(tmp_path) -> None:
         open_database(settings)
 
 
+def test_an_older_version_refuses_a_database_a_newer_one_upgraded(settings) -> None:
+    from app.errors import StorageError
+
+    db = open_database(settings)
+    with db.connection_context(), db.bind_ctx([migrations.SchemaVersion]):
+        migrations.SchemaVersion.create(version=migrations.LATEST + 1)
+    db.close_all()
+    with pytest.raises(StorageError, match=(
+            rf"upgraded by a newer ModelProxy \(schema {migrations.LATEST + 1}; this one "
+            rf"knows {migrations.LATEST}\): run that version, or restore the backup")):
+        open_database(settings)
+
+
 def _insert(db: pw.Database, table: str, **values: object) -> None:
     """A raw row with `values`, every other required column 0 (as the writer leaves it)."""
     for column in db.get_columns(table):
