@@ -90,9 +90,7 @@ def load_settings(
 
     Raises SettingsError naming the setting when a value is bad.
     """
-    sources: dict[str, Any] = {}
-    if env_file and Path(env_file).is_file():
-        sources.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    sources: dict[str, Any] = _env_file_values(env_file) if env_file else {}
     sources.update(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
     for f in fields(Settings):
@@ -107,6 +105,20 @@ def load_settings(
     settings = Settings(**values)
     _check(settings)
     return settings
+
+
+def _env_file_values(env_file: str | Path) -> dict[str, str]:
+    try:
+        if not Path(env_file).is_file():
+            return {}
+    except PermissionError:
+        # A working directory this user may not look into (`sudo -u modelproxy ...` run
+        # from an admin's home): there is no .env of its own there.
+        return {}
+    try:
+        return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    except OSError as exc:
+        raise SettingsError(f"{env_file}: cannot read it ({exc.strerror})") from None
 
 
 def _parse(name: str, raw: Any) -> Any:
