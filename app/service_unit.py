@@ -96,9 +96,9 @@ def env_file_text() -> str:
 # ModelProxy settings for the system service (read by systemd at each start; after a
 # change: systemctl restart modelproxy). One NAME=value a line; see docs/install.md.
 #
-# Only these addresses may use the admin API and /metrics (IPs or CIDRs, space-separated).
+# Only these addresses may use the admin API and /metrics (IPs or CIDRs, comma-separated).
 # Set here, this wins over the list stored at first-run setup (and undoes a lock-out).
-#MODELPROXY_ADMIN_ALLOW=192.168.1.20 192.168.1.21
+#MODELPROXY_ADMIN_ALLOW=192.168.1.20,192.168.1.21
 #
 # HTTPS (docs/tls.md): LAN clients send bearer tokens, which plain HTTP shows to the LAN.
 #MODELPROXY_TLS_CERT=/etc/modelproxy/tls/server.pem

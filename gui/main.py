@@ -46,7 +46,10 @@ def run_gui(url: str | None = None) -> int:
     app = application()
     tasks = Tasks()
 
-    def log_in(_first: bool) -> AdminAPI | None:
+    def log_in(first: bool) -> AdminAPI | None:
+        setup = remote_setup(tasks, url) if url and first else None
+        if setup is not None:
+            return setup.api if setup.exec() == QDialog.DialogCode.Accepted else None
         dialog = LoginDialog(tasks)
         if url:
             dialog.url.setText(url)
@@ -54,6 +57,18 @@ def run_gui(url: str | None = None) -> int:
         return dialog.api if accepted else None
 
     return Session(app, tasks, log_in, lambda api: open_window(api, tasks)).run()
+
+
+def remote_setup(tasks: Tasks, url: str) -> SetupDialog | None:
+    """The first-run setup dialog for a server elsewhere that has no admin yet (the code is
+    typed: it is in that server's output); None when it has one or cannot say (the login
+    dialog then explains)."""
+    api = AdminAPI(url)
+    try:
+        status = wait_for(tasks, api.setup_status)
+    except APIError:
+        return None
+    return SetupDialog(tasks, api, None, status=status) if status.get("needed") else None
 
 
 def run_desktop(settings: Settings) -> int:

@@ -118,3 +118,26 @@ def test_the_servers_own_list_is_shown_and_not_offered(qtbot, tmp_path) -> None:
         dialog.submit()
         qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=10_000)
         assert admin_allow(api)["source"] == "environment"
+
+
+def test_the_window_on_another_machine_offers_the_setup_first(qtbot, tmp_path) -> None:
+    """`modelproxy gui --url URL` on a server with no admin: the setup dialog (the code typed,
+    it is not on this machine), with the offer; with an admin, or no answer, the login."""
+    from gui.main import remote_setup
+    from tests.live import free_port
+
+    data_dir = tmp_path / "data"
+    with LiveServer(data_dir) as live:
+        dialog = remote_setup(Tasks(), live.url)
+        assert isinstance(dialog, SetupDialog)
+        qtbot.addWidget(dialog)
+        assert dialog.code.text() == ""
+        assert dialog.access.only.isChecked()
+        dialog.code.setText((data_dir / "setup-code").read_text().strip())
+        dialog.password.setText("first-admin-pw")
+        dialog.repeat.setText("first-admin-pw")
+        dialog.submit()
+        qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=10_000)
+        assert dialog.api.user["username"] == "admin"
+        assert remote_setup(Tasks(), live.url) is None  # set up: log in instead
+    assert remote_setup(Tasks(), f"http://127.0.0.1:{free_port()}") is None
