@@ -100,7 +100,11 @@ def open_database(settings: Settings, migrate: bool = True) -> pw.Database:
             elif migrations.current_version(db) < migrations.LATEST:
                 raise StorageError("the database schema is out of date; run `modelproxy serve`")
     except pw.OperationalError as exc:
+        db.close_all()
         raise StorageError(f"cannot open the database {redact(settings.database)}: {exc}") from exc
+    except StorageError:
+        db.close_all()  # refused: hold no connection (a restore may come next)
+        raise
     return db
 
 
