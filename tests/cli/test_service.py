@@ -194,3 +194,16 @@ def test_install_service_warns_where_the_service_could_not_see_its_files(
     python = Path(sys.executable).resolve()
     if any(python.is_relative_to(p) for p in service_cli.HIDDEN_BY_PROTECT_HOME):
         assert f"warning: {python} is under a home directory" in done.stderr
+
+
+def test_the_settings_files_examples_are_settings_the_server_takes() -> None:
+    from app.settings import load_settings
+
+    examples = dict(line[1:].split("=", 1) for line in service_unit.env_file_text().splitlines()
+                    if line.startswith("#MODELPROXY_") and "TLS" not in line)  # TLS: real files
+    assert set(examples) == {"MODELPROXY_ADMIN_ALLOW", "MODELPROXY_DATABASE_URL",
+                             "MODELPROXY_HOST", "MODELPROXY_PORT", "MODELPROXY_GRACE_S"}
+    settings = load_settings(environ=examples, env_file=None)
+    assert settings.admin_allow == ("192.168.1.20", "192.168.1.21")
+    assert settings.host == "0.0.0.0" and settings.port == 8787 and settings.grace_s == 10
+    assert settings.database_url.startswith("postgresql://")
