@@ -23,6 +23,7 @@ from server.client_api.gateway import Gateway
 from server.logwriter import UNWRITTEN_FILE, LogWriter
 from server.metrics import Metrics
 from server.provider_checks import ProviderChecker
+from server.shared import SharedState, shared_state
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class State:
     health: ProviderChecker
     login_guard: LoginGuard
     metrics: Metrics
+    shared: SharedState
     run_bcrypt: RunBlocking = run_inline  # bcrypt off the event loop: logins, new tokens
     run_blocking: RunBlocking = run_inline  # other blocking work: gevent's threads under serve
 
@@ -52,7 +54,8 @@ class State:
         """Release what the app holds: write the queued log rows, close the database."""
         self.catalog.stop()
         self.gateway.alerts.stop()  # not waiting for a webhook's retries
-        self.log_writer.stop()
+        self.log_writer.stop()  # its last rows settled first (their holds are in `shared`)
+        self.shared.close()
         self.db.close_all()
 
 
@@ -70,14 +73,15 @@ def create_app(settings: Settings) -> Flask:
     metrics = Metrics()
     metrics.watch_log_writer(log_writer)
     run_bcrypt = _run_bcrypt()
-    gateway = Gateway(settings, db, catalog, log_writer, metrics, run_bcrypt)
+    shared = shared_state(settings)  # rate windows, quota holds: memory or Redis
+    gateway = Gateway(settings, db, catalog, log_writer, metrics, run_bcrypt, shared)
     metrics.watch_routes(catalog, gateway.router)
     app = Flask("modelproxy")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False
     app.extensions["modelproxy"] = State(settings, db, catalog, log_writer, gateway,
                                          ProviderChecker(catalog), LoginGuard(), metrics,
-                                         run_bcrypt=run_bcrypt, run_blocking=run_blocking)
+                                         shared, run_bcrypt=run_bcrypt, run_blocking=run_blocking)
 
     @app.teardown_appcontext
     def release_connection(exc: BaseException | None) -> None:
@@ -89,6 +93,7 @@ def create_app(settings: Settings) -> Flask:
     admin_api.init_app(app)
     app.register_blueprint(metrics_routes.bp)
     log_writer.start()
+    shared.start()
     gateway.alerts.start()
     catalog.start_watching()
     return app

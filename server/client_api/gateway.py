@@ -11,7 +11,7 @@ import logging
 import math
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import peewee as pw
 from werkzeug import Response
@@ -26,13 +26,16 @@ from server.catalog import Catalog, EndpointRecord, ProviderEntry, TargetRecord,
 from server.client_api import holds, month_usage, network
 from server.client_api.call import Call, ClientError
 from server.client_api.client_watch import has_left
-from server.client_api.limits import QuotaBook, QuotaRefused, QuotaUnknown
-from server.client_api.quota_terms import Hold, Spend, Used
-from server.client_api.rate import RateLimiter
+from server.client_api.limit_store import Admission, LimitStore, LimitsUnavailable
+from server.client_api.limits import QuotaUnknown
+from server.client_api.quota_terms import Spend, Used
 from server.client_api.router import Router
 from server.client_api.routing import Attempt, Routes, routed
 from server.logwriter import LogWriter
 from server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from server.shared import SharedState
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +43,17 @@ log = logging.getLogger(__name__)
 class Gateway:
     def __init__(self, settings: Settings, db: pw.Database, catalog: Catalog,
                  log_writer: LogWriter, metrics: Metrics,
-                 run_blocking: Callable[..., Any]) -> None:
+                 run_blocking: Callable[..., Any], shared: SharedState) -> None:
         self.settings = settings
         self.db = db
         self.metrics = metrics
         self.catalog = catalog
         self.log_writer = log_writer
         self.verifier = TokenVerifier(run_blocking)
-        self.limiter = RateLimiter()
+        self.shared = shared  # what processes share: memory, or Redis (server.shared)
+        self.limits: LimitStore = shared.limits  # rate windows, quota and money holds
         self.routes = Routes()
-        # Servers may share a PostgreSQL database (not a SQLite file): re-read quotas there.
-        self.quotas = QuotaBook(month_usage.of_token, reread=not settings.is_sqlite,
-                                endpoint_usage=month_usage.of_endpoint)
-        log_writer.report_written(self.quotas.written)
+        log_writer.report_written(self.limits.written)
         self.alerts = BudgetAlerts(catalog, db)  # started and stopped with the log writer
         self.trusted_proxies = network.parse_networks(settings.trusted_proxies)
         self.admin_access = AdminAccess(settings, catalog)
@@ -193,9 +194,18 @@ class Gateway:
               body: dict[str, Any] | None = None) -> None:
         """Count the request against the token's rate limit and hold it against its quotas
         and budgets, and its endpoint's budget (with the model tokens and money a `kind`
-        request of this `body` may use)."""
-        if token.rpm is not None:
-            decision = self.limiter.hit(token.id, token.rpm)
+        request of this `body` may use): one decision of the limit store. A request with
+        no limits asks nothing of it."""
+        asked: list[holds.Asked] = []
+        if quota:
+            endpoint = self.catalog.endpoints_by_id.get(call.endpoint_id or 0)
+            asked = holds.asks(token, endpoint, kind, body,
+                               int(self.catalog.options["quota_reserve_tokens"]))
+        if token.rpm is None and not asked:
+            return
+        admission = self._admit(token, asked)
+        decision = admission.rate
+        if decision is not None:
             call.rate_headers = {
                 "x-ratelimit-limit-requests": str(decision.limit),
                 "x-ratelimit-remaining-requests": str(decision.remaining),
@@ -206,30 +216,24 @@ class Gateway:
                 raise ClientError(429, f"rate limit of {token.rpm} requests per minute "
                                   f"reached; retry in {retry} s", "rate_limit_exceeded",
                                   headers={"Retry-After": retry})
-        if quota:
-            endpoint = self.catalog.endpoints_by_id.get(call.endpoint_id or 0)
-            asked = holds.asks(token, endpoint, kind, body,
-                               int(self.catalog.options["quota_reserve_tokens"]))
-            if asked:
-                call.hold = self._reserve(asked)
-                call.quota_held = True
+        if admission.refusal is not None:
+            naming = asked[admission.refused or 0].naming  # the subject that refused it
+            raise ClientError(429, f"{admission.refusal}{naming}", "insufficient_quota")
+        if admission.holds:
+            call.hold = admission.holds
+            call.quota_held = True
 
-    def _reserve(self, asked: list[holds.Asked]) -> list[Hold]:
-        """Hold the request against each subject, or against none (429, or 503 where a
-        month's usage cannot be read: fail closed, as without a database at all)."""
-        held: list[Hold] = []
+    def _admit(self, token: TokenRecord, asked: list[holds.Asked]) -> Admission:
+        """The store's decision, or 503 where none can be made (a month's usage cannot be
+        read, Redis does not answer): fail closed, as without a database at all."""
         try:
-            for a in asked:
-                held.append(self.quotas.hold(a.subject, a.subject_id, a.limits, a.ask))
-        except QuotaRefused as refused:
-            self.quotas.release(held)
-            naming = asked[len(held)].naming  # the subject that refused it
-            raise ClientError(429, f"{refused}{naming}", "insufficient_quota") from None
+            return self.limits.admit(token.id, token.rpm, asked)
         except QuotaUnknown as unknown:
-            self.quotas.release(held)
             raise ClientError(503, str(unknown), "quota_unavailable",
                               headers={"Retry-After": "1"}) from None
-        return held
+        except LimitsUnavailable as unavailable:
+            raise ClientError(503, str(unavailable), "limits_unavailable",
+                              headers={"Retry-After": "1"}) from None
 
     def finish(self, call: Call) -> None:
         """Settle the quota hold and queue the log row. Only the first call per request
@@ -269,9 +273,8 @@ class Gateway:
         subject's month spent before and after."""
         call.quota_held = False
         used = Used(0, call.prompt_tokens + call.completion_tokens, record["cost_nanos"] or 0)
-        return self.quotas.settle_holds(call.hold, call.status < 400, used,
-                                        write=lambda: self.log_writer.write_now(record),
-                                        row=record)
+        return self.limits.settle(call.hold, call.status < 400, used,
+                                  write=lambda: self.log_writer.write_now(record), row=record)
 
     def client_ip(self, peer: str | None, forwarded_for: str | None) -> str:
         return network.client_address(peer, forwarded_for, self.trusted_proxies)

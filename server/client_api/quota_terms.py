@@ -66,6 +66,9 @@ class Hold(NamedTuple):
     month: Key | None = None
     nanos: int = 0  # money, as `tokens`
     nanos_shortened: bool = False
+    # The request's hold in a store shared by processes (Redis): one id for all its
+    # subjects, which its settle names. None in one process's memory.
+    ref: str | None = None
 
 
 NO_HOLD = Hold(0)

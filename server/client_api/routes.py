@@ -52,13 +52,17 @@ def models(gw: Gateway, request: Request) -> Response:
 
 
 def health(gw: Gateway, request: Request) -> Response:
-    """No auth: whether the server, its database and its request-log writer work. With an
-    admin's session (the window's), also where this server keeps its data."""
+    """No auth: whether the server, its database, its request-log writer and (where limits
+    are shared) Redis work: 503 while one does not, limits being undecidable without
+    Redis, so a load balancer sends requests elsewhere. With an admin's session (the
+    window's), also where this server keeps its data."""
     database = ping(gw.db)
     writer = gw.log_writer.running
-    ok = database and writer
+    redis = gw.shared.ping()  # empty without Redis; else up or not, and since when
+    ok = database and writer and redis.get("redis", "ok") == "ok"
     body = {"status": "ok" if ok else "error", "version": __version__,
-            "database": "ok" if database else "error", "writer": "ok" if writer else "error"}
+            "database": "ok" if database else "error", "writer": "ok" if writer else "error",
+            **redis}
     if database and _from_an_admin(gw, request):
         body.update(data_dir=str(gw.settings.data_dir), database_url=redact(gw.settings.database))
     return json_response(body, 200 if ok else 503)
