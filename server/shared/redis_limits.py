@@ -17,6 +17,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from time import monotonic
 
 import redis
 
@@ -42,6 +43,9 @@ LEASE_S = 10.0
 RENEW_S = 2.0
 # Settles that Redis could not take, kept to retry (their usage counts once it answers).
 PENDING_MAX = 10_000
+# A month read from the database serves the requests that waited for that read (one
+# read for a burst); a later one reads it again. Forgotten after SEED_KEPT_S.
+SEED_KEPT_S = 5.0
 MONTH_KEPT_DAYS = 2  # a month's keys outlive it by this: the last requests settle into it
 NONE = -1  # "no limit", "no least", "not read" in the scripts' arguments
 
@@ -67,6 +71,8 @@ class RedisLimits:
         self._refs = itertools.count(1)
         self._live: dict[str, list[str]] = {}  # ref -> its leases keys, while it is held
         self._pending: list[tuple[str, list[str], list[int]]] = []
+        self._reading: dict[Key, threading.Lock] = {}
+        self._seeds: dict[Key, tuple[float, Used]] = {}  # read just now: (when, what)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -104,13 +110,29 @@ class RedisLimits:
         return args
 
     def _read(self, a: Asked, month: dt.date) -> Used:
-        """A subject's month from the database's rollups, to start Redis's count from."""
-        try:
-            return Used(*self._loaders[a.subject](a.subject_id, month))
-        except DATABASE_ERRORS as exc:
-            log.warning("could not read a %s's monthly usage (%s)", a.subject, exc)
-            raise QuotaUnknown(f"this {a.subject}'s monthly usage could not be read (the "
-                               "database is busy or away); retry shortly") from exc
+        """A subject's month from the database's rollups, to start Redis's count from:
+        read once by this process for all its requests that found the month missing
+        together (a burst's first requests would each read it otherwise)."""
+        key: Key = (a.subject, a.subject_id, month)
+        asked_at = monotonic()
+        with self._lock:
+            reading = self._reading.setdefault(key, threading.Lock())
+        with reading:
+            done = self._seeds.get(key)
+            if done is not None and done[0] >= asked_at:  # read while this one waited
+                return done[1]
+            try:
+                used = Used(*self._loaders[a.subject](a.subject_id, month))
+            except DATABASE_ERRORS as exc:
+                log.warning("could not read a %s's monthly usage (%s)", a.subject, exc)
+                raise QuotaUnknown(f"this {a.subject}'s monthly usage could not be read "
+                                   "(the database is busy or away); retry shortly") from exc
+            with self._lock:
+                self._seeds = {k: v for k, v in self._seeds.items()
+                               if v[0] > monotonic() - SEED_KEPT_S}
+                self._seeds[key] = (monotonic(), used)
+                self._reading.pop(key, None)
+            return used
 
     def _admission(self, reply: list, ref: str, rpm: int | None, asked: Sequence[Asked],
                    month: dt.date) -> Admission:

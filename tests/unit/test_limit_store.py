@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -304,3 +306,19 @@ def test_a_redis_restarted_empty_starts_each_month_again_from_the_database(
     assert store.admit(1, None, token(Limits(requests=3))).allowed  # 2 from the rollups
     assert not store.admit(1, None, token(Limits(requests=3))).allowed
     assert rollups.reads == 2
+
+
+def test_a_burst_on_a_month_redis_lacks_reads_the_database_once(redis_store) -> None:
+    store, _, rollups = redis_store
+    load = rollups.loader(TOKEN)
+
+    def slow(subject_id: int, since: dt.date) -> tuple[int, int, int]:
+        time.sleep(0.2)  # the first read is under way while the others arrive
+        return load(subject_id, since)
+
+    store._loaders[TOKEN] = slow
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        admissions = list(pool.map(lambda _: store.admit(1, None, token(Limits(requests=15))),
+                                   range(20)))
+    assert sum(a.allowed for a in admissions) == 15
+    assert rollups.reads == 1
