@@ -55,6 +55,7 @@ class Gateway:
         self.routes = Routes()
         log_writer.report_written(self.limits.written)
         self.alerts = BudgetAlerts(catalog, db)  # started and stopped with the log writer
+        self.limits.report_spent(self.alerts.spent)  # settles made in the background
         self.trusted_proxies = network.parse_networks(settings.trusted_proxies)
         self.admin_access = AdminAccess(settings, catalog)
 

@@ -9,7 +9,7 @@ that shares one Redis: workers and instances). The factory picks one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 from server.client_api.holds import Asked
@@ -55,6 +55,9 @@ class LimitStore(Protocol):
     def written(self, rows: Iterable[object]) -> None:
         """The log writer committed `rows`."""
 
+    def report_spent(self, report: Callable[[list[Spend]], None]) -> None:
+        """Where settles that return before they are made report their spends."""
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
@@ -91,6 +94,9 @@ class MemoryLimits:
 
     def written(self, rows: Iterable[object]) -> None:
         self.book.written(rows)
+
+    def report_spent(self, report: Callable[[list[Spend]], None]) -> None:
+        """Nothing to report later: `settle` returns the spends."""
 
     def start(self) -> None:
         """Nothing runs in the background."""

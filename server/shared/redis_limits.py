@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import queue
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from time import monotonic
 
 import redis
@@ -43,6 +45,7 @@ LEASE_S = 10.0
 RENEW_S = 2.0
 # Settles that Redis could not take, kept to retry (their usage counts once it answers).
 PENDING_MAX = 10_000
+SETTLE_BATCH = 500  # settles sent in one pipelined call
 # A month read from the database serves the requests that waited for that read (one
 # read for a burst); a later one reads it again. Forgotten after SEED_KEPT_S.
 SEED_KEPT_S = 5.0
@@ -51,6 +54,20 @@ NONE = -1  # "no limit", "no least", "not read" in the scripts' arguments
 
 # What else Redis may answer when it cannot take a write (a replica, out of memory).
 FAILURES = (*REDIS_ERRORS, redis.ReadOnlyError, redis.OutOfMemoryError)
+
+
+@dataclass(frozen=True)
+class _Settling:
+    """One request's settle: its ref, its months' keys, (requests, tokens, nanos)."""
+
+    ref: str
+    keys: list[str]
+    args: list[int]
+    months: list[Key]
+
+    @property
+    def args_with_ref(self) -> list[object]:
+        return [self.ref, *self.args]
 
 
 class RedisLimits:
@@ -70,7 +87,10 @@ class RedisLimits:
         self._tag = secrets.token_hex(4)  # this process's holds' refs
         self._refs = itertools.count(1)
         self._live: dict[str, list[str]] = {}  # ref -> its leases keys, while it is held
-        self._pending: list[tuple[str, list[str], list[int]]] = []
+        self._pending: list[_Settling] = []
+        self._queue: queue.SimpleQueue[_Settling | None] = queue.SimpleQueue()
+        self._settler: threading.Thread | None = None
+        self._report: Callable[[list[Spend]], None] | None = None
         self._reading: dict[Key, threading.Lock] = {}
         self._seeds: dict[Key, tuple[float, Used]] = {}  # read just now: (when, what)
         self._lock = threading.Lock()
@@ -157,49 +177,100 @@ class RedisLimits:
                write: RowWriter | None = None,
                row: object | None = None) -> tuple[bool, list[Spend]]:
         """Settle in Redis (the row goes to the batched writer: Redis, not the database,
-        is what the next request anywhere reads). If Redis cannot take it now, the settle
-        is kept and retried by the renewer, its holds renewed meanwhile."""
+        is what the next request anywhere reads). Started (`start`), the settle is queued
+        for the settler, off the answer's path: until it lands the request's hold still
+        counts, which is never less than what it used while upstream honours max_tokens
+        (so a limit is not passed meanwhile; the spends go to `report_spent`). If Redis
+        cannot take it, it is kept and retried by the renewer, its holds renewed."""
         held = [h for h in holds if h.month is not None and h.ref is not None]
         if not held:
             return False, []
-        ref = held[0].ref
-        keys = [k for h in held for k in _month_keys(h.month)]  # type: ignore[arg-type]
-        args = [int(succeeded), used.tokens, used.nanos]
-        try:
-            reply = self._call(self._settle, keys, [ref, *args])
-        except LimitsUnavailable:
-            self._keep(ref, keys, args)  # type: ignore[arg-type]
+        settling = _Settling(held[0].ref, [k for h in held  # type: ignore[arg-type]
+                                           for k in _month_keys(h.month)],  # type: ignore[arg-type]
+                             [int(succeeded), used.tokens, used.nanos],
+                             [h.month for h in held])  # type: ignore[misc]
+        if self._settler is not None:
+            self._queue.put(settling)
             return False, []
-        self._live.pop(ref, None)  # type: ignore[arg-type]
-        return False, [Spend(h.month, int(before), int(after))  # type: ignore[arg-type]
-                       for h, (before, after) in zip(held, reply, strict=True)
-                       if int(before) >= 0]
+        return False, self._settle_now([settling])
 
     def written(self, rows: Iterable[object]) -> None:
         """Nothing to do: Redis counted the row when it settled."""
 
-    def _keep(self, ref: str, keys: list[str], args: list[int]) -> None:
+    def report_spent(self, report: Callable[[list[Spend]], None]) -> None:
+        """Where settles made in the background report what each month spent."""
+        self._report = report
+
+    def _settle_now(self, batch: list[_Settling]) -> list[Spend]:
+        """The batch's settles in one call (pipelined), or kept to retry."""
+        try:
+            if len(batch) == 1:
+                replies = [self._settle(keys=batch[0].keys, args=batch[0].args_with_ref)]
+            else:  # a pipeline with scripts asks SCRIPT EXISTS first: worth it for many
+                with self.client.pipeline(transaction=False) as pipe:
+                    for one in batch:
+                        self._settle(keys=one.keys, args=one.args_with_ref, client=pipe)
+                    replies = pipe.execute()
+        except FAILURES as exc:
+            self.status.failed(exc)
+            for one in batch:
+                self._keep(one)
+            return []
+        self.status.answered()
+        spends: list[Spend] = []
+        for one, reply in zip(batch, replies, strict=True):
+            self._live.pop(one.ref, None)
+            spends += [Spend(month, int(before), int(after))
+                       for month, (before, after) in zip(one.months, reply, strict=True)
+                       if int(before) >= 0]
+        return spends
+
+    def _keep(self, settling: _Settling) -> None:
         with self._lock:
             if len(self._pending) >= PENDING_MAX:
-                dropped, _, _ = self._pending.pop(0)
-                self._live.pop(dropped, None)
+                dropped = self._pending.pop(0)
+                self._live.pop(dropped.ref, None)
                 log.warning("more than %d settles wait for Redis: the oldest is dropped (its "
                             "usage is counted from the database when Redis starts over)",
                             PENDING_MAX)
-            self._pending.append((ref, keys, args))
+            self._pending.append(settling)
 
-    # --- the renewer ------------------------------------------------------------------
+    # --- the renewer and the settler --------------------------------------------------
 
     def start(self) -> None:
-        """Renew live holds' leases and retry kept settles (a greenlet under serve)."""
+        """Renew live holds' leases and retry kept settles; settle in the background
+        (greenlets under serve)."""
         self._renewer = threading.Thread(target=self._run, daemon=True, name="limit-leases")
         self._renewer.start()
+        self._settler = threading.Thread(target=self._settle_queued, daemon=True,
+                                         name="limit-settles")
+        self._settler.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._settler is not None:
+            self._queue.put(None)
+            self._settler.join(timeout=5)
         if self._renewer is not None:
             self._renewer.join(timeout=5)
-        self.renew()  # the last settles, if Redis takes them
+        self.renew()  # the last kept settles, if Redis takes them
+
+    def _settle_queued(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch, last = [first], False
+            while len(batch) < SETTLE_BATCH and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is None:
+                    last = True
+                    break
+                batch.append(more)
+            self._reported(self._settle_now(batch))
+            if last:
+                return
+
+    def _reported(self, spends: list[Spend]) -> None:
+        if spends and self._report is not None:
+            self._report(spends)
 
     def _run(self) -> None:
         while not self._stop.wait(self._renew_s):
@@ -221,12 +292,10 @@ class RedisLimits:
     def _retry_pending(self) -> None:
         while self._pending:
             with self._lock:
-                ref, keys, args = self._pending[0]
-            self._call(self._settle, keys, [ref, *args])
-            with self._lock:
-                if self._pending and self._pending[0][0] == ref:
-                    self._pending.pop(0)
-            self._live.pop(ref, None)
+                batch, self._pending = self._pending[:SETTLE_BATCH], self._pending[SETTLE_BATCH:]
+            self._reported(self._settle_now(batch))  # kept again if Redis does not take it
+            if not self.status.up:
+                raise LimitsUnavailable(UNAVAILABLE)
 
     # --- calls ------------------------------------------------------------------------
 

@@ -322,3 +322,29 @@ def test_a_burst_on_a_month_redis_lacks_reads_the_database_once(redis_store) -> 
                                    range(20)))
     assert sum(a.allowed for a in admissions) == 15
     assert rollups.reads == 1
+
+
+def test_started_it_settles_in_the_background_and_reports_the_spends(redis_store) -> None:
+    store, _, _ = redis_store
+    reported: list = []
+    store.report_spent(reported.extend)
+    store.start()
+    try:
+        limits = Limits(requests=2, nanos=USD)
+        first = store.admit(1, None, token(limits, Ask(nanos=100)))
+        assert store.settle(first.holds, True, Used(0, 3, 70)) == (False, [])  # queued
+        assert wait_until(lambda: reported)
+        assert [(s.before, s.after) for s in reported] == [(0, 70)]
+        second = store.admit(1, None, token(limits, Ask(nanos=100)))
+        assert second.allowed  # 1 used, and the first's hold is gone
+        assert why(store.admit(1, None, token(limits, Ask(nanos=100)))) == (
+            "monthly request quota of 2 reached")  # 1 used + 1 held
+    finally:
+        store.stop()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(predicate())
