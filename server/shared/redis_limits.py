@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import os
 import queue
 import secrets
 import threading
@@ -102,7 +103,9 @@ class RedisLimits:
     def admit(self, token_id: int, rpm: int | None, asked: Sequence[Asked]) -> Admission:
         if self.status.away():
             raise LimitsUnavailable(UNAVAILABLE)
-        ref = f"{self._tag}:{next(self._refs)}"
+        # Unique across processes, forked ones too (workers made after this was built):
+        # a ref is also the request's member in its token's window.
+        ref = f"{self._tag}.{os.getpid()}:{next(self._refs)}"
         month = month_start()
         keys = [f"mpx:rpm:{token_id}"]
         for a in asked:
