@@ -20,6 +20,8 @@ from tests.fakes.upstream import FakeUpstream
 from tests.scale.instances import Fleet, fleet_of, statuses
 from tests.server.client_fixtures import UPSTREAM_KEY, assert_error, chat_body, wait_for
 
+pytestmark = pytest.mark.postgres  # one PostgreSQL schema for the instances
+
 PRICE_IN, PRICE_OUT = Decimal("1"), Decimal("2")  # USD a million: 1,000 / 2,000 nanos
 MAX_TOKENS = 100
 BODY = chat_body("hi", max_tokens=MAX_TOKENS)
