@@ -1,7 +1,8 @@
 """The `modelproxy` entry point.
 
 `serve` must monkey-patch with gevent before anything else is imported, so this module
-imports nothing heavy at the top and hands each command to its layer lazily.
+imports nothing heavy at the top and hands each command to its layer lazily. The
+supervisor of several workers is the exception: it is never patched (app/serve_mode.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args and _display_available():
         args = ["desktop"]  # double-clicked: open the window
     if args[:1] == ["serve"]:
-        import server.runner  # noqa: F401  (patches the standard library first)
+        from app.serve_mode import supervises
+
+        if not supervises(args[1:]):
+            import server.runner  # noqa: F401  (patches the standard library first)
     from app.cli import cli
 
     cli.main(args=args, prog_name="modelproxy")

@@ -21,10 +21,12 @@ from gui.api import Unreachable
 
 
 def serve_command(port: int, data_dir: Path | None = None) -> list[str]:
-    """How to run `modelproxy serve` with the executable this process runs from."""
+    """How to run `modelproxy serve` with the executable this process runs from. One
+    worker, whatever MODELPROXY_WORKERS says (the flag wins): the window's own server
+    serves one person, and needs no Redis."""
     base = [sys.executable] if getattr(sys, "frozen", False) else [
         sys.executable, "-m", "app.main"]
-    command = [*base, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [*base, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
     return command

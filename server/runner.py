@@ -1,15 +1,17 @@
-"""`modelproxy serve`: one gevent process serving the Flask app.
+"""`modelproxy serve`: one gevent process serving the Flask app — the one process, or a
+worker of the supervisor (server/supervisor.py), which serves the socket it inherited.
 
 Monkey-patching happens here, first, before anything else is imported — and nowhere
-else. app.main imports this module before the CLI when the command is `serve`.
+else. app.main imports this module before the CLI when the command is `serve` (unless
+this process is to be the supervisor of several workers, which is never patched).
 """
 
 from gevent import monkey
 
 monkey.patch_all()
 
-import errno  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import time  # noqa: E402
@@ -22,12 +24,8 @@ from gevent.pool import Pool  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 from gevent.socket import wait_read, wait_write  # noqa: E402
 
-from app import __version__  # noqa: E402
-from app.db import redact  # noqa: E402
-from app.errors import SettingsError  # noqa: E402
-from app.services import admin_access, setup  # noqa: E402
-from app.settings import Settings, data_dir_notice, env_name  # noqa: E402
-from server import capacity, scheduler  # noqa: E402
+from app.settings import Settings, env_name  # noqa: E402
+from server import capacity, process, scheduler, startup  # noqa: E402
 from server.connection import ConnectionLimits, Handler, RefusalLog, error_bytes  # noqa: E402
 from server.factory import create_app  # noqa: E402
 from server.stopping import ServerStopped  # noqa: E402
@@ -137,27 +135,29 @@ REFUSALS_LINGERING = 32
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then stop gracefully. Returns the exit status."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    who = f"[worker {process.worker_number()}] " if process.is_worker() else ""
+    logging.basicConfig(level=settings.log_level,
+                        format=f"%(asctime)s %(levelname)s {who}%(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it reports every run
     data_dir_existed = settings.data_dir.exists()
     app = create_app(settings)
     state = app.extensions["modelproxy"]
     access_log = log if settings.log_level == "DEBUG" else None
-    server = Server((settings.host, settings.port), app, log=access_log, error_log=log,
+    server = Server(_listener(settings), app, log=access_log, error_log=log,
                     limits=connection_limits(settings))
     try:
         server.start()
     except OSError as exc:
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise SettingsError(
-            f"cannot listen on {settings.host}:{settings.port}: {reason} "
-            f"(choose another with --port or {env_name('port')})"
-        ) from None
-    _announce(settings, state.db, data_dir_existed)
+        raise startup.cannot_listen(settings, exc) from None
+    if process.is_worker():
+        log.info("serving (pid %d)", os.getpid())
+    else:
+        startup.announce(settings, state.db, data_dir_existed)
     housekeeping = scheduler.start(state)
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
+    process.say_ready()
     stopping.wait()
     log.info("stopping: finishing requests in flight (up to %.0f s)", settings.grace_s)
     housekeeping.shutdown(wait=False)
@@ -165,6 +165,17 @@ def serve(settings: Settings) -> int:
     state.close()
     log.info("stopped")
     return 0
+
+
+def _listener(settings: Settings) -> Any:
+    """The supervisor's socket for a worker (its accept queue shared with the other
+    workers), else the address to bind."""
+    fd = process.listen_fd()
+    if fd is None:
+        return (settings.host, settings.port)
+    listener = socket.socket(fileno=fd)  # gevent's socket: the module is patched
+    listener.setblocking(False)
+    return listener
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:
@@ -181,21 +192,3 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     return ConnectionLimits(header_timeout_s=settings.header_timeout_s,
                             keepalive_s=settings.keepalive_s,
                             body_timeout_s=settings.body_timeout_s, max_connections=cap)
-
-
-def _announce(settings: Settings, db: Any, data_dir_existed: bool = True) -> None:
-    host = settings.host if settings.host not in {"0.0.0.0", "::"} else "localhost"
-    log.info("ModelProxy %s listening on http://%s:%d (data directory %s, database %s)",
-             __version__, host, settings.port, settings.data_dir, redact(settings.database))
-    if notice := data_dir_notice(settings, data_dir_existed):
-        log.warning(notice)
-    with db.connection_context():
-        code = setup.ensure_code(settings)
-        open_admin = admin_access.startup_notice(settings, setup_pending=code is not None)
-    if code:
-        log.warning("no admin yet. Setup code: %s (also in %s). Create the first admin in "
-                    "the desktop window, with POST /admin/api/setup, or with "
-                    "`modelproxy admin create --username NAME --password-stdin`",
-                    code, setup.code_file(settings))
-    if open_admin:
-        log.warning(open_admin)

@@ -27,11 +27,20 @@ def cli() -> None:
 @click.option("--port", type=int, help="Port to listen on (default 8787).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory.")
 @click.option("--database-url", help="sqlite:///PATH or postgresql://...")
+@click.option("--workers", help="Worker processes: a number or auto (one per CPU); more "
+              "than 1 needs MODELPROXY_REDIS_URL (default 1).")
 def serve(**flags: Any) -> None:
     """Run the proxy and admin API server."""
-    from server.runner import serve as run_server
+    from server import process
 
-    sys.exit(run_server(load_settings(flags)))
+    settings = load_settings(flags)
+    if settings.workers == 1 or process.is_worker():
+        from server.runner import serve as run_server  # patched already by app.main
+
+        sys.exit(run_server(settings))
+    from server.supervisor import supervise
+
+    sys.exit(supervise(settings))
 
 
 @cli.command()

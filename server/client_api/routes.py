@@ -16,6 +16,7 @@ from werkzeug.routing import Map, Rule
 from app import __version__
 from app.db import DATABASE_ERRORS, ping, redact
 from app.services import sessions
+from server import process
 from server.catalog import TokenRecord
 from server.client_api import dialect_views
 from server.client_api.call import Call, ClientError
@@ -65,7 +66,9 @@ def health(gw: Gateway, request: Request) -> Response:
             **redis}
     if database and _from_an_admin(gw, request):
         body.update(data_dir=str(gw.settings.data_dir), database_url=redact(gw.settings.database))
-    return json_response(body, 200 if ok else 503)
+    response = json_response(body, 200 if ok else 503)
+    response.headers[process.WORKER_HEADER] = process.worker_label()  # which one answered
+    return response
 
 
 def _from_an_admin(gw: Gateway, request: Request) -> bool:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from PySide6.QtWidgets import QDialog
 
 from app.settings import load_settings
@@ -119,7 +120,22 @@ def test_a_server_that_cannot_start_is_reported(tmp_path) -> None:
 def test_the_child_server_is_this_executable() -> None:
     command = serve_command(8787)
     assert command[0] == sys.executable
-    assert command[-4:] == ["--host", "127.0.0.1", "--port", "8787"]
+    assert command[-6:] == ["--host", "127.0.0.1", "--port", "8787", "--workers", "1"]
+
+
+def test_the_windows_server_is_one_worker_whatever_the_environment_says(
+        tmp_path, monkeypatch) -> None:
+    """MODELPROXY_WORKERS=2 without Redis makes `serve` refuse; the window's own server
+    ignores it and runs as one process."""
+    monkeypatch.setenv("MODELPROXY_WORKERS", "2")
+    server = LocalServer(free_port(), tmp_path / "data")
+    server.start()
+    try:
+        server.wait_healthy(timeout=30)
+        response = requests.get(server.url + "/api/health", timeout=5)
+        assert response.headers["X-ModelProxy-Worker"] == f"1; pid={server.process.pid}"
+    finally:
+        assert server.stop() == 0
 
 
 def test_desktop_mode_end_to_end(qtbot, tmp_path) -> None:
