@@ -1,9 +1,17 @@
 """GET /metrics: Prometheus text format, for the addresses the admin allow-list admits
 (server/admin_access.py; loopback only when there is none). Each app has its own
-registry: no global state."""
+registry: no global state.
+
+Under a supervisor (`serve --workers N`) the counters, histograms and the open-streams
+gauge are prometheus_client's multiprocess values (files in the directory the supervisor
+names, <data-dir>/metrics, emptied at each start): a scrape, whichever worker answers it,
+sees their sums over every worker of this run, those replaced included. What only a
+worker knows (its log writer, its routes' target health) is reported by the worker that
+answered, labelled `worker`; the X-ModelProxy-Worker header says which one it was."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,8 +25,10 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from app.prices import NANOS_PER_USD
+from server import process
 from server.client_api.call import Call
 from server.errors import error_response
 from server.logwriter import LogWriter
@@ -40,7 +50,7 @@ class Metrics:
                                        "Upstream failures and timeouts.", ["provider"],
                                        registry=self.registry)
         self.open_streams = Gauge("modelproxy_open_streams", "Streams being relayed now.",
-                                  registry=self.registry)
+                                  registry=self.registry, multiprocess_mode="livesum")
         self.model_tokens = Counter("modelproxy_model_tokens", "Model tokens counted.",
                                     ["endpoint", "kind"], registry=self.registry)
         self.attempts = Counter("modelproxy_upstream_attempts",
@@ -51,14 +61,21 @@ class Metrics:
         self.cost_usd = Counter("modelproxy_cost_usd", "Cost of requests, in US dollars.",
                                 ["endpoint", "provider"], registry=self.registry)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        # What a scrape reads: this registry, or every worker's files and this worker's own.
+        self.exposed = self.registry
+        self.worker: str | None = None  # the `worker` label of a worker's own metrics
+        if metrics_dir := os.environ.get(process.METRICS_DIR_ENV):
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed, path=metrics_dir)
+            self.worker = str(process.worker_number())
 
     def watch_log_writer(self, writer: LogWriter) -> None:
         """Report the request-log writer: up, rows written, rows kept aside."""
-        self.registry.register(_LogWriterCollector(writer))
+        self.exposed.register(_LogWriterCollector(writer, self.worker))
 
     def watch_routes(self, catalog: Any, router: Any) -> None:
         """Report each endpoint target's health (read at each scrape)."""
-        self.registry.register(_RoutesCollector(catalog, router))
+        self.exposed.register(_RoutesCollector(catalog, router, self.worker))
 
     def attempt(self, endpoint: str, provider: str, outcome: str) -> None:
         self._child(self.attempts, endpoint, provider, outcome).inc()
@@ -90,19 +107,26 @@ class Metrics:
 class _LogWriterCollector:
     """Read at each scrape from the writer's own counters (no work on the hot path)."""
 
-    def __init__(self, writer: LogWriter) -> None:
+    def __init__(self, writer: LogWriter, worker: str | None = None) -> None:
         self._writer = writer
+        self._worker = worker
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("modelproxy_log_writer_up",
-                                "1 while the request-log writer runs.",
-                                value=int(self._writer.running))
-        yield CounterMetricFamily("modelproxy_log_rows_written",
-                                  "Request-log rows written to the database.",
-                                  value=self._writer.written)
-        yield CounterMetricFamily("modelproxy_log_rows_unwritten",
-                                  "Request-log rows the database refused, kept in "
-                                  "unwritten-requests.jsonl.", value=self._writer.kept_aside)
+        labels = ["worker"] if self._worker else []
+        values = [self._worker] if self._worker else []
+        for family, value in (
+                (GaugeMetricFamily("modelproxy_log_writer_up",
+                                   "1 while the request-log writer runs.", labels=labels),
+                 int(self._writer.running)),
+                (CounterMetricFamily("modelproxy_log_rows_written",
+                                     "Request-log rows written to the database.",
+                                     labels=labels), self._writer.written),
+                (CounterMetricFamily("modelproxy_log_rows_unwritten",
+                                     "Request-log rows the database refused, kept in "
+                                     "unwritten-requests.jsonl.", labels=labels),
+                 self._writer.kept_aside)):
+            family.add_metric(values, value)
+            yield family
 
 
 TARGET_STATES = {"healthy": 0, "half_open": 1, "cooling": 2}
@@ -111,20 +135,23 @@ TARGET_STATES = {"healthy": 0, "half_open": 1, "cooling": 2}
 class _RoutesCollector:
     """Each enabled target's state, from the router, at scrape time."""
 
-    def __init__(self, catalog: Any, router: Any) -> None:
+    def __init__(self, catalog: Any, router: Any, worker: str | None = None) -> None:
         self._catalog = catalog
         self._router = router
+        self._worker = worker  # each worker's router keeps its own targets' health
 
     def collect(self) -> Iterator[Metric]:
+        worker = [self._worker] if self._worker else []
         family = GaugeMetricFamily("modelproxy_target_state",
                                    "Endpoint targets: 0 healthy, 1 half-open (one request "
                                    "tries it), 2 cooling down (skipped).",
-                                   labels=["endpoint", "provider", "model"])
+                                   labels=["endpoint", "provider", "model",
+                                           *(["worker"] if worker else [])])
         for endpoint in list(self._catalog.endpoints_by_id.values()):
             for target in endpoint.targets:
                 _, provider = self._catalog.names_for(None, target.provider_id)
                 state = self._router.health(target.id)["state"]
-                family.add_metric([endpoint.name, provider, target.model],
+                family.add_metric([endpoint.name, provider, target.model, *worker],
                                   TARGET_STATES[state])
         yield family
 
@@ -135,4 +162,6 @@ def metrics() -> Response:
     address = state.gateway.client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
     if not state.gateway.admin_access.admits_metrics(address):
         return error_response(403, "metrics are not open to this address", "ip_not_allowed")
-    return Response(generate_latest(state.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+    response = Response(generate_latest(state.metrics.exposed), mimetype=CONTENT_TYPE_LATEST)
+    response.headers[process.WORKER_HEADER] = process.worker_label()
+    return response

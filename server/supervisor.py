@@ -109,6 +109,8 @@ class Supervisor:
                 self._roll()
         self._stop_all()
         log.info("stopped")
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # stopped already: exit 0 whatever comes
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:
@@ -256,6 +258,9 @@ class Supervisor:
                  len(self.workers), self.settings.grace_s)
         for worker in list(self.workers.values()):
             self._retire(worker)
+        # Not needed any more: once every worker has closed its copy too, a new connection
+        # is refused at once rather than queued for no one.
+        self.listener.close()
         deadline = time.monotonic() + self.settings.grace_s + STOP_MARGIN_S
         while self.workers and time.monotonic() < deadline:
             self._pump(POLL_S)

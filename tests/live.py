@@ -21,11 +21,15 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """`modelproxy serve` in a child process; `.url` once healthy; `.stop()` sends SIGTERM."""
+    """`modelproxy serve` in a child process; `.url` once healthy; `.stop()` sends SIGTERM.
+
+    `workers=N` (N > 1) starts `serve --workers N`: the process is then the supervisor,
+    and `start()` returns once all N workers are ready (see tests/workers.py for helpers
+    over them; it needs MODELPROXY_REDIS_URL in `env`)."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None,
                  env: dict[str, str] | None = None, wrap: list[str] | None = None,
-                 module: str = "app.main") -> None:
+                 module: str = "app.main", workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -34,6 +38,7 @@ class LiveServer:
             self.env["MODELPROXY_DATABASE_URL"] = database_url
         self.wrap = wrap or []  # a command the server runs under, e.g. prlimit
         self.module = module  # the entry point: app.main, or a test's variant of it
+        self.workers = workers
         self.process: subprocess.Popen | None = None
         self._lines: list[str] = []
         self._drain: threading.Thread | None = None
@@ -45,9 +50,10 @@ class LiveServer:
         return "".join(self._lines)
 
     def start(self, timeout: float = 20.0) -> LiveServer:
+        workers = ["--workers", str(self.workers)] if self.workers > 1 else []
         self.process = subprocess.Popen(
             [*self.wrap, sys.executable, "-m", self.module, "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
+             "--data-dir", str(self.data_dir), *workers],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self._lines = []
@@ -61,9 +67,11 @@ class LiveServer:
                 raise RuntimeError(f"server exited early:\n{self.output}")
             try:
                 requests.get(self.url + "/api/health", timeout=1)
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.05)
+                if self.workers == 1 or f"{self.workers} workers serving" in self.output:
+                    return self
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # a supervisor's socket queues connections until a worker is up
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout} s:\n{self.output}")
 
