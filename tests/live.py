@@ -61,13 +61,16 @@ class LiveServer:
                                        daemon=True, name="live-server-output")
         self._drain.start()
         deadline = time.monotonic() + timeout
+        answering: set[str] = set()  # the workers seen (their X-ModelProxy-Worker)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self._drain.join(timeout=5)
                 raise RuntimeError(f"server exited early:\n{self.output}")
             try:
-                requests.get(self.url + "/api/health", timeout=1)
-                if self.workers == 1 or f"{self.workers} workers serving" in self.output:
+                response = requests.get(self.url + "/api/health", timeout=1)
+                answering.add(response.headers.get("X-ModelProxy-Worker", ""))
+                if self.workers == 1 or len(answering) >= self.workers or (
+                        f"{self.workers} workers serving" in self.output):
                     return self
             except (requests.ConnectionError, requests.Timeout):
                 pass  # a supervisor's socket queues connections until a worker is up
