@@ -256,3 +256,22 @@ def _ready_and_stopped(output: str) -> list[tuple[int, int, str]]:
     """The supervisor's `worker N (pid P) ready|stopped` lines, in order."""
     return [(int(n), int(p), what) for n, p, what in
             re.findall(r"worker (\d+) \(pid (\d+)\) (ready|stopped)", output)]
+
+
+def test_no_worker_outlives_a_killed_supervisor(appliance, redis_server) -> None:
+    live = appliance.serve(workers=2, MODELPROXY_REDIS_URL=redis_server.url)
+    pids = worker_pids(live)
+    live.process.kill()  # the supervisor, without a chance to stop them
+    live.process.wait(timeout=10)
+    assert wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") and
+                                    "zombie" not in _state(pid) for pid in pids), timeout=30)
+    with pytest.raises(requests.ConnectionError):  # nobody holds the port any more
+        requests.get(live.url + "/api/health", timeout=2)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(line for line in status if line.startswith("State:"))
+    except FileNotFoundError:
+        return "gone"
