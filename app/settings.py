@@ -246,3 +246,7 @@ def _check(settings: Settings) -> None:
             f"{env_name('secret_key')}: must be at least 32 characters "
             "(try: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
+    if settings.tls_cert is not None or settings.tls_key is not None:
+        from app import tls  # cryptography's x509: only loaded when TLS is asked for
+
+        tls.check_pair(settings.tls_cert, settings.tls_key)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import select
 import socket
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from http import HTTPStatus
 from typing import Any
 
 import gevent
+from gevent import monkey
 from gevent.pywsgi import Input, OldMessage, WSGIHandler
 
 from server import framing
@@ -164,6 +168,39 @@ def _read_failure(exc: OSError) -> tuple[int, str, str]:
     return 400, f"the chunked request body is malformed: {text}", "invalid_body"
 
 
+REFUSAL_LINGER_S = 1.0
+_POLL = monkey.get_original("select", "poll")  # gevent's poll knows no POLLRDHUP
+_HUNG_UP = select.POLLRDHUP | select.POLLHUP | select.POLLERR
+FIN_WAIT_S = 0.25
+FIN_CHECKS = 5
+
+
+class TLSPeer:
+    """The TCP socket under a TLS connection, as client_watch looks at one: it peeks at a
+    client's socket for its end (`recv(1, MSG_PEEK) == b""`), which an SSLSocket refuses
+    (ValueError), and what arrives under TLS is records, not the end. The end shows in
+    TCP instead: the client's FIN (POLLRDHUP), which follows at once the close_notify
+    alert a client may send first."""
+
+    def __init__(self, tls_socket: Any) -> None:
+        self._fd = tls_socket.fileno()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def recv(self, _size: int, _flags: int = 0) -> bytes:
+        """b"" if the client has hung up (its FIN came, now or within FIN_WAIT_S of
+        something else arriving), else one byte: "something arrived, still there"."""
+        for check in range(FIN_CHECKS):
+            if check:
+                gevent.sleep(FIN_WAIT_S / FIN_CHECKS)
+            poll = _POLL()
+            poll.register(self._fd, select.POLLIN | select.POLLRDHUP)
+            if any(events & _HUNG_UP for _fd, events in poll.poll(0)):
+                return b""
+        return b"?"
+
+
 class Handler(WSGIHandler):
     """Also: TCP_NODELAY (without it keep-alive clients wait ~40 ms per response on
     delayed ACKs); idle keep-alive connections known to the server, which ends them at
@@ -175,7 +212,51 @@ class Handler(WSGIHandler):
     def handle(self) -> None:
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._accepted = time.monotonic()
+        if self.server.ssl_enabled and not self._handshake():
+            return  # the server closes the socket
         super().handle()
+
+    def _handshake(self) -> bool:
+        """The TLS handshake, within the header deadline, which then also holds for the
+        first request's head (both count from accept): a client that opens TLS and says
+        nothing, or never finishes the handshake, is cut off like a silent one."""
+        limits: ConnectionLimits = self.server.limits
+        client = self.client_address[0] if isinstance(self.client_address, tuple) else "-"
+        try:
+            with gevent.Timeout(limits.header_timeout_s, _HeadTimeout):
+                self.socket.do_handshake()
+            return True
+        except _HeadTimeout:
+            self.server.refusals.note(logging.INFO, "the TLS handshake from %s did not "
+                                      "finish within %g s", client, limits.header_timeout_s)
+        except ssl.SSLError as exc:
+            if exc.reason == "HTTP_REQUEST":  # OpenSSL saw "GET ", "POST"...: plain HTTP
+                self._refuse_plain_http(client)
+            else:
+                self.server.refusals.note(logging.INFO, "the TLS handshake from %s "
+                                          "failed: %s", client, exc.reason or exc)
+        except OSError:
+            pass  # reset by the client
+        return False
+
+    def _refuse_plain_http(self, client: str) -> None:
+        """A plain-HTTP request to the HTTPS port: a plain answer saying so (a close alone
+        leaves a person with curl guessing), on the TCP socket under the TLS one."""
+        self.server.refusals.note(logging.INFO, "refused a plain-HTTP request from %s to "
+                                  "the HTTPS port", client)
+        message = ("this port speaks HTTPS: send the request to https:// instead of "
+                   "http:// (a request in plain HTTP would show its bearer token)")
+        raw = socket.socket(fileno=os.dup(self.socket.fileno()))
+        try:
+            with gevent.Timeout(REFUSAL_LINGER_S, False):
+                raw.sendall(error_bytes(400, message, "https_required"))
+                raw.shutdown(socket.SHUT_WR)
+                while raw.recv(65536):  # read the rest away: a FIN, not a reset, so
+                    pass  # that the answer is not destroyed unread
+        except OSError:
+            pass
+        finally:
+            raw.close()
 
     def log_request(self) -> None:
         if self.server.access_log:  # else not even formatted: ~1% of a request's CPU
@@ -258,7 +339,9 @@ class Handler(WSGIHandler):
         if environ["wsgi.input"] is self.wsgi_input:
             environ["wsgi.input"] = body
         self.wsgi_input = body
-        environ["modelproxy.socket"] = self.socket  # to notice a waiting client leave
+        # to notice a waiting client leave: under TLS, by its TCP socket (TLSPeer)
+        environ["modelproxy.socket"] = (TLSPeer(self.socket) if self.server.ssl_enabled
+                                        else self.socket)
         environ["modelproxy.cut_off"] = self.server.cut_off  # the grace period is over
         return environ
 

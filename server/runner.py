@@ -14,6 +14,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
+import ssl  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -24,6 +25,8 @@ from gevent.pool import Pool  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 from gevent.socket import wait_read, wait_write  # noqa: E402
 
+from app import tls  # noqa: E402
+from app.errors import SettingsError  # noqa: E402
 from app.settings import Settings, env_name  # noqa: E402
 from server import capacity, process, scheduler, startup  # noqa: E402
 from server.connection import ConnectionLimits, Handler, RefusalLog, error_bytes  # noqa: E402
@@ -59,7 +62,12 @@ class Server(WSGIServer):
     handler_class = Handler
 
     def __init__(self, *args: Any, limits: ConnectionLimits | None = None,
-                 **kwargs: Any) -> None:
+                 tls: ssl.SSLContext | None = None, **kwargs: Any) -> None:
+        # With TLS, gevent wraps each accepted socket but leaves the handshake to the
+        # connection's Handler, which bounds it by the header deadline: a handshake run
+        # at accept has no deadline at all.
+        if tls is not None:
+            kwargs.update(ssl_context=tls, do_handshake_on_connect=False)
         super().__init__(*args, spawn=Pool(), **kwargs)
         self.access_log = kwargs.get("log") is not None
         self.limits = limits or ConnectionLimits()
@@ -144,7 +152,7 @@ def serve(settings: Settings) -> int:
     state = app.extensions["modelproxy"]
     access_log = log if settings.log_level == "DEBUG" else None
     server = Server(_listener(settings), app, log=access_log, error_log=log,
-                    limits=connection_limits(settings))
+                    limits=connection_limits(settings), tls=tls_context(settings))
     if process.is_worker():
         # One connection per wake-up (gevent takes up to 100): the workers share one
         # accept queue, and a worker that drained it whole took 3/4 of wrk's connections.
@@ -196,3 +204,17 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     return ConnectionLimits(header_timeout_s=settings.header_timeout_s,
                             keepalive_s=settings.keepalive_s,
                             body_timeout_s=settings.body_timeout_s, max_connections=cap)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context when a certificate is set (checked with the settings)."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    if notice := tls.certificate_notice(settings.tls_cert):
+        log.warning(notice)
+    try:
+        return tls.server_context(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:  # changed since the check, or refused by OpenSSL
+        raise SettingsError(f"{env_name('tls_cert')}: cannot serve TLS with "
+                            f"{settings.tls_cert} and {settings.tls_key}: {exc}") from None
+

@@ -76,8 +76,9 @@ def cannot_listen(settings: Settings, exc: OSError) -> SettingsError:
 def announce(settings: Settings, db: Any, data_dir_existed: bool = True) -> None:
     host = settings.host if settings.host not in {"0.0.0.0", "::"} else "localhost"
     workers = f", {settings.workers} workers" if settings.workers > 1 else ""
-    log.info("ModelProxy %s listening on http://%s:%d (data directory %s, database %s%s)",
-             __version__, host, settings.port, settings.data_dir, redact(settings.database),
+    scheme = "https" if settings.tls_cert else "http"
+    log.info("ModelProxy %s listening on %s://%s:%d (data directory %s, database %s%s)",
+             __version__, scheme, host, settings.port, settings.data_dir, redact(settings.database),
              workers)
     if notice := data_dir_notice(settings, data_dir_existed):
         log.warning(notice)

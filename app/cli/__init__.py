@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from app import __version__
-from app.cli import admin, backup, endpoint, logs, provider, secret, service, token
+from app.cli import admin, backup, endpoint, logs, provider, secret, service, tls, token
 from app.cli.common import Group
 from app.settings import load_settings
 
@@ -29,6 +29,11 @@ def cli() -> None:
 @click.option("--database-url", help="sqlite:///PATH or postgresql://...")
 @click.option("--workers", help="Worker processes: a number or auto (one per CPU); more "
               "than 1 needs MODELPROXY_REDIS_URL (default 1).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False),
+              help="Serve HTTPS with this certificate (PEM; the server's first, then any "
+                   "intermediates). Needs --tls-key.")
+@click.option("--tls-key", type=click.Path(dir_okay=False),
+              help="The certificate's private key (PEM, unencrypted).")
 def serve(**flags: Any) -> None:
     """Run the proxy and admin API server."""
     from server import process
@@ -62,7 +67,7 @@ def gui(url: str | None) -> None:
     sys.exit(run_gui(url))
 
 
-for module in (admin, provider, endpoint, token, secret):
+for module in (admin, provider, endpoint, token, secret, tls):
     cli.add_command(module.group)
 cli.add_command(logs.logs)
 cli.add_command(logs.usage)
