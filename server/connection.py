@@ -219,44 +219,47 @@ class Handler(WSGIHandler):
     def _handshake(self) -> bool:
         """The TLS handshake, within the header deadline, which then also holds for the
         first request's head (both count from accept): a client that opens TLS and says
-        nothing, or never finishes the handshake, is cut off like a silent one."""
+        nothing, or never finishes the handshake, is cut off like a silent one. Plain
+        HTTP (a request line where a ClientHello belongs) is told to use https://."""
         limits: ConnectionLimits = self.server.limits
         client = self.client_address[0] if isinstance(self.client_address, tuple) else "-"
-        try:
-            with gevent.Timeout(limits.header_timeout_s, _HeadTimeout):
-                self.socket.do_handshake()
-            return True
-        except _HeadTimeout:
-            self.server.refusals.note(logging.INFO, "the TLS handshake from %s did not "
-                                      "finish within %g s", client, limits.header_timeout_s)
-        except ssl.SSLError as exc:
-            if exc.reason == "HTTP_REQUEST":  # OpenSSL saw "GET ", "POST"...: plain HTTP
-                self._refuse_plain_http(client)
-            else:
-                self.server.refusals.note(logging.INFO, "the TLS handshake from %s "
-                                          "failed: %s", client, exc.reason or exc)
-        except OSError:
-            pass  # reset by the client
+        # The TCP socket under the TLS one, to peek at the first byte (SSLSocket cannot)
+        # and to answer plain HTTP in plain HTTP.
+        with socket.socket(fileno=os.dup(self.socket.fileno())) as tcp:
+            try:
+                with gevent.Timeout(limits.header_timeout_s, _HeadTimeout):
+                    first = tcp.recv(1, socket.MSG_PEEK)
+                    if first and first.isalpha():  # GET, POST...: TLS begins with 0x16
+                        self._refuse_plain_http(tcp, client)
+                        return False
+                    if first:
+                        self.socket.do_handshake()
+                        return True
+            except _HeadTimeout:
+                self.server.refusals.note(logging.INFO, "the TLS handshake from %s did not "
+                                          "finish within %g s", client, limits.header_timeout_s)
+            except ssl.SSLError as exc:
+                self.server.refusals.note(logging.INFO, "the TLS handshake from %s failed: %s",
+                                          client, exc.reason or exc)
+            except OSError:
+                pass  # reset by the client
         return False
 
-    def _refuse_plain_http(self, client: str) -> None:
+    def _refuse_plain_http(self, tcp: socket.socket, client: str) -> None:
         """A plain-HTTP request to the HTTPS port: a plain answer saying so (a close alone
-        leaves a person with curl guessing), on the TCP socket under the TLS one."""
+        leaves a person with curl guessing)."""
         self.server.refusals.note(logging.INFO, "refused a plain-HTTP request from %s to "
                                   "the HTTPS port", client)
         message = ("this port speaks HTTPS: send the request to https:// instead of "
                    "http:// (a request in plain HTTP would show its bearer token)")
-        raw = socket.socket(fileno=os.dup(self.socket.fileno()))
         try:
             with gevent.Timeout(REFUSAL_LINGER_S, False):
-                raw.sendall(error_bytes(400, message, "https_required"))
-                raw.shutdown(socket.SHUT_WR)
-                while raw.recv(65536):  # read the rest away: a FIN, not a reset, so
+                tcp.sendall(error_bytes(400, message, "https_required"))
+                tcp.shutdown(socket.SHUT_WR)
+                while tcp.recv(65536):  # read the rest away: a FIN, not a reset, so
                     pass  # that the answer is not destroyed unread
         except OSError:
             pass
-        finally:
-            raw.close()
 
     def log_request(self) -> None:
         if self.server.access_log:  # else not even formatted: ~1% of a request's CPU

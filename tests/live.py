@@ -29,9 +29,12 @@ class LiveServer:
 
     def __init__(self, data_dir: Path, database_url: str | None = None,
                  env: dict[str, str] | None = None, wrap: list[str] | None = None,
-                 module: str = "app.main", workers: int = 1) -> None:
+                 module: str = "app.main", workers: int = 1,
+                 ca_file: Path | None = None) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # ca_file: the server serves TLS (its certificate, for 127.0.0.1, signed by this CA)
+        self.ca_file = ca_file
+        self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.env = {**os.environ, "MODELPROXY_BCRYPT_ROUNDS": "4", **(env or {})}
         if database_url:
@@ -67,7 +70,8 @@ class LiveServer:
                 self._drain.join(timeout=5)
                 raise RuntimeError(f"server exited early:\n{self.output}")
             try:
-                response = requests.get(self.url + "/api/health", timeout=1)
+                response = requests.get(self.url + "/api/health", timeout=1,
+                                        verify=str(self.ca_file) if self.ca_file else True)
                 answering.add(response.headers.get("X-ModelProxy-Worker", ""))
                 if self.workers == 1 or len(answering) >= self.workers or (
                         f"{self.workers} workers serving" in self.output):

@@ -102,11 +102,13 @@ class Appliance:
 
     # serving
 
-    def serve(self, wrap: list[str] | None = None, workers: int = 1, **env: str) -> LiveServer:
+    def serve(self, wrap: list[str] | None = None, workers: int = 1,
+              ca_file: Path | None = None, **env: str) -> LiveServer:
         """`modelproxy serve` on this appliance; `workers=N` runs N workers under a
-        supervisor (pass MODELPROXY_REDIS_URL, e.g. the `redis_server` fixture's url)."""
+        supervisor (pass MODELPROXY_REDIS_URL, e.g. the `redis_server` fixture's url);
+        `ca_file`: it serves TLS with a certificate that CA signed."""
         live = LiveServer(self.data_dir, self.database_url, env=env, wrap=wrap,
-                          workers=workers)
+                          workers=workers, ca_file=ca_file)
         live.env = {**clean_environ(), "MODELPROXY_BCRYPT_ROUNDS": "4", **env}
         if self.database_url:
             live.env["MODELPROXY_DATABASE_URL"] = self.database_url

@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import json
 import math
+import os
 import random
 import time
 import uuid
@@ -171,6 +172,9 @@ class ModelProxyClient:
     :param headers: extra headers for every request.
     :param session: a ``requests.Session`` to use (proxies, TLS settings); one is made
         otherwise. The client closes only a session it made.
+    :param ca_file: a PEM file of the CA certificates to trust for an ``https://`` server,
+        such as your office CA's ``ca.pem``, instead of the system's (``REQUESTS_CA_BUNDLE``
+        does the same from the environment). Without it, the system's CAs are trusted.
 
     Every request sends an ``X-Request-ID`` (the same one on each retry of a call); the
     server logs it and every error carries it as ``request_id``.
@@ -179,7 +183,8 @@ class ModelProxyClient:
     def __init__(self, base_url: str, token: str, *, timeout: float = 60,
                  max_retries: int = 2, retry_backoff: float = 0.5,
                  max_retry_wait: float = 20.0, headers: Mapping[str, str] | None = None,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None,
+                 ca_file: str | os.PathLike[str] | None = None) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http:// or https:// URL, not {base_url!r}")
         if max_retries < 0:
@@ -192,6 +197,13 @@ class ModelProxyClient:
         self.max_retry_wait = max_retry_wait
         self.headers = dict(headers or {})
         self._own_session = session is None
+        # Given per request, so that it wins over REQUESTS_CA_BUNDLE; None leaves a given
+        # session's own `verify` alone.
+        self._verify: str | None = None
+        if ca_file is not None:
+            self._verify = os.fspath(ca_file)
+            if not os.path.isfile(self._verify):
+                raise ValueError(f"ca_file {self._verify!r} is not a file")
         self.session = session if session is not None else requests.Session()
 
     # --- the API --------------------------------------------------------------------------
@@ -309,7 +321,10 @@ class ModelProxyClient:
             try:
                 response = self.session.request(
                     method, self.base_url + path, json=body, params=query, headers=headers,
-                    timeout=self.timeout, stream=stream)
+                    timeout=self.timeout, stream=stream,
+                    **({"verify": self._verify} if self._verify else {}))
+            except requests.exceptions.SSLError as exc:  # not retried: it will not change
+                raise _tls_error(exc, request_id) from exc
             except requests.RequestException as exc:
                 error: ModelProxyError = _connection_error(exc, request_id, self.timeout)
             else:
@@ -352,6 +367,15 @@ def _error_from_response(response: requests.Response, request_id: str) -> ModelP
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     return error_from_body(response.status_code, body, _request_id(response, request_id),
                            retry_after)
+
+
+def _tls_error(exc: requests.exceptions.SSLError, request_id: str) -> APIConnectionError:
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return APIConnectionError(
+            "the server's TLS certificate is not trusted: pass ca_file= the CA certificate "
+            f"that signed it (your office CA's ca.pem); {exc}", request_id=request_id)
+    return APIConnectionError(f"the TLS connection to ModelProxy failed: {exc}",
+                              request_id=request_id)
 
 
 def _connection_error(exc: BaseException, request_id: str,
