@@ -3,6 +3,7 @@ them off the GUI thread through gui.tasks; nothing here touches Qt."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,17 +28,22 @@ class APIError(Exception):
 class Unreachable(APIError):
     """No answer from the server (down, wrong address, network)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(0, message, "unreachable")
+    def __init__(self, message: str, code: str = "unreachable") -> None:
+        super().__init__(0, message, code)
 
 
 class AdminAPI:
-    """One server, one admin session."""
+    """One server, one admin session. `ca_file`: the CA certificates (PEM) to trust for an
+    https:// server, such as the office CA's ca.pem; else the system's."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0,
+                 ca_file: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.ca_file = ca_file or None
         self.http = requests.Session()
+        # Given with each call: a session's `verify` loses to REQUESTS_CA_BUNDLE.
+        self._verify: str | bool = self.ca_file or True
         self.user: dict[str, Any] | None = None
 
     # --- plumbing ---------------------------------------------------------------------
@@ -49,7 +55,9 @@ class AdminAPI:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
             response = self.http.request(method, url, json=json, params=clean,
-                                         timeout=self.timeout)
+                                         timeout=self.timeout, verify=self._verify)
+        except requests.exceptions.SSLError as exc:
+            raise self._tls_failure(exc) from None
         except requests.ConnectionError:
             raise Unreachable(f"cannot reach the server at {self.base_url}") from None
         except requests.Timeout:
@@ -68,11 +76,26 @@ class AdminAPI:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
+    def _tls_failure(self, exc: requests.exceptions.SSLError) -> Unreachable:
+        """Why the server's certificate was refused, and what to do, in a person's words."""
+        found = re.search(r"certificate verify failed: ([^('\"]+)", str(exc))
+        if found is None:
+            return Unreachable(f"the TLS connection to {self.base_url} failed: {exc}",
+                               code="tls_failed")
+        hint = ("choose the CA file that signed it (ca.pem, from the server's admin)"
+                if self.ca_file is None else f"check that the CA in {self.ca_file} signed it, "
+                                             "for this address")
+        return Unreachable(f"the certificate of {self.base_url} is not trusted "
+                           f"({found.group(1).strip()}): {hint}", code="untrusted_certificate")
+
     # --- sessions ---------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         try:
-            return _decode(self.http.get(f"{self.base_url}/api/health", timeout=5))
+            return _decode(self.http.get(f"{self.base_url}/api/health", timeout=5,
+                                         verify=self._verify))
+        except requests.exceptions.SSLError as exc:
+            raise self._tls_failure(exc) from None
         except requests.RequestException:
             raise Unreachable(f"cannot reach the server at {self.base_url}") from None
 
@@ -137,7 +160,10 @@ class AdminAPI:
         url = f"{self.base_url}/admin/api/logs/export.csv"
         clean = {k: v for k, v in filters.items() if v not in (None, "")}
         try:
-            response = self.http.get(url, params=clean, stream=True, timeout=self.timeout)
+            response = self.http.get(url, params=clean, stream=True, timeout=self.timeout,
+                                     verify=self._verify)
+        except requests.exceptions.SSLError as exc:
+            raise self._tls_failure(exc) from None
         except requests.RequestException:
             raise Unreachable(f"cannot reach the server at {self.base_url}") from None
         if response.status_code >= 400:

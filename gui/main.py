@@ -39,8 +39,8 @@ def open_window(api: AdminAPI, tasks: Tasks) -> MainWindow:
     return window
 
 
-def run_gui(url: str | None = None) -> int:
-    """Connect to a server (the address is asked, remembered), then manage it."""
+def run_gui(url: str | None = None, ca_file: str | None = None) -> int:
+    """Connect to a server (the address and CA file are asked, remembered), then manage it."""
     if not ensure_display():
         return 1
     app = application()
@@ -53,6 +53,8 @@ def run_gui(url: str | None = None) -> int:
         dialog = LoginDialog(tasks)
         if url:
             dialog.url.setText(url)
+        if ca_file:
+            dialog.ca_file.edit.setText(ca_file)
         accepted = dialog.exec() == QDialog.DialogCode.Accepted
         return dialog.api if accepted else None
 

@@ -32,6 +32,11 @@ def serve_command(port: int, data_dir: Path | None = None) -> list[str]:
     return command
 
 
+# The window's own server listens on 127.0.0.1 only and speaks plain HTTP: TLS settings
+# meant for the office server (the environment, a .env) are emptied, which unsets them.
+PLAIN_LOOPBACK = {"MODELPROXY_TLS_CERT": "", "MODELPROXY_TLS_KEY": ""}
+
+
 # Looked up before any fork: the child, between fork and exec, must only call it.
 _PRCTL = ctypes.CDLL("libc.so.6").prctl if sys.platform.startswith("linux") else None
 _PR_SET_PDEATHSIG = 1
@@ -66,7 +71,7 @@ class LocalServer:
             serve_command(self.port, self.data_dir), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
             env={**os.environ, "MODELPROXY_LOG_LEVEL": os.environ.get(
-                "MODELPROXY_LOG_LEVEL", "WARNING")},
+                "MODELPROXY_LOG_LEVEL", "WARNING"), **PLAIN_LOOPBACK},
         )
 
     def wait_healthy(self, timeout: float = 30.0) -> None:

@@ -59,12 +59,14 @@ def desktop(**flags: Any) -> None:
 
 
 @cli.command()
-@click.option("--url", help="The server, e.g. http://office-server:8787 (asked if not given).")
-def gui(url: str | None) -> None:
+@click.option("--url", help="The server, e.g. https://office-server:8787 (asked if not given).")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="The CA certificate (PEM) that signed an https:// server's certificate.")
+def gui(url: str | None, ca_file: str | None) -> None:
     """Open the window on a server elsewhere."""
     from gui.main import run_gui
 
-    sys.exit(run_gui(url))
+    sys.exit(run_gui(url, ca_file))
 
 
 for module in (admin, provider, endpoint, token, secret, tls):

@@ -13,9 +13,12 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -26,12 +29,15 @@ from gui.tasks import Tasks
 
 SETTINGS_URL = "connect/url"
 SETTINGS_USER = "connect/username"
+SETTINGS_CA = "connect/ca_file"
 
 
 def explain(error: APIError) -> str:
     """What a person should read for a failed login."""
     if error.code == "unreachable":
         return f"{error.message}. Is the server running, and is the address right?"
+    if error.code == "untrusted_certificate":
+        return f"{error.message[:1].upper()}{error.message[1:]}."
     if error.status == 401:
         return "Wrong username or password."
     if error.status == 429:
@@ -75,25 +81,57 @@ class _Form(QDialog):
         self.message.setText(explain(error))
 
 
+class CAFileField(QWidget):
+    """An optional CA file (PEM) to trust for an https:// server: typed or chosen."""
+
+    def __init__(self, path: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit(path)
+        self.edit.setPlaceholderText("optional: the office CA's ca.pem, for https://")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self.choose)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit)
+        row.addWidget(browse)
+
+    @property
+    def path(self) -> str:
+        return self.edit.text().strip()
+
+    def choose(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "The CA certificate to trust",
+                                              self.path, "Certificates (*.pem *.crt);;All (*)")
+        if path:
+            self.edit.setText(path)
+
+
 class LoginDialog(_Form):
     """Log in to a server. With `url` given (desktop mode) the address is fixed."""
 
     def __init__(self, tasks: Tasks, url: str | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, ca_file: str | None = None) -> None:
         super().__init__(tasks, "Connect to ModelProxy", parent)
         remembered = QSettings()
         self.url = QLineEdit(url or remembered.value(SETTINGS_URL, "http://127.0.0.1:8787"))
         self.url.setReadOnly(url is not None)
+        self.ca_file = CAFileField(ca_file or ("" if url else remembered.value(SETTINGS_CA, "")))
         self.username = QLineEdit(remembered.value(SETTINGS_USER, ""))
         self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.form.addRow("Server", self.url)
+        if url is None or ca_file:  # desktop mode's own server is plain loopback
+            self.form.addRow("CA file", self.ca_file)
         self.form.addRow("Username", self.username)
         self.form.addRow("Password", self.password)
         (self.password if self.username.text() else self.username).setFocus()
         self.api: AdminAPI | None = None
 
     def submit(self) -> None:
-        api = AdminAPI(self.url.text().strip())
+        ca_file = self.ca_file.path or None
+        if ca_file and not Path(ca_file).is_file():
+            self.fail(APIError(0, f"There is no CA file at {ca_file}."))
+            return
+        api = AdminAPI(self.url.text().strip(), ca_file=ca_file)
         username, password = self.username.text().strip(), self.password.text()
         self.busy(True)
         self.tasks.run(lambda: api.login(username, password),
@@ -103,6 +141,8 @@ class LoginDialog(_Form):
         settings = QSettings()
         settings.setValue(SETTINGS_URL, api.base_url)
         settings.setValue(SETTINGS_USER, api.user["username"] if api.user else "")
+        if not self.url.isReadOnly():
+            settings.setValue(SETTINGS_CA, api.ca_file or "")
         self.api = api
         self.accept()
 
