@@ -37,10 +37,11 @@ def require_built() -> None:
         pytest.fail("sdks/typescript/dist is older than src/: run `npm run build` there")
 
 
-def run_node(*files: str, server: SdkServer | None = None, expect: int) -> str:
+def run_node(*files: str, server: SdkServer | None = None, expect: int,
+             env: dict[str, str] | None = None) -> str:
     """`node --test FILES` in sdks/typescript; all `expect` tests must run and pass."""
     require_built()
-    env = {**clean_environ(), **(node_environment(server) if server else {})}
+    env = {**clean_environ(), **(node_environment(server) if server else {}), **(env or {})}
     result = subprocess.run(
         [str(NODE), "--test", "--test-reporter=spec", *files], cwd=TS, env=env,
         capture_output=True, text=True, timeout=90, check=False)

@@ -105,8 +105,27 @@ class Attempt {
     if (this.timedOut) {
       return new APITimeoutError(`ModelProxy did not answer within ${this.timeout} ms`, { requestId, cause });
     }
+    if (certificateRefused(cause)) {
+      return new APIConnectionError(
+        `the server's TLS certificate is not trusted (${describe(cause)}): trust the CA that signed it, ` +
+          'e.g. NODE_EXTRA_CA_CERTS=ca.pem (see the README, "HTTPS with your own CA")',
+        { requestId, cause },
+      );
+    }
     return new APIConnectionError(`could not talk to ModelProxy: ${describe(cause)}`, { requestId, cause });
   }
+}
+
+/** Node's codes for a server certificate that does not verify: retrying will not help. */
+const CERTIFICATE_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function certificateRefused(cause: unknown): boolean {
+  const inner = typeof cause === 'object' && cause !== null ? (cause as { cause?: unknown }).cause : undefined;
+  const code = typeof inner === 'object' && inner !== null ? (inner as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && CERTIFICATE_CODES.has(code);
 }
 
 function describe(cause: unknown): string {
@@ -360,7 +379,7 @@ export class ModelProxyClient {
 
   #retryable(error: ModelProxyError): boolean {
     if (error instanceof APIUserAbortError || error instanceof QuotaExceededError) return false;
-    if (error instanceof APIConnectionError) return true;
+    if (error instanceof APIConnectionError) return !certificateRefused(error.cause);
     // Asked to wait longer than the caller allows: theirs to decide.
     if (error.retryAfter !== undefined && error.retryAfter * 1000 > this.maxRetryWait) return false;
     if (error instanceof RateLimitError) return true;
