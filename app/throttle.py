@@ -10,6 +10,9 @@ flight count as failures until they end, so a burst of concurrent guesses cannot
 in before the first one fails. Keys are whatever the caller passes; callers pass short ones
 (addresses, digests), never a string a client chose whole. The clock is passed in, so the
 table is tested without waiting.
+
+`Failures` is what a caller needs of such a table; `FailureTable` keeps it in this process's
+memory, server/shared/logins.py in Redis (shared by every worker and instance).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Protocol
 
 Policy = Callable[[int], float]  # failures so far -> seconds the next attempt must wait
 IN_FLIGHT_WAIT_S = 1.0
@@ -37,6 +41,18 @@ def backoff(free: int, first_s: float, max_s: float) -> Policy:
 def lock_after(free: int, lock_s: float) -> Policy:
     """No wait before `free` failures; from then on `lock_s` after the latest failure."""
     return lambda failures: 0.0 if failures < free else lock_s
+
+
+class Failures(Protocol):
+    """Failures counted per key, and the attempts in flight (which count until they end)."""
+
+    def wait(self, key: Hashable) -> float: ...
+    def failures(self, key: Hashable) -> int: ...
+    def begin(self, key: Hashable) -> None: ...
+    def end(self, key: Hashable, failed: bool) -> None: ...
+    def failed(self, key: Hashable) -> int: ...
+    def clear(self, key: Hashable) -> None: ...
+    def __len__(self) -> int: ...
 
 
 class _Entry:

@@ -3,6 +3,8 @@
 The hot path reads only this. It is reloaded whole when the tables change: the admin API
 calls `apply_change()` after each change (effective at once), and a background thread checks
 a cheap fingerprint every `REFRESH_S` seconds for changes made by the CLI or another server.
+With Redis (server/shared/notices.py), a change saved here is also announced to the other
+instances, which reload at once on hearing it; the poll stays, for what a notice misses.
 
 Tokens are swapped in first and on their own: whatever else fails to load, a revocation
 applies. A provider whose key cannot be opened is an entry with a `problem`, not a failed
@@ -31,6 +33,7 @@ from app.models import Endpoint, EndpointTarget, Provider, Setting, Token
 from app.services import options, provider_types, providers, secret_key
 from app.settings import Settings
 from server.providers import Adapter, ProviderConfig, UpstreamError, adapter_for
+from server.shared.notices import CatalogNotices
 
 log = logging.getLogger(__name__)
 REFRESH_S = 2.0
@@ -94,8 +97,10 @@ class ProviderEntry:
 
 
 class Catalog:
-    def __init__(self, settings: Settings, box: SecretBox, db: pw.Database) -> None:
+    def __init__(self, settings: Settings, box: SecretBox, db: pw.Database,
+                 notices: CatalogNotices | None = None) -> None:
         self._settings = settings
+        self._notices = notices
         self._box = box
         self._db = db
         self._lock = threading.Lock()
@@ -161,14 +166,24 @@ class Catalog:
             self._fingerprint = () if stuck else fingerprint
 
     def apply_change(self) -> None:
-        """Reload after a change this server saved. A failure is logged, not raised (the
-        change is saved, and its answer must say so); the watcher tries again."""
+        """Reload after a change this server saved, and announce it to the other instances.
+        A failure is logged, not raised (the change is saved, and its answer must say so);
+        the watcher tries again."""
+        if self._notices is not None:
+            self._notices.publish()
+        self._reload_logged("saved, but could not reload")
+
+    def apply_notice(self) -> None:
+        """Reload because another instance announced a change."""
+        self._reload_logged("another instance changed them, but could not reload")
+
+    def _reload_logged(self, what: str) -> None:
         try:
             self.reload()
         except (*DATABASE_ERRORS, SecretKeyError) as exc:
             self._fingerprint = ()
-            log.error("saved, but could not reload providers, endpoints and tokens "
-                      "(trying again in %.0f s): %s", REFRESH_S, exc)
+            log.error("%s providers, endpoints and tokens (trying again in %.0f s): %s",
+                      what, REFRESH_S, exc)
 
     def _swap_endpoints(self, endpoints: list[EndpointRecord]) -> None:
         self.endpoints_by_path = {e.path: e for e in endpoints}
@@ -202,10 +217,14 @@ class Catalog:
         self._watcher = threading.Thread(target=self._watch, args=(interval,), daemon=True,
                                          name="catalog-refresh")
         self._watcher.start()
+        if self._notices is not None:
+            self._notices.start(self.apply_notice)
 
     def stop(self) -> None:
         """Stop watching (waiting out a refresh under way: the database closes next)."""
         self._stop.set()
+        if self._notices is not None:
+            self._notices.stop()
         if self._watcher is not None and self._watcher is not threading.current_thread():
             self._watcher.join(timeout=10)
         for entry in self.providers.values():

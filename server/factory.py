@@ -24,6 +24,8 @@ from server.logwriter import UNWRITTEN_FILE, LogWriter
 from server.metrics import Metrics
 from server.provider_checks import ProviderChecker
 from server.shared import SharedState, shared_state
+from server.shared.logins import login_guard
+from server.shared.notices import catalog_notices
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def create_app(settings: Settings) -> Flask:
     db = open_database(settings)
     with db.connection_context():
         box = secret_key.load_box(settings)
-    catalog = Catalog(settings, box, db)
+    catalog = Catalog(settings, box, db, catalog_notices(settings.redis_url))
     catalog.reload()
     run_blocking = _run_blocking()
     # SQLite writes block the caller (PostgreSQL's wait on sockets, which gevent shares).
@@ -80,8 +82,9 @@ def create_app(settings: Settings) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.sort_keys = False
     app.extensions["modelproxy"] = State(settings, db, catalog, log_writer, gateway,
-                                         ProviderChecker(catalog), LoginGuard(), metrics,
-                                         shared, run_bcrypt=run_bcrypt, run_blocking=run_blocking)
+                                         ProviderChecker(catalog),
+                                         login_guard(settings.redis_url), metrics, shared,
+                                         run_bcrypt=run_bcrypt, run_blocking=run_blocking)
 
     @app.teardown_appcontext
     def release_connection(exc: BaseException | None) -> None:

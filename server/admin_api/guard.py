@@ -11,6 +11,10 @@
 
 Memory is bounded whatever clients send: at most MAX_ENTRIES keys per table, each a few
 numbers; usernames are kept only as 16-byte digests.
+
+The guard's state is in `GuardTables`: this process's memory by default, Redis when the
+server is one of several (server/shared/logins.py), so that failures counted by one
+instance slow and lock logins on all of them.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
-from app.throttle import FailureTable, address_key, backoff, lock_after
+from app.throttle import Failures, FailureTable, Policy, address_key, backoff, lock_after
 
 WINDOW_S = 15 * 60  # failures are forgotten this long after the last one
 SLOW_AFTER = 3  # failures from an address before its answers are held back
@@ -33,6 +39,17 @@ USER_SOFT_AFTER = 10  # failures for one username before suspect addresses must 
 USER_MAX_WAIT_S = 60.0
 MAX_ENTRIES = 10_000
 KNOWN_GOOD = 4_096  # (username, address) pairs remembered as having logged in
+
+ADDRESS_POLICY: Policy = lock_after(LOCK_AFTER, LOCK_S)
+USER_POLICY: Policy = backoff(USER_SOFT_AFTER, 1.0, USER_MAX_WAIT_S)
+
+
+def never_wait(_failures: int) -> float:
+    """(username, address) pairs that failed are only counted: they say who is suspect."""
+    return 0.0
+
+
+PAIR_POLICY: Policy = never_wait
 
 
 def user_key(username: str) -> bytes:
@@ -59,17 +76,60 @@ class LoginAttempt:
         self._guard._succeeded(self._address, self._user)
 
 
+class KnownGood(Protocol):
+    """(username digest, address) pairs that logged in, the newest KNOWN_GOOD of them."""
+
+    def __contains__(self, pair: object) -> bool: ...
+    def add(self, pair: tuple[bytes, str]) -> None: ...
+    def __len__(self) -> int: ...
+
+
+class MemoryKnownGood:
+    def __init__(self, limit: int = KNOWN_GOOD) -> None:
+        self._pairs: OrderedDict[tuple[bytes, str], None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def __contains__(self, pair: object) -> bool:
+        with self._lock:
+            return pair in self._pairs
+
+    def add(self, pair: tuple[bytes, str]) -> None:
+        with self._lock:
+            self._pairs[pair] = None
+            self._pairs.move_to_end(pair)
+            while len(self._pairs) > self._limit:
+                self._pairs.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+
+@dataclass(frozen=True)
+class GuardTables:
+    """Where the guard keeps what it counts."""
+
+    addresses: Failures  # keyed by address_key()
+    users: Failures  # keyed by user_key()
+    pairs: Failures  # keyed by (user_key(), address_key())
+    known_good: KnownGood
+
+
+def memory_tables(clock: Callable[[], float] = time.monotonic,
+                  max_entries: int = MAX_ENTRIES) -> GuardTables:
+    """The tables of one process, in its memory."""
+    return GuardTables(FailureTable(ADDRESS_POLICY, WINDOW_S, max_entries, clock),
+                       FailureTable(USER_POLICY, WINDOW_S, max_entries, clock),
+                       FailureTable(PAIR_POLICY, WINDOW_S, max_entries, clock),
+                       MemoryKnownGood())
+
+
 class LoginGuard:
     def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 max_entries: int = MAX_ENTRIES) -> None:
-        self._addresses = FailureTable(lock_after(LOCK_AFTER, LOCK_S), WINDOW_S,
-                                       max_entries, clock)
-        self._users = FailureTable(backoff(USER_SOFT_AFTER, 1.0, USER_MAX_WAIT_S),
-                                    WINDOW_S, max_entries, clock)
-        # (username, address) pairs that failed: only counted, they say who is suspect
-        self._pairs = FailureTable(lambda _failures: 0.0, WINDOW_S, max_entries, clock)
-        self._known_good: OrderedDict[tuple[bytes, str], None] = OrderedDict()
-        self._lock = threading.Lock()
+                 max_entries: int = MAX_ENTRIES, tables: GuardTables | None = None) -> None:
+        tables = tables or memory_tables(clock, max_entries)
+        self._addresses, self._users = tables.addresses, tables.users
+        self._pairs, self._known_good = tables.pairs, tables.known_good
 
     @contextmanager
     def attempt(self, address: str, username: str) -> Iterator[LoginAttempt]:
@@ -94,9 +154,8 @@ class LoginGuard:
 
     def _suspect(self, user: bytes, address: str) -> bool:
         """Whether the per-username backoff applies to logins for `user` from `address`."""
-        with self._lock:
-            if (user, address) in self._known_good:
-                return False
+        if (user, address) in self._known_good:
+            return False
         return self._pairs.failures((user, address)) > 0
 
     def _failed(self, address: str, user: bytes) -> float:
@@ -111,11 +170,7 @@ class LoginGuard:
         self._users.end(user, failed=False)
         self._addresses.clear(address)
         self._pairs.clear((user, address))
-        with self._lock:
-            self._known_good[(user, address)] = None
-            self._known_good.move_to_end((user, address))
-            while len(self._known_good) > KNOWN_GOOD:
-                self._known_good.popitem(last=False)
+        self._known_good.add((user, address))
 
     def sizes(self) -> dict[str, int]:
         """How many keys each table holds (for tests and benchmarks)."""
