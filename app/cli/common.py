@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
+import peewee as pw
 
 from app.errors import ModelProxyError
 from app.services import secret_key
@@ -52,11 +53,32 @@ def storage_options(command: Callable) -> Callable:
         settings = load_settings({"data_dir": data_dir, "database_url": database_url})
         appliance = Appliance(settings)
         try:
-            return command(appliance, **kwargs)
+            before = _last_change(appliance) if settings.redis_url else 0
+            result = command(appliance, **kwargs)
+            if settings.redis_url and _last_change(appliance) != before:
+                _announce_change(settings.redis_url)
+            return result
         finally:
             appliance.db.close_all()
 
     return wrapper
+
+
+def _last_change(appliance: Appliance) -> int:
+    """The newest audit entry's id: every change writes one."""
+    from app.models import AuditEntry
+
+    with appliance.db.connection_context():
+        return AuditEntry.select(pw.fn.MAX(AuditEntry.id)).scalar() or 0
+
+
+def _announce_change(redis_url: str) -> None:
+    """Tell running servers at once (a Redis notice, server/shared/notices.py) instead of at
+    their next check; if Redis does not take it, that check still finds the change."""
+    from server.shared.notices import CatalogNotices
+    from server.shared.redis_conn import connect
+
+    CatalogNotices(connect(redis_url)).publish_now()
 
 
 def read_stdin_secret(what: str) -> str:

@@ -10,6 +10,8 @@ printed (run with -s); they are measured, never asserted."""
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ import requests
 from tests.conftest import POSTGRES_UP, PostgresSchema
 from tests.scale.cluster import HTTP_TIMEOUT, Cluster, chat, until
 from tests.server.admin_fixtures import ADMIN_PASSWORD, ADMIN_USER, API, login_response
+from tests.server.client_fixtures import clean_environ
 
 pytestmark = pytest.mark.postgres
 NO_POLLING = "tests.scale.serve_without_polling"
@@ -123,3 +126,18 @@ def test_redis_stopped_the_instances_serve_on_and_notices_resume_after(
     assert until(lambda: chat(quiet.url, endpoint["path"], after["token"])
                  .status_code == 200), "and hears notices again"
     assert "Redis does not answer" in quiet.output and "announced again" in quiet.output
+
+
+def test_a_change_made_with_the_cli_is_announced_too(cluster: Cluster) -> None:
+    a, quiet = cluster.start(1)[0], cluster.start(1, module=NO_POLLING)[0]
+    endpoint = cluster.admin(a).create_endpoint(cluster.echo_id)
+    token = cluster.admin(a).create_token(scopes=["all"])
+    assert until(lambda: chat(quiet.url, endpoint["path"], token["token"]).status_code == 200)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.main", "token", "revoke", str(token["id"]),
+         "--data-dir", str(cluster.seed.data_dir), "--database-url", cluster.database_url],
+        env={**clean_environ(), "MODELPROXY_REDIS_URL": cluster.redis_url or ""},
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert until(lambda: chat(quiet.url, endpoint["path"], token["token"])
+                 .json().get("error", {}).get("code") == "token_revoked")
