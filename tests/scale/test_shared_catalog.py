@@ -110,7 +110,6 @@ def test_redis_stopped_the_instances_serve_on_and_notices_resume_after(
     redis_server.stop()
     for live in (a, quiet, polling):
         assert chat(live.url, endpoint["path"], old["token"]).status_code == 200
-        assert requests.get(live.url + "/api/health", timeout=HTTP_TIMEOUT).status_code == 200
     login = requests.post(f"{quiet.url}{API}/login", timeout=HTTP_TIMEOUT,
                           json={"username": ADMIN_USER, "password": ADMIN_PASSWORD})
     assert login.status_code == 200, "an admin still logs in while Redis is down"
