@@ -8,12 +8,12 @@ SDK_TS := sdks/typescript
 AGENTS := tests/agents
 AGENTS_STAMP := $(AGENTS)/node_modules/.installed-stamp
 
-.PHONY: run test lint bench install clean qt-deps qt-deps-x11 screenshots sdk-ts agents package
+.PHONY: run test lint bench install clean qt-deps qt-deps-x11 screenshots sdk-ts agents lb-deps package
 
 run: $(STAMP)
 	$(BIN)/modelproxy serve
 
-test: $(STAMP) qt-deps-x11 sdk-ts agents
+test: $(STAMP) qt-deps-x11 sdk-ts agents lb-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The TypeScript SDK, built for its tests (tests/sdks/test_typescript.py): the locked
@@ -29,6 +29,17 @@ agents: $(AGENTS_STAMP)
 	@command -v ip >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2; } || \
 	  echo "tests/agents need iproute2 (ip netns) and root; without them they are skipped" >&2
+
+# HAProxy (the Debian package `haproxy`) for tests/scale/test_load_balancer.py, which runs
+# docs/scale.md's load-balancer configuration as printed in front of two instances:
+# installed where apt-get can (root), else that test is skipped. (On a machine with
+# systemd the package also enables its service, on its default configuration, which
+# listens on no port.)
+lb-deps:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null && echo "installing haproxy for tests/scale (docs/scale.md)" && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; } || \
+	  echo "tests/scale/test_load_balancer.py needs haproxy (apt-get install haproxy); without it, it is skipped" >&2
 
 $(AGENTS_STAMP): $(AGENTS)/package-lock.json
 	npm ci --prefix $(AGENTS) --no-audit --no-fund --loglevel=error

@@ -22,7 +22,7 @@ from tests.live import LiveServer, free_port
 from tests.scale.cluster import Cluster, chat, until
 
 pytestmark = pytest.mark.postgres
-HAPROXY = shutil.which("haproxy")
+HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
 SCALE_MD = Path(__file__).resolve().parents[2] / "docs" / "scale.md"
 DOC_SERVERS = ("10.0.0.11:8787", "10.0.0.12:8787")
 DOC_BIND = "bind :8080"
