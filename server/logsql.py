@@ -7,6 +7,7 @@ one function that runs them in a transaction on a DB-API connection; the LogWrit
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,12 @@ LOG_COLUMNS = ("time", "request_id", "token_id", "endpoint_id", "provider_id", "
                "cached_tokens", "cost_nanos")
 LOG_DEFAULTS = {name: RequestLog._meta.fields[name].default for name in LOG_COLUMNS
                 if RequestLog._meta.fields[name].default is not None}
+# Each column's default, in LOG_COLUMNS' order (None where it has none): a row is
+# map(record.get, LOG_COLUMNS, _DEFAULTS), built in C (a row is built for every request).
+_DEFAULTS = tuple(LOG_DEFAULTS.get(name) for name in LOG_COLUMNS)
+# The columns that hold text: only they can hold what a database cannot store.
+TEXT_COLUMNS = tuple(name for name in LOG_COLUMNS
+                     if isinstance(RequestLog._meta.fields[name], pw.CharField | pw.TextField))
 ROLLUP_KEY = ("token_id", "endpoint_id", "provider_id", "model", "client_dialect",
               "provider_dialect")
 ADDITIVE = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_ms_sum",
@@ -32,8 +39,6 @@ MAX_PARAMS = 30_000  # below SQLite's and PostgreSQL's limits on one statement
 
 
 Statement = tuple[str, list[Any]]
-ROLLUPS = ((UsageDaily, "day", lambda t: t.date()),
-           (UsageHourly, "hour", lambda t: t.replace(minute=0, second=0, microsecond=0)))
 PIECE = 50  # rows built between pauses
 
 
@@ -55,16 +60,16 @@ def batch_statements(db: pw.Database, batch: list[dict[str, Any]],
         _make_encodable(record)
     rows: list[list[Any]] = []
     for start in range(0, len(batch), PIECE):
-        rows += [[r.get(c, LOG_DEFAULTS.get(c)) for c in LOG_COLUMNS]
-                 for r in batch[start:start + PIECE]]
+        rows += [list(map(r.get, LOG_COLUMNS, _DEFAULTS)) for r in batch[start:start + PIECE]]
         pause()
     statements = insert_statements(db, RequestLog._meta.table_name, LOG_COLUMNS, rows)
-    for model, period, period_of in ROLLUPS:
-        columns = (period, *ROLLUP_KEY, *ADDITIVE)
-        statements += insert_statements(db, model._meta.table_name, columns,
-                                        _group(batch, period_of),
+    hourly = _group(batch)
+    pause()
+    for model, period, groups in ((UsageDaily, "day", _by_day(hourly)),
+                                  (UsageHourly, "hour", hourly)):
+        statements += insert_statements(db, model._meta.table_name,
+                                        (period, *ROLLUP_KEY, *ADDITIVE), groups,
                                         conflict=(period, *ROLLUP_KEY), additive=ADDITIVE)
-        pause()
     return statements + _last_use_statements(db, batch)
 
 
@@ -95,14 +100,15 @@ def insert_statements(db: pw.Database, table: str, columns: tuple[str, ...],
     one = "(" + ", ".join([db.param] * len(columns)) + ")"
     per_statement = max(1, MAX_PARAMS // len(columns))
     return [(head + ", ".join([one] * len(chunk)) + tail,
-             [value for row in chunk for value in row])
+             list(itertools.chain.from_iterable(chunk)))
             for chunk in (rows[i:i + per_statement] for i in range(0, len(rows), per_statement))]
 
 
 def _make_encodable(record: dict[str, Any]) -> None:
     """Replace, in place, what no database can store in the record's text (`app.text`);
     the attempts (a list) as the JSON text their column holds."""
-    for name, value in record.items():
+    for name in TEXT_COLUMNS:
+        value = record.get(name)
         if type(value) is str:
             record[name] = encodable(value)
     if isinstance(record.get("attempt_log"), list):
@@ -114,31 +120,49 @@ def _names(columns: tuple[str, ...]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
-def _group(batch: list[dict[str, Any]], period_of: Callable[[dt.datetime], Any]
-           ) -> list[list[Any]]:
-    """Rollup rows — period, key, then the ADDITIVE sums — one per group in the batch."""
+def _group(batch: list[dict[str, Any]]) -> list[list[Any]]:
+    """Hourly rollup rows — hour, key, then the ADDITIVE sums — one per group in the batch."""
     groups: dict[tuple, list[Any]] = {}
     offset = 1 + len(ROLLUP_KEY)
+    bucket = latency.bucket
     for r in batch:
-        key = (period_of(r["time"]), r.get("token_id") or 0, r.get("endpoint_id") or 0,
-               r.get("provider_id") or 0, r.get("model") or "", r.get("client_dialect") or "",
-               r.get("provider_dialect") or "")
+        key = (r["time"].replace(minute=0, second=0, microsecond=0), r.get("token_id") or 0,
+               r.get("endpoint_id") or 0, r.get("provider_id") or 0, r.get("model") or "",
+               r.get("client_dialect") or "", r.get("provider_dialect") or "")
         row = groups.get(key)
         if row is None:
             row = groups[key] = [*key, *([0] * len(ADDITIVE))]
+        status, latency_ms = r["status"], r["latency_ms"]
+        prompt, completion = r.get("prompt_tokens") or 0, r.get("completion_tokens") or 0
         row[offset] += 1
-        row[offset + 1] += r["status"] >= 400
-        row[offset + 2] += r.get("prompt_tokens") or 0
-        row[offset + 3] += r.get("completion_tokens") or 0
-        row[offset + 4] += r["latency_ms"]
-        row[offset + 5 + latency.bucket(r["latency_ms"])] += 1
-        row[-4] += r["status"] >= 500  # upstream_errors: the provider's or our failure
+        row[offset + 1] += status >= 400
+        row[offset + 2] += prompt
+        row[offset + 3] += completion
+        row[offset + 4] += latency_ms
+        row[offset + 5 + bucket(latency_ms)] += 1
+        row[-4] += status >= 500  # upstream_errors: the provider's or our failure
         row[-3] += r.get("cached_tokens") or 0
         cost = r.get("cost_nanos")
-        row[-2] += cost or 0
-        # Used tokens, yet no price: its cost is unknown (the window says "no price").
-        row[-1] += cost is None and bool(r.get("prompt_tokens") or r.get("completion_tokens"))
+        if cost is not None:
+            row[-2] += cost
+        elif prompt or completion:  # used tokens, yet no price: its cost is unknown
+            row[-1] += 1  # unpriced (the window says "no price")
     return list(groups.values())
+
+
+def _by_day(hourly: list[list[Any]]) -> list[list[Any]]:
+    """Daily rollup rows, summed from the batch's hourly ones (every sum adds up)."""
+    days: dict[tuple, list[Any]] = {}
+    offset = 1 + len(ROLLUP_KEY)
+    for hour_row in hourly:
+        key = (hour_row[0].date(), *hour_row[1:offset])
+        row = days.get(key)
+        if row is None:
+            days[key] = [*key, *hour_row[offset:]]
+        else:
+            for i in range(offset, len(row)):
+                row[i] += hour_row[i]
+    return list(days.values())
 
 
 def _last_use_statements(db: pw.Database, batch: list[dict[str, Any]]) -> list[Statement]:
