@@ -12,7 +12,7 @@ answered, labelled `worker`; the X-ModelProxy-Worker header says which one it wa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -61,6 +61,7 @@ class Metrics:
         self.cost_usd = Counter("modelproxy_cost_usd", "Cost of requests, in US dollars.",
                                 ["endpoint", "provider"], registry=self.registry)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        self._incs: dict[tuple[Any, tuple[str, ...]], Callable[[float], None]] = {}
         # What a scrape reads: this registry, or every worker's files and this worker's own.
         self.exposed = self.registry
         self.worker: str | None = None  # the `worker` label of a worker's own metrics
@@ -78,23 +79,23 @@ class Metrics:
         self.exposed.register(_RoutesCollector(catalog, router, self.worker))
 
     def attempt(self, endpoint: str, provider: str, outcome: str) -> None:
-        self._child(self.attempts, endpoint, provider, outcome).inc()
+        self._count(self.attempts, endpoint, provider, outcome)(1)
 
     def observe(self, call: Call, endpoint: str, provider: str,
                 cost_nanos: int | None = None) -> None:
         """Count one finished client request (`cost_nanos`: its row's, computed once)."""
-        self._child(self.requests, endpoint, str(call.status)).inc()
+        self._count(self.requests, endpoint, str(call.status))(1)
         if call.target_id is not None and call.ttfb_ms is not None and call.status < 500:
-            self._child(self.attempts, endpoint, provider, "ok").inc()
+            self._count(self.attempts, endpoint, provider, "ok")(1)
         self._child(self.latency, endpoint).observe(call.elapsed_s())
         if call.status in (502, 504):
-            self._child(self.upstream_errors, provider).inc()
+            self._count(self.upstream_errors, provider)(1)
         if call.prompt_tokens:
-            self._child(self.model_tokens, endpoint, "prompt").inc(call.prompt_tokens)
+            self._count(self.model_tokens, endpoint, "prompt")(call.prompt_tokens)
         if call.completion_tokens:
-            self._child(self.model_tokens, endpoint, "completion").inc(call.completion_tokens)
+            self._count(self.model_tokens, endpoint, "completion")(call.completion_tokens)
         if cost_nanos:
-            self._child(self.cost_usd, endpoint, provider).inc(cost_nanos / NANOS_PER_USD)
+            self._count(self.cost_usd, endpoint, provider)(cost_nanos / NANOS_PER_USD)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, kept: labels() takes a lock and builds a key each call."""
@@ -102,6 +103,19 @@ class Metrics:
         if child is None:
             child = self._children[metric, labels] = metric.labels(*labels)
         return child
+
+    def _count(self, metric: Any, *labels: str) -> Callable[[float], None]:
+        """How to add to counter `metric.labels(*labels)`, kept: its value's own `inc`.
+        Counter.inc checks, per call, that the child has its labels and the amount is not
+        negative (true of every amount here: counts and costs, never below 0); these
+        checks were a tenth of a request's metrics work, for every request."""
+        inc = self._incs.get((metric, labels))
+        if inc is None:
+            child = self._child(metric, *labels)
+            value = getattr(child, "_value", None)  # prometheus_client's MutexValue
+            inc = value.inc if hasattr(value, "inc") else child.inc
+            self._incs[metric, labels] = inc
+        return inc
 
 
 class _LogWriterCollector:

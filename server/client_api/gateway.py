@@ -151,17 +151,13 @@ class Gateway:
         call.endpoint_id, call.provider_id = endpoint.id, endpoint.provider_id
         call.model = endpoint.model
         self.require_scope(token, endpoint.kind)  # an allow-listed endpoint of another kind
-        providers = self.catalog.providers
-        enabled = [(t, entry) for t in endpoint.targets
-                   if (entry := providers.get(t.provider_id)) is not None and entry.enabled]
-        if not endpoint.enabled or not enabled:
+        target, provider = _first_target(self.catalog.providers, endpoint)
+        if not endpoint.enabled or provider is None:
             raise ClientError(404, f"the endpoint {endpoint.name!r} is disabled",
                               "endpoint_disabled")
         if kind is not None and endpoint.kind != kind:
             raise ClientError(400, f"the endpoint {endpoint.name!r} is a {endpoint.kind} "
                               f"endpoint, not {kind}", "wrong_endpoint_kind")
-        target, provider = next(((t, e) for t, e in enabled if e.adapter is not None),
-                                enabled[0])
         call.target_id, call.provider_id, call.model = target.id, target.provider_id, target.model
         call.price = target.price
         if provider.adapter is None:
@@ -200,8 +196,7 @@ class Gateway:
         asked: list[holds.Asked] = []
         if quota:
             endpoint = self.catalog.endpoints_by_id.get(call.endpoint_id or 0)
-            asked = holds.asks(token, endpoint, kind, body,
-                               int(self.catalog.options["quota_reserve_tokens"]))
+            asked = holds.asks(token, endpoint, kind, body, self.catalog.options)
         if token.rpm is None and not asked:
             return
         admission = self._admit(token, asked)
@@ -250,7 +245,8 @@ class Gateway:
         finally:  # whatever happened to the quota, the row is kept
             if not written:
                 self.log_writer.write(record)
-        self.alerts.spent(spends)  # budget crossings: queued for the alerts' thread
+        if spends:  # budget crossings: queued for the alerts' thread
+            self.alerts.spent(spends)
         if call.relaying:
             self._stream_ended(call)
         self.metrics.observe(call, *self.catalog.names_for(call.endpoint_id, call.provider_id),
@@ -287,6 +283,24 @@ class Gateway:
 
 _OR_NOT_FOR_IT = {True: "", False: " that this token may use"}
 KINDS = ("chat", "embeddings")
+
+
+def _first_target(providers: dict[int, ProviderEntry], endpoint: EndpointRecord
+                  ) -> tuple[Any, Any]:
+    """The endpoint's first target whose provider is enabled and can be used, else its
+    first whose provider is enabled (that one's problem is then the answer), with that
+    provider; (None, None) when no target's provider is enabled. One loop: it runs for
+    every request."""
+    first: tuple[Any, Any] = (None, None)
+    for target in endpoint.targets:
+        entry = providers.get(target.provider_id)
+        if entry is None or not entry.enabled:
+            continue
+        if entry.adapter is not None:
+            return target, entry
+        if first[1] is None:
+            first = target, entry
+    return first
 
 
 def _sees(token: TokenRecord, endpoint: EndpointRecord) -> bool:

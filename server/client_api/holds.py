@@ -5,7 +5,7 @@ any of them may answer it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,14 +33,16 @@ class Asked(NamedTuple):
 
 
 def asks(token: TokenRecord, endpoint: EndpointRecord | None, kind: str,
-         body: dict[str, Any] | None, reserve_tokens: int) -> list[Asked]:
+         body: dict[str, Any] | None, options: Mapping[str, Any]) -> list[Asked]:
     """What to hold a `kind` request of `body` against (none: it has no limits). A
     request to an unpriced endpoint is not held against any budget (its cost counts 0).
-    `reserve_tokens`: the completion held for a chat request without max_tokens."""
+    `options["quota_reserve_tokens"]`: the completion held for a chat request without
+    max_tokens (read only where something is held)."""
     endpoint_budget = endpoint.monthly_budget if endpoint is not None else None
     if (token.monthly_requests is None and token.monthly_tokens is None
             and token.monthly_budget is None and endpoint_budget is None):
         return []  # the common case: nothing to hold, nothing estimated
+    reserve_tokens = int(options["quota_reserve_tokens"])
     prices = prices_of(endpoint.targets) if endpoint is not None else []
     budgeted = prices and (token.monthly_budget is not None or endpoint_budget is not None)
     tokens = TokenHold(0, 0)

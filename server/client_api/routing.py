@@ -6,6 +6,7 @@ log row shows them all); the router hears how each went (cool-downs)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,7 @@ def routed(routes: Routes, providers: dict[int, ProviderEntry], options: dict[st
     hears of each failed attempt (metrics); `client_left()`, asked before each attempt
     after the first, says the client has gone (ClientGone: no attempt for nobody)."""
     budget_s = routes.options(options).time_budget_s
-    order = routes.router.order(endpoint.targets, lambda t: _usable(providers, t))
+    order = routes.router.order(endpoint.targets, functools.partial(_usable, providers))
     if not order:
         raise ClientError(502, f"no target of the endpoint {endpoint.name!r} can be used",
                           "upstream_error")
@@ -91,7 +92,8 @@ def routed(routes: Routes, providers: dict[int, ProviderEntry], options: dict[st
             call.relaying = True
         else:
             router.succeeded(target.id)
-        _release(router, order[index + 1:])
+        if index + 1 < len(order):
+            _release(router, order[index + 1:])
         return response
     _release(router, order[tried:])  # the time budget ran out before them
     assert failure is not None  # at least one was tried, and failed

@@ -59,6 +59,8 @@ def read_cached(usage: Any, prompt: int) -> int:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     if cached is None:
         cached = usage.get("prompt_cache_hit_tokens")
+        if cached is None:  # the common answer: no cache said (read for every request)
+            return 0
     return cached_count(cached, prompt)
 
 
