@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from gevent import monkey
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -102,6 +103,7 @@ class Metrics:
         child = self._children.get((metric, labels))
         if child is None:
             child = self._children[metric, labels] = metric.labels(*labels)
+            _native_locks(child)
         return child
 
     def _count(self, metric: Any, *labels: str) -> Callable[[float], None]:
@@ -116,6 +118,21 @@ class Metrics:
             inc = value.inc if hasattr(value, "inc") else child.inc
             self._incs[metric, labels] = inc
         return inc
+
+
+# The OS's own lock, not gevent's patched one (whose acquire and release are Python code).
+_allocate_lock = monkey.get_original("_thread", "allocate_lock")
+
+
+def _native_locks(child: Any) -> None:
+    """Give a child's values (a counter's value, a histogram's sum and buckets) the OS's
+    lock: each value holds its lock only to add a number (no greenlet can switch there),
+    so it guards them from threads as well, without the Python of gevent's (measured:
+    gevent's lock was ~130 of a request's ~21,500 bytecodes)."""
+    for value in (getattr(child, "_value", None), getattr(child, "_sum", None),
+                  *getattr(child, "_buckets", ())):
+        if hasattr(value, "_lock"):
+            value._lock = _allocate_lock()
 
 
 class _LogWriterCollector:
