@@ -126,3 +126,36 @@ def test_budget_levels(percent, level) -> None:
 def test_a_budget_of_nothing_is_exceeded() -> None:
     status = usage_money.budget_status("token", 1, "t", Decimal(0), 0)
     assert (status["percent"], status["level"]) == (100.0, "exceeded")
+
+
+def test_daily_rollups_sum_the_batch_s_hours_across_hours_and_days(db) -> None:
+    """One batch over three hours of two days, two tokens (the first's day before of two
+    hours): each day's rollup is its rows' sums (the writer sums the hours, then the days
+    from them)."""
+    from app.models import UsageDaily, UsageHourly
+
+    writer = LogWriter(db)
+    late = NOW.replace(hour=23) - dt.timedelta(days=1)
+    times = [late, late + dt.timedelta(minutes=30), late + dt.timedelta(hours=1),
+             late + dt.timedelta(hours=1, minutes=5), late - dt.timedelta(minutes=50)]
+    for i, moment in enumerate(times):
+        writer.write({"time": moment, "request_id": f"d{i}", "status": 200 if i else 502,
+                      "latency_ms": 2.0 + i, "endpoint_id": 1, "token_id": 1 + i % 2,
+                      "provider_id": 1, "model": "m", "prompt_tokens": 10 + i,
+                      "completion_tokens": i, "cached_tokens": i, "target_id": 7,
+                      "cost_nanos": None if i == 3 else 1_000 * i})
+    writer.stop()
+    hourly = list(UsageHourly.select())
+    daily = {(d.day, d.token_id): d for d in UsageDaily.select()}
+    assert len(hourly) == 5 and len(daily) == 4
+    for (day, token_id), row in daily.items():
+        mine = [i for i, moment in enumerate(times)
+                if moment.date() == day and 1 + i % 2 == token_id]
+        hours = [h for h in hourly if h.hour.date() == day and h.token_id == token_id]
+        assert row.requests == len(mine) == sum(h.requests for h in hours)
+        assert row.prompt_tokens == sum(10 + i for i in mine)
+        assert row.completion_tokens == row.cached_tokens == sum(mine)
+        assert row.cost_nanos == sum(1_000 * i for i in mine if i != 3)
+        assert row.unpriced == (3 in mine) and row.errors == (0 in mine)
+        assert row.upstream_errors == (0 in mine)
+        assert row.latency_ms_sum == pytest.approx(sum(2.0 + i for i in mine))
