@@ -12,34 +12,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import PyInstaller.__main__
-
 ROOT = Path(__file__).resolve().parents[1]
-
-ARGS = [
-    "--noconfirm",
-    "--onefile",
-    "--name", "modelproxy",
-    "--paths", str(ROOT),
-    "--distpath", str(ROOT / "dist"),
-    "--workpath", str(ROOT / "build" / "pyinstaller"),
-    "--specpath", str(ROOT / "build"),
-    # Our packages are imported lazily by the entry point (serve, desktop), so name them.
-    "--collect-submodules", "app",
-    "--collect-submodules", "server",
-    "--collect-submodules", "gui",
-    "--add-data", f"{ROOT / 'app' / 'data'}:app/data",  # the price table (app/prices.py)
-    # APScheduler finds its scheduler and triggers by name at run time.
-    "--hidden-import", "apscheduler.schedulers.gevent",
-    "--hidden-import", "apscheduler.triggers.cron",
-    "--hidden-import", "apscheduler.triggers.interval",
-    "--hidden-import", "psycopg2",
-    "--exclude-module", "tkinter",
-    str(ROOT / "packaging" / "entry.py"),
-]
-
+SPEC = ROOT / "packaging" / "modelproxy.spec"  # what goes in, and where: layout.py
 
 # Of gui.display.XCB_LIBRARIES, those not part of every X install (libxcb, libX11 and
 # the core xcb extensions come with any X client; PyInstaller leaves libxcb.so.1 and
@@ -59,8 +36,8 @@ def system_libraries(ldconfig_output: str) -> dict[str, Path]:
     return found
 
 
-def x11_binaries() -> list[str]:
-    """--add-binary arguments for BUNDLED_X11 as found here; warns about the others."""
+def x11_binaries() -> list[tuple[str, str]]:
+    """(path, ".") for BUNDLED_X11 as found here (Analysis binaries); warns about the others."""
     if not sys.platform.startswith("linux"):
         return []
     listed = system_libraries(subprocess.run(["ldconfig", "-p"], capture_output=True,
@@ -68,7 +45,7 @@ def x11_binaries() -> list[str]:
     args, absent = [], []
     for soname in BUNDLED_X11:
         if soname in listed:
-            args += ["--add-binary", f"{listed[soname]}:."]
+            args.append((str(listed[soname]), "."))
         else:
             absent.append(soname)
     if absent:
@@ -79,7 +56,15 @@ def x11_binaries() -> list[str]:
 
 
 def main() -> None:
-    PyInstaller.__main__.run([*ARGS, *x11_binaries(), *sys.argv[1:]])
+    import PyInstaller.__main__
+
+    started = time.monotonic()
+    PyInstaller.__main__.run(["--noconfirm", "--distpath", str(ROOT / "dist"),
+                              "--workpath", str(ROOT / "build" / "pyinstaller"),
+                              *sys.argv[1:], str(SPEC)])
+    binary = ROOT / "dist" / "modelproxy"
+    print(f"build: {binary} in {time.monotonic() - started:.0f} s, "
+          f"{binary.stat().st_size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":
