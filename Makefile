@@ -69,9 +69,11 @@ $(STAMP): pyproject.toml sdks/python/pyproject.toml
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py
 
-# One PNG per page of the window (and the new-token dialog) in docs/screenshots/.
+# One PNG per page of the window (and the new-token dialog), in build/screenshots (not
+# tracked); `make screenshots OUT=docs/screenshots` refreshes the ones the docs show.
+OUT ?= build/screenshots
 screenshots: $(STAMP) qt-deps
-	QT_QPA_PLATFORM=offscreen $(BIN)/python tests/screenshots.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python tests/screenshots.py $(OUT)
 
 # The one-file binary in dist/modelproxy, then a smoke test of it as a user would run it.
 package: $(STAMP) qt-deps-x11

@@ -1,6 +1,7 @@
 """`make screenshots`: every page of the window, the new-token dialog and its "Use with…"
 panel, rendered offscreen against a server seeded with realistic demo data, saved as PNG
-files in docs/screenshots/.
+files in build/screenshots/ (not tracked), or in the folder given:
+`python tests/screenshots.py docs/screenshots` refreshes the ones the docs show.
 
 The demo appliance: four providers (three served by a local fake OpenAI upstream, so
 their health checks pass), six endpoints with prices, eight tokens with assorted limits,
@@ -42,7 +43,8 @@ from server.logwriter import write_batch  # noqa: E402
 from tests.fakes.upstream import FakeUpstream  # noqa: E402
 from tests.live import LiveServer  # noqa: E402
 
-OUT = ROOT / "docs" / "screenshots"
+DEFAULT_OUT = ROOT / "build" / "screenshots"
+OUT = DEFAULT_OUT
 ADMIN = ("admin", "demo-password")
 
 
@@ -123,7 +125,7 @@ def save(widget: QWidget, name: str) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.png"
     widget.grab().save(str(path))
-    print(f"saved {path.relative_to(ROOT)}")
+    print(f"saved {os.path.relpath(path)}")
     return path
 
 
@@ -173,6 +175,8 @@ def shoot_endpoint_dialog(window: MainWindow) -> None:
 
 
 def main() -> None:
+    global OUT
+    OUT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else DEFAULT_OUT
     app = application()
     with tempfile.TemporaryDirectory() as tmp, FakeUpstream() as fake:
         data_dir = Path(tmp) / "data"
