@@ -59,7 +59,9 @@ def main() -> None:
     import PyInstaller.__main__
 
     started = time.monotonic()
-    PyInstaller.__main__.run(["--noconfirm", "--distpath", str(ROOT / "dist"),
+    # Its warnings, not its hundred lines of progress (`--log-level INFO` brings them back).
+    PyInstaller.__main__.run(["--noconfirm", "--log-level", "WARN",
+                              "--distpath", str(ROOT / "dist"),
                               "--workpath", str(ROOT / "build" / "pyinstaller"),
                               *sys.argv[1:], str(SPEC)])
     binary = ROOT / "dist" / "modelproxy"
