@@ -14,7 +14,7 @@ from gui.api import AdminAPI, APIError
 from gui.dialogs.connect import LoginDialog, SetupDialog
 from gui.display import ensure_display
 from gui.pages.base import Context
-from gui.server_process import LocalServer, answers
+from gui.server_process import LocalServer, answers, serves_https_only
 from gui.session import Session, wait_for
 from gui.tasks import Tasks
 from gui.widgets import Banner
@@ -80,6 +80,9 @@ def run_desktop(settings: Settings) -> int:
     app = application()
     tasks = Tasks()
     url = f"http://127.0.0.1:{settings.port}"
+    if serves_https_only(url):  # starting another would only find the port taken
+        QMessageBox.critical(None, "ModelProxy", https_server_message(settings.port))
+        return 1
     server = None if answers(url) else start_local_server(tasks, settings)
     if server is False:
         return 1
@@ -94,6 +97,12 @@ def run_desktop(settings: Settings) -> int:
     finally:
         if server:
             server.stop()
+
+
+def https_server_message(port: int) -> str:
+    return (f"The ModelProxy server on port {port} of this machine serves HTTPS only. Open "
+            f"it with: modelproxy gui --url https://localhost:{port} --ca-file FILE "
+            "(the CA that signed its certificate).")
 
 
 def start_local_server(tasks: Tasks, settings: Settings) -> LocalServer | bool:

@@ -57,6 +57,17 @@ def answers(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def serves_https_only(url: str, timeout: float = 1.0) -> bool:
+    """True when the server at plain-http `url` speaks only TLS (it answered 400
+    https_required): a server of this machine's, started with a certificate."""
+    try:
+        response = requests.get(f"{url}/api/health", timeout=timeout)
+        return response.status_code == 400 and \
+            response.json().get("error", {}).get("code") == "https_required"
+    except (requests.RequestException, ValueError, AttributeError):
+        return False
+
+
 class LocalServer:
     """A `modelproxy serve` child process on 127.0.0.1:port."""
 

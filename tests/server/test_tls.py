@@ -264,3 +264,15 @@ def test_serve_refuses_a_bad_pair_naming_the_setting(gw: TLSGateway, tmp_path: P
                 "Error: MODELPROXY_TLS_KEY: the key in ")
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "modelproxy.db").exists(), "refused before anything was made"
+
+
+def test_the_desktop_sees_a_local_https_only_server_for_what_it_is(gw: TLSGateway) -> None:
+    """`modelproxy desktop` probes its port over plain HTTP: a TLS server there is told
+    apart (and named to the user) rather than taken for none, which would start a second
+    server on a taken port."""
+    from gui.server_process import answers, serves_https_only
+
+    plain = f"http://127.0.0.1:{gw.port}"
+    assert not answers(plain)
+    assert serves_https_only(plain)
+    assert not serves_https_only(f"http://127.0.0.1:{free_port()}")  # nothing there
