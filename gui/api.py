@@ -78,15 +78,24 @@ class AdminAPI:
 
     def _tls_failure(self, exc: requests.exceptions.SSLError) -> Unreachable:
         """Why the server's certificate was refused, and what to do, in a person's words."""
-        found = re.search(r"certificate verify failed: ([^('\"]+)", str(exc))
-        if found is None:
-            return Unreachable(f"the TLS connection to {self.base_url} failed: {exc}",
-                               code="tls_failed")
-        hint = ("choose the CA file that signed it (ca.pem, from the server's admin)"
-                if self.ca_file is None else f"check that the CA in {self.ca_file} signed it, "
-                                             "for this address")
-        return Unreachable(f"the certificate of {self.base_url} is not trusted "
-                           f"({found.group(1).strip()}): {hint}", code="untrusted_certificate")
+        text = str(exc)
+        found = re.search(r"certificate verify failed: ([^('\"]+)", text)
+        if found is not None:
+            hint = ("choose the CA file that signed it (ca.pem, from the server's admin)"
+                    if self.ca_file is None else f"check that the CA in {self.ca_file} signed "
+                                                 "it, for this address")
+            return Unreachable(f"the certificate of {self.base_url} is not trusted "
+                               f"({found.group(1).strip()}): {hint}",
+                               code="untrusted_certificate")
+        if "NO_CERTIFICATE_OR_CRL_FOUND" in text:  # a key, or no PEM at all
+            return Unreachable(f"{self.ca_file} holds no certificate: choose the CA's "
+                               "certificate (ca.pem, a PEM file)", code="bad_ca_file")
+        if "WRONG_VERSION_NUMBER" in text:
+            return Unreachable(f"the server at {self.base_url} does not speak HTTPS: try "
+                               "http://", code="tls_failed")
+        reason = re.search(r"\] ([^(]+?) \(_ssl", text)  # OpenSSL's words, not urllib3's
+        return Unreachable(f"the TLS connection to {self.base_url} failed"
+                           f"{f' ({reason.group(1)})' if reason else ''}", code="tls_failed")
 
     # --- sessions ---------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ and `modelproxy gui --url URL` (a server elsewhere)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QProgressDialog
 
@@ -45,32 +46,52 @@ def run_gui(url: str | None = None, ca_file: str | None = None) -> int:
         return 1
     app = application()
     tasks = Tasks()
+    # What the last login used (a CA file chosen in the dialog, say), for the next one.
+    last = {"url": url, "ca_file": ca_file}
 
     def log_in(first: bool) -> AdminAPI | None:
-        setup = remote_setup(tasks, url) if url and first else None
-        if setup is not None:
-            return setup.api if setup.exec() == QDialog.DialogCode.Accepted else None
         dialog = LoginDialog(tasks)
-        if url:
-            dialog.url.setText(url)
-        if ca_file:
-            dialog.ca_file.edit.setText(ca_file)
-        accepted = dialog.exec() == QDialog.DialogCode.Accepted
-        return dialog.api if accepted else None
+        if last["url"]:
+            dialog.url.setText(last["url"])
+        if last["ca_file"]:
+            dialog.ca_file.edit.setText(last["ca_file"])
+        setup = remote_setup(tasks, url, ca_file, dialog) if url and first else None
+        if setup is not None:
+            api = setup.api if setup.exec() == QDialog.DialogCode.Accepted else None
+        else:
+            api = log_in_or_set_up(tasks, dialog)
+        if api is not None:
+            last.update(url=api.base_url, ca_file=api.ca_file)
+        return api
 
     return Session(app, tasks, log_in, lambda api: open_window(api, tasks)).run()
 
 
-def remote_setup(tasks: Tasks, url: str) -> SetupDialog | None:
+def remote_setup(tasks: Tasks, url: str, ca_file: str | None = None,
+                 login: LoginDialog | None = None) -> SetupDialog | None:
     """The first-run setup dialog for a server elsewhere that has no admin yet (the code is
-    typed: it is in that server's output); None when it has one or cannot say (the login
-    dialog then explains)."""
-    api = AdminAPI(url)
+    typed: it is in that server's output); None when it has one or cannot say: then the
+    `login` dialog, if given, already explains why (an untrusted certificate, no answer)."""
+    api = AdminAPI(url, ca_file=ca_file)
     try:
         status = wait_for(tasks, api.setup_status)
-    except APIError:
+    except APIError as error:
+        if login is not None:
+            login.fail(error)
         return None
     return SetupDialog(tasks, api, None, status=status) if status.get("needed") else None
+
+
+def log_in_or_set_up(tasks: Tasks, login: LoginDialog, code_file: Path | None = None
+                     ) -> AdminAPI | None:
+    """The login dialog; when the server turned out to have no admin yet (a CA file chosen
+    only in the dialog, say), the setup dialog next. The logged-in API, or None."""
+    if login.exec() != QDialog.DialogCode.Accepted or login.api is None:
+        return None
+    if login.setup_status is None:
+        return login.api
+    setup = SetupDialog(tasks, login.api, code_file, status=login.setup_status)
+    return setup.api if setup.exec() == QDialog.DialogCode.Accepted else None
 
 
 def run_desktop(settings: Settings) -> int:
@@ -135,9 +156,10 @@ def _log_in(tasks: Tasks, api: AdminAPI, settings: Settings, setup_allowed: bool
         if status.get("needed"):
             setup = SetupDialog(tasks, api, settings.data_dir / "setup-code", status=status)
             return setup.exec() == QDialog.DialogCode.Accepted
-    login = LoginDialog(tasks, api.base_url)
-    if login.exec() != QDialog.DialogCode.Accepted or login.api is None:
+    logged_in = log_in_or_set_up(tasks, LoginDialog(tasks, api.base_url),
+                                 settings.data_dir / "setup-code")
+    if logged_in is None:
         return False
-    api.http.headers.update(login.api.http.headers)
-    api.user = login.api.user
+    api.http.headers.update(logged_in.http.headers)
+    api.user = logged_in.user
     return True

@@ -1,7 +1,8 @@
 """Connecting: server URL (remembered), username and password; and first-run setup.
 
 Calls run off the GUI thread; failures are explained in the dialog itself: the server
-cannot be reached, the password is wrong, too many failed logins.
+cannot be reached, its certificate is not trusted, the password is wrong, too many failed
+logins. A login refused because the server has no admin yet hands over to the setup.
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ from gui.tasks import Tasks
 SETTINGS_URL = "connect/url"
 SETTINGS_USER = "connect/username"
 SETTINGS_CA = "connect/ca_file"
+TLS_CODES = ("untrusted_certificate", "bad_ca_file", "tls_failed")  # the CA file may fix it
 
 
 def explain(error: APIError) -> str:
     """What a person should read for a failed login."""
     if error.code == "unreachable":
         return f"{error.message}. Is the server running, and is the address right?"
-    if error.code == "untrusted_certificate":
-        return f"{error.message[:1].upper()}{error.message[1:]}."
+    if error.code in TLS_CODES:
+        text = f"{error.message[:1].upper()}{error.message[1:]}"
+        return text if text.endswith(".") else f"{text}."
     if error.status == 401:
         return "Wrong username or password."
     if error.status == 429:
@@ -79,6 +82,16 @@ class _Form(QDialog):
         self.busy(False)
         self.message.setStyleSheet("color: #8a1c12;")
         self.message.setText(explain(error))
+        self.fit()
+
+    def fit(self) -> None:
+        """Grow (never shrink) to the height the fields and a message of several lines
+        need: an open dialog keeps its size, and would squeeze the fields instead."""
+        layout = self.layout()
+        layout.activate()
+        needed = max(layout.totalHeightForWidth(self.width()), layout.totalSizeHint().height())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
 
 class CAFileField(QWidget):
@@ -87,7 +100,9 @@ class CAFileField(QWidget):
     def __init__(self, path: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.edit = QLineEdit(path)
-        self.edit.setPlaceholderText("optional: the office CA's ca.pem, for https://")
+        self.edit.setPlaceholderText("optional: ca.pem, for https://")
+        self.edit.setToolTip("The CA certificate (PEM) that signed the server's certificate: "
+                             "ca.pem, from `modelproxy tls self-signed` or the office CA.")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self.choose)
         row = QHBoxLayout(self)
@@ -101,9 +116,26 @@ class CAFileField(QWidget):
 
     def choose(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "The CA certificate to trust",
-                                              self.path, "Certificates (*.pem *.crt);;All (*)")
+                                              self.path or str(Path.home()),
+                                              "Certificates (*.pem *.crt);;All (*)")
         if path:
             self.edit.setText(path)
+
+    def problem(self) -> str | None:
+        """What is wrong with the file, said before connecting; None: try it."""
+        path = self.path
+        if not path:
+            return None
+        if not Path(path).is_file():
+            return f"There is no CA file at {path}."
+        try:
+            head = Path(path).read_bytes()[:65536]
+        except OSError as exc:
+            return f"Cannot read the CA file {path}: {exc.strerror}."
+        if b"PRIVATE KEY-----" in head:
+            return (f"{path} is a private key: choose the CA's certificate (ca.pem) instead, "
+                    "and keep the key private.")
+        return None
 
 
 class LoginDialog(_Form):
@@ -123,28 +155,51 @@ class LoginDialog(_Form):
             self.form.addRow("CA file", self.ca_file)
         self.form.addRow("Username", self.username)
         self.form.addRow("Password", self.password)
+        self.ca_file.edit.textChanged.connect(self.message.clear)  # said of the old file
         (self.password if self.username.text() else self.username).setFocus()
         self.api: AdminAPI | None = None
+        self.setup_status: dict[str, Any] | None = None  # set: no admin yet, set up instead
 
     def submit(self) -> None:
-        ca_file = self.ca_file.path or None
-        if ca_file and not Path(ca_file).is_file():
-            self.fail(APIError(0, f"There is no CA file at {ca_file}."))
+        problem = self.ca_file.problem()
+        if problem:
+            self.fail(APIError(0, problem, "bad_ca_file"))
             return
-        api = AdminAPI(self.url.text().strip(), ca_file=ca_file)
+        api = AdminAPI(self.url.text().strip(), ca_file=self.ca_file.path or None)
         username, password = self.username.text().strip(), self.password.text()
         self.busy(True)
-        self.tasks.run(lambda: api.login(username, password),
-                       on_done=lambda _answer: self._done(api), on_error=self.fail)
+        self.tasks.run(lambda: log_in_or_setup(api, username, password),
+                       on_done=lambda status: self._done(api, status), on_error=self.fail)
 
-    def _done(self, api: AdminAPI) -> None:
+    def fail(self, error: APIError) -> None:
+        super().fail(error)
+        if error.code in TLS_CODES and self.ca_file.isVisibleTo(self):
+            self.ca_file.edit.setFocus()
+
+    def _done(self, api: AdminAPI, setup_status: dict[str, Any] | None) -> None:
         settings = QSettings()
         settings.setValue(SETTINGS_URL, api.base_url)
-        settings.setValue(SETTINGS_USER, api.user["username"] if api.user else "")
         if not self.url.isReadOnly():
             settings.setValue(SETTINGS_CA, api.ca_file or "")
-        self.api = api
+        if setup_status is None:
+            settings.setValue(SETTINGS_USER, api.user["username"] if api.user else "")
+        self.api, self.setup_status = api, setup_status
         self.accept()
+
+
+def log_in_or_setup(api: AdminAPI, username: str, password: str) -> dict[str, Any] | None:
+    """Log in; None. A server with no admin yet refuses every login: then its setup status
+    (GET /admin/api/setup), for the setup dialog."""
+    try:
+        api.login(username, password)
+    except APIError as error:
+        if error.status != 401:
+            raise
+        status = api.setup_status()
+        if status.get("needed"):
+            return status
+        raise
+    return None
 
 
 class SetupDialog(_Form):
@@ -175,7 +230,7 @@ class SetupDialog(_Form):
         else:
             tasks.run(api.setup_status, self.access.show_status,
                       lambda error: self.access.unavailable(error.message))
-        self.password.setFocus()
+        (self.password if code else self.code).setFocus()  # typed when the server is elsewhere
 
     def submit(self) -> None:
         if self.password.text() != self.repeat.text():
@@ -192,4 +247,8 @@ class SetupDialog(_Form):
         self.busy(True)
         self.tasks.run(lambda: (api.setup(username, password, code, admin_allow),
                                 api.login(username, password)),
-                       on_done=lambda _answer: self.accept(), on_error=self.fail)
+                       on_done=lambda _answer: self._done(username), on_error=self.fail)
+
+    def _done(self, username: str) -> None:
+        QSettings().setValue(SETTINGS_USER, username)  # the next login's
+        self.accept()
