@@ -62,6 +62,13 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
+def setting_text(value: Any) -> str:
+    """A setting's value: a list of names or addresses as "127.0.0.1, ::1"; else JSON."""
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    return compact_json(value)
+
+
 def key_text(row: dict[str, Any]) -> str:
     return f"set {row.get('api_key_hint') or ''}".strip() if row.get("api_key_set") else "not set"
 
@@ -195,8 +202,8 @@ class AdminsModel(RecordTableModel):
 class SettingsModel(RecordTableModel):
     COLUMNS: ClassVar[tuple[Column, ...]] = (
         Column("name", "Setting"),
-        Column("value", "Value", text=compact_json),
-        Column("default", "Default", text=compact_json),
+        Column("value", "Value", text=setting_text),
+        Column("default", "Default", text=setting_text),
         Column("source", "Source"),
         Column("description", "Description"),
     )
