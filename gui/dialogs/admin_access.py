@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 LOOPBACK = ("127.0.0.1", "::1")
 CHECKBOX_TEXT = "Only these addresses may use the admin API:"  # the server's start-up hint
 
 
-class AdminAccessBox(QWidget):
+class AdminAccessBox(QGroupBox):
+    """A box of its own: it is about the server, not the admin being created."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("Who may use the admin API", parent)
         self.note = QLabel("Asking the server who may use the admin API…")
         self.note.setWordWrap(True)
         self.only = QCheckBox(CHECKBOX_TEXT)
@@ -28,7 +30,6 @@ class AdminAccessBox(QWidget):
                                   "spaces. Change them later under Settings: admin_allow.")
         self.only.toggled.connect(self.addresses.setEnabled)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
         for widget in (self.note, self.only, self.addresses):
             layout.addWidget(widget)
         self._offer(False)
