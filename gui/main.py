@@ -12,7 +12,7 @@ from app import __version__
 from app.settings import Settings
 from gui import collector
 from gui.api import AdminAPI, APIError
-from gui.dialogs.connect import LoginDialog, SetupDialog
+from gui.dialogs.connect import LoginDialog, SetupDialog, remember
 from gui.display import ensure_display
 from gui.pages.base import Context
 from gui.server_process import LocalServer, answers, serves_https_only
@@ -55,13 +55,16 @@ def run_gui(url: str | None = None, ca_file: str | None = None) -> int:
             dialog.url.setText(last["url"])
         if last["ca_file"]:
             dialog.ca_file.edit.setText(last["ca_file"])
-        setup = remote_setup(tasks, url, ca_file, dialog) if url and first else None
+        # --ca-file, else the one remembered with the address
+        setup = (remote_setup(tasks, url, dialog.ca_file.path or None, dialog)
+                 if url and first else None)
         if setup is not None:
             api = setup.api if setup.exec() == QDialog.DialogCode.Accepted else None
         else:
             api = log_in_or_set_up(tasks, dialog)
         if api is not None:
             last.update(url=api.base_url, ca_file=api.ca_file)
+            remember(api)
         return api
 
     return Session(app, tasks, log_in, lambda api: open_window(api, tasks)).run()

@@ -177,14 +177,21 @@ class LoginDialog(_Form):
             self.ca_file.edit.setFocus()
 
     def _done(self, api: AdminAPI, setup_status: dict[str, Any] | None) -> None:
-        settings = QSettings()
-        settings.setValue(SETTINGS_URL, api.base_url)
-        if not self.url.isReadOnly():
-            settings.setValue(SETTINGS_CA, api.ca_file or "")
+        if self.url.isReadOnly():  # desktop mode: its own server, no CA
+            QSettings().setValue(SETTINGS_URL, api.base_url)
+        else:
+            remember(api)
         if setup_status is None:
-            settings.setValue(SETTINGS_USER, api.user["username"] if api.user else "")
+            QSettings().setValue(SETTINGS_USER, api.user["username"] if api.user else "")
         self.api, self.setup_status = api, setup_status
         self.accept()
+
+
+def remember(api: AdminAPI) -> None:
+    """The server and CA file the next connect dialog offers."""
+    settings = QSettings()
+    settings.setValue(SETTINGS_URL, api.base_url)
+    settings.setValue(SETTINGS_CA, api.ca_file or "")
 
 
 def log_in_or_setup(api: AdminAPI, username: str, password: str) -> dict[str, Any] | None:

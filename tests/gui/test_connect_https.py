@@ -14,7 +14,7 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QLineEdit, QPushButton
 
 from gui.api import AdminAPI, APIError
-from gui.dialogs.connect import SETTINGS_CA, LoginDialog, SetupDialog, explain
+from gui.dialogs.connect import SETTINGS_CA, SETTINGS_URL, LoginDialog, SetupDialog, explain
 from gui.main import remote_setup
 from gui.tasks import Tasks
 from tests.live import LiveServer, free_port
@@ -217,3 +217,42 @@ def test_the_window_walk_over_https(qtbot, new_server: LiveServer, files: TLSFil
     api.login("admin", "first-admin-pw")
     allow = next(row for row in api.items("settings") if row["name"] == "admin_allow")
     assert allow["value"] == ["127.0.0.1", "::1"] and allow["source"] == "admin"
+
+
+def test_the_ca_file_remembered_with_the_address_asks_the_first_question(
+        qtbot, new_server: LiveServer, files: TLSFiles) -> None:
+    """`modelproxy gui --url URL` without --ca-file, the CA remembered from an earlier
+    connection: the setup is offered (the first question used that CA), and what it
+    connected with is remembered for the next time."""
+    from gui.main import run_gui
+    from gui.window import MainWindow
+
+    QSettings().setValue(SETTINGS_CA, str(files.office.ca_cert))
+    seen: list[str] = []
+
+    def drive() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if not widget.isVisible():
+                continue
+            if isinstance(widget, LoginDialog) and "login" not in seen:
+                seen.append("login")  # not expected: the setup comes first
+                widget.reject()
+            elif isinstance(widget, SetupDialog) and "setup" not in seen:
+                seen.append("setup")
+                widget.code.setText((new_server.data_dir / "setup-code").read_text().strip())
+                widget.password.setText("first-admin-pw")
+                widget.repeat.setText("first-admin-pw")
+                widget.submit()
+            elif isinstance(widget, MainWindow) and "window" not in seen:
+                seen.append("window")
+                QTimer.singleShot(200, widget.close)
+
+    timer = QTimer(interval=100, timeout=drive)
+    timer.start()
+    try:
+        run_gui(new_server.url)
+    finally:
+        timer.stop()
+    assert seen == ["setup", "window"]
+    assert QSettings().value(SETTINGS_URL) == new_server.url
+    assert QSettings().value(SETTINGS_CA) == str(files.office.ca_cert)
