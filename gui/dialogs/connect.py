@@ -45,6 +45,9 @@ def explain(error: APIError) -> str:
         return "Wrong username or password."
     if error.status == 429:
         return "Too many failed logins: this account or address is locked for a while."
+    if error.code == "ip_not_allowed":
+        return (f"Refused: {error.message}. From a machine it is open to, add this one under "
+                "Settings (admin_allow); or set MODELPROXY_ADMIN_ALLOW on the server.")
     if error.status == 403:
         return f"Refused: {error.message}"
     return error.message

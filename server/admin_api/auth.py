@@ -24,8 +24,10 @@ PUBLIC = {"admin_api.login", "admin_api.setup_status", "admin_api.setup", "admin
 
 @bp.before_request
 def authenticate() -> ResponseReturnValue | None:
-    if not state().gateway.admin_access.admits(client_ip()):
-        return error_response(403, "the admin API is not open to this address", "ip_not_allowed")
+    address = client_ip()
+    if not state().gateway.admin_access.admits(address):  # the address: what to add
+        return error_response(403, f"the admin API is not open to this address ({address})",
+                              "ip_not_allowed")
     if request.endpoint in PUBLIC:
         return None
     token = sessions.bearer(request.headers.get("Authorization"))

@@ -59,6 +59,10 @@ def test_lockout_and_refusal_messages() -> None:
     assert "locked" in explain(APIError(429, "too many failed logins", "login_locked"))
     assert explain(APIError(403, "the admin API is not open to this address")).startswith(
         "Refused")
+    refused = explain(APIError(403, "the admin API is not open to this address (10.0.0.9)",
+                               "ip_not_allowed"))
+    assert refused.startswith("Refused: the admin API is not open to this address (10.0.0.9).")
+    assert "Settings (admin_allow)" in refused and "MODELPROXY_ADMIN_ALLOW" in refused
     assert "cannot reach" in explain(Unreachable("cannot reach the server at http://x"))
 
 

@@ -91,7 +91,8 @@ def test_first_run_setup_restricts_the_admin_api_to_the_admins_address(
         assert_api_error(get(env, path, OTHER_PC), 403, "ip_not_allowed")
     login = requests.post(f"{env.url}{API}/login", headers=from_(OTHER_PC), timeout=HTTP_TIMEOUT,
                           json={"username": "first", "password": PASSWORD})
-    assert_api_error(login, 403, "ip_not_allowed", mentions="not open to this address")
+    assert_api_error(login, 403, "ip_not_allowed",
+                     mentions=f"not open to this address ({OTHER_PC})")  # what to add
     # ... the client API is not, and the admin's machine gets in (metrics too)
     assert get(env, "/api/health", OTHER_PC).status_code == 200
     assert get(env, "/metrics", ADMIN_PC).status_code == 200
