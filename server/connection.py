@@ -283,6 +283,11 @@ class Handler(WSGIHandler):
             deadline = self._accepted + limits.header_timeout_s
             if not self._await_request(deadline - time.monotonic()):
                 return ""  # connected and said nothing
+            if not self.server.ssl_enabled and self.rfile.peek(1)[:1] == b"\x16":
+                # A TLS ClientHello (https:// to this plain port): said at once, in plain
+                # HTTP, which a TLS client reports as such, not at the header deadline.
+                return self._refuse(400, "this port speaks plain HTTP: send the request to "
+                                         "http:// instead of https://", "http_required")
         self._served += 1
         try:
             with gevent.Timeout(max(0.0, deadline - time.monotonic()), _HeadTimeout):

@@ -276,3 +276,24 @@ def test_the_desktop_sees_a_local_https_only_server_for_what_it_is(gw: TLSGatewa
     assert not answers(plain)
     assert serves_https_only(plain)
     assert not serves_https_only(f"http://127.0.0.1:{free_port()}")  # nothing there
+
+
+def test_tls_to_a_plain_http_port_is_told_so_at_once(tmp_path: Path) -> None:
+    """https:// to a server without TLS: a plain 400 answers the ClientHello (before the
+    header deadline, which would answer 408), which a TLS client reports as such (the window:
+    tests/gui/test_connect_https.py)."""
+    from tests.live import LiveServer
+
+    with LiveServer(tmp_path / "data", env={"MODELPROXY_HEADER_TIMEOUT_S": "60"}) as live:
+        context = ssl.create_default_context()
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+        with contextlib.suppress(ssl.SSLWantReadError):
+            tls.do_handshake()
+        with socket.create_connection(("127.0.0.1", live.port), timeout=BOUND_S) as sock:
+            sock.sendall(outgoing.read())  # the ClientHello
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert b'"code": "http_required"' in answer and b"http://" in answer
