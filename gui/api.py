@@ -91,8 +91,9 @@ class AdminAPI:
             return Unreachable(f"{self.ca_file} holds no certificate: choose the CA's "
                                "certificate (ca.pem, a PEM file)", code="bad_ca_file")
         if "WRONG_VERSION_NUMBER" in text:
-            return Unreachable(f"the server at {self.base_url} does not speak HTTPS: try "
-                               "http://", code="tls_failed")
+            return Unreachable(f"the server at {self.base_url} speaks plain HTTP, not HTTPS: "
+                               "change https:// to http:// in its address",
+                               code="plain_http_server")
         reason = re.search(r"\] ([^(]+?) \(_ssl", text)  # OpenSSL's words, not urllib3's
         return Unreachable(f"the TLS connection to {self.base_url} failed"
                            f"{f' ({reason.group(1)})' if reason else ''}", code="tls_failed")

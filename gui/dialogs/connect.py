@@ -31,7 +31,8 @@ from gui.tasks import Tasks
 SETTINGS_URL = "connect/url"
 SETTINGS_USER = "connect/username"
 SETTINGS_CA = "connect/ca_file"
-TLS_CODES = ("untrusted_certificate", "bad_ca_file", "tls_failed")  # the CA file may fix it
+CA_CODES = ("untrusted_certificate", "bad_ca_file")  # the CA file fixes it
+TLS_CODES = (*CA_CODES, "tls_failed", "plain_http_server")
 
 
 def explain(error: APIError) -> str:
@@ -176,7 +177,7 @@ class LoginDialog(_Form):
 
     def fail(self, error: APIError) -> None:
         super().fail(error)
-        if error.code in TLS_CODES and self.ca_file.isVisibleTo(self):
+        if error.code in CA_CODES and self.ca_file.isVisibleTo(self):
             self.ca_file.edit.setFocus()
 
     def _done(self, api: AdminAPI, setup_status: dict[str, Any] | None) -> None:

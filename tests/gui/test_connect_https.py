@@ -101,13 +101,18 @@ def test_a_file_with_no_certificate_is_explained(qtbot, new_server: LiveServer,
     assert "HTTPSConnectionPool" not in dialog.message.text()
 
 
-def test_https_to_a_plain_http_server_says_so(gui_server: LiveServer) -> None:
+def test_https_to_a_plain_http_server_says_so(qtbot, gui_server: LiveServer) -> None:
     """The server answers a TLS hello on its plain port at once, in plain HTTP."""
     url = gui_server.url.replace("http://", "https://")
     with pytest.raises(APIError) as refused:
         AdminAPI(url, timeout=15).health()
-    assert refused.value.code == "tls_failed"
-    assert refused.value.message == f"the server at {url} does not speak HTTPS: try http://"
+    assert refused.value.code == "plain_http_server"
+    login = login_dialog(qtbot, url)
+    login.username.setFocus()
+    assert remote_setup(Tasks(), url, None, login) is None
+    assert login.message.text() == (f"The server at {url} speaks plain HTTP, not HTTPS: "
+                                    "change https:// to http:// in its address.")
+    assert login.focusWidget() is login.username  # no CA file helps here
 
 
 def test_messages_end_with_one_full_stop() -> None:
