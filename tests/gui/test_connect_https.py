@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication, QDialog, QLineEdit, QPushButton
+from PySide6.QtWidgets import QApplication, QCheckBox, QDialog, QLineEdit, QPushButton
 
 from gui.api import AdminAPI, APIError
 from gui.dialogs.connect import SETTINGS_CA, SETTINGS_URL, LoginDialog, SetupDialog, explain
@@ -245,3 +245,19 @@ def test_the_ca_file_remembered_with_the_address_asks_the_first_question(
     assert seen == ["setup", "window"]
     assert QSettings().value(SETTINGS_URL) == new_server.url
     assert QSettings().value(SETTINGS_CA) == str(files.office.ca_cert)
+
+
+def test_the_setup_dialogs_tab_order_runs_down_the_form(qtbot) -> None:
+    status = {"needed": True, "address": "192.0.2.2", "admin_allow": [],
+              "admin_allow_source": "none"}
+    dialog = SetupDialog(Tasks(), AdminAPI("https://127.0.0.1:1"), None, status=status)
+    qtbot.addWidget(dialog)
+    assert dialog.access.title() == "Who may use the admin API"
+    assert dialog.access.addresses.text() == "192.0.2.2"
+    chain, widget = [], dialog.code
+    while len(chain) < 6:
+        if isinstance(widget, (QLineEdit, QCheckBox)):
+            chain.append(widget)
+        widget = widget.nextInFocusChain()
+    assert chain == [dialog.code, dialog.username, dialog.password, dialog.repeat,
+                     dialog.access.only, dialog.access.addresses]
