@@ -64,6 +64,14 @@ What each number means:
   second, so every request fails over); minus the failed attempt's median latency_ms
   from the rows' attempt_log, what the fallback adds must be <= 0.5 ms. Every fallback
   row must have 2 attempts.
+- scale (issue 15, scale_phases.py; `--only scale` runs just these, ~2 min): one worker
+  with its limits in Redis (a redis-server of the bench's own on a free port) against in
+  its memory, the same token with an rpm and monthly quotas (so every request makes its
+  Redis decision): req/s at c=32 (>= 85 %), p50 at c=1 (<= +0.3 ms), CPU per request of
+  each and of redis-server; and `serve --workers 2` against `--workers 1` (both with
+  Redis, on every CPU): req/s at c=32 (the scaling, for information: on 2 cores wrk, the
+  upstream and Redis share them) and CPU per request (the supervisor's and its workers'
+  summed).
 """
 
 from __future__ import annotations
@@ -87,6 +95,8 @@ import phases
 import procs
 import route_metrics
 import route_phases
+import scale_metrics
+import scale_phases
 import tokencheck
 from phases import Targets, say
 from report import Row, table, write_json
@@ -114,8 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--route-rounds", type=int, default=10,
                         help="interleaved rounds of the routes phase (its margins are small)")
-    parser.add_argument("--only", choices=["routes"], default=None,
-                        help="run only this phase (route_phases.py: about 3 minutes)")
+    parser.add_argument("--only", choices=["routes", "scale"], default=None,
+                        help="run only this phase (route_phases.py: about 3 minutes; "
+                             "scale_phases.py: about 2)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="also record ModelProxy with py-spy (raw stacks to this file) "
                              "during one more 32-connection run and print its hot spots")
@@ -263,11 +274,21 @@ def bench(args: argparse.Namespace, work: Path, children: procs.Children) -> lis
         start = fresh_server(children, work, targets.upstream, failing, proxy_cpus)
         measured = None if args.only else measure(args, wrk, targets, work, start,
                                                   children.stop)
-        routes = route_phases.measure(wrk, children, work, targets, proxy_cpus,
-                                      args.route_rounds, args.seconds, args.latency_seconds)
-    rows = route_metrics.rows(routes)
-    details = {"routes": route_metrics.details(routes), "settings": {
+        routes = None if args.only == "scale" else route_phases.measure(
+            wrk, children, work, targets, proxy_cpus, args.route_rounds, args.seconds,
+            args.latency_seconds)
+        scale = None if args.only == "routes" else scale_phases.measure(
+            wrk, children, work, targets.upstream, failing, proxy_cpus, args.rounds,
+            args.seconds, args.latency_seconds)
+    rows: list[Row] = []
+    details: dict[str, Any] = {"settings": {
         k: v for k, v in vars(args).items() if k not in ("profile", "json")} | cpus}
+    if routes is not None:
+        rows += route_metrics.rows(routes)
+        details["routes"] = route_metrics.details(routes)
+    if scale is not None:
+        rows += scale_metrics.rows(scale)
+        details["scale"] = scale_metrics.details(scale)
     if measured is not None:
         if measured.spots is not None:
             say(hotspots.render(measured.spots))

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 RPM = 10_000_000  # high enough never to trigger; monthly quotas stay unset
+# bench-limited's quotas (limited_token): set, so each request is held, and never reached.
+MONTHLY_REQUESTS, MONTHLY_TOKENS = 2_000_000_000, 10**15
 # Endpoints whose first target fails and whose second is the upstream (route_phases.py).
 REFUSED, UNAVAILABLE = "chat-refused", "chat-503"
 # A failing first target must fail on every request of the routes phase, never be skipped
@@ -61,6 +63,27 @@ def seed(data_dir: Path, upstream_base: str, failing: Failing) -> Seeded:
     finally:
         db.close_all()
     return Seeded(warmup_token=warmup, bench_token=bench)
+
+
+def limited_token(data_dir: Path) -> str:
+    """A token `bench-limited` with an rpm and monthly request and token quotas, all too
+    high to refuse: each of its requests is counted in its rate window and held against its
+    month (in Redis, where the server has it). Returns its plaintext."""
+    from app.db import open_database
+    from app.services import tokens
+    from app.services.audit import Actor
+    from app.settings import load_settings
+
+    settings = load_settings({"data_dir": str(data_dir)}, environ={}, env_file=None)
+    db = open_database(settings)
+    try:
+        with db.connection_context():
+            _, plaintext = tokens.create(Actor("bench"), name="bench-limited", rpm=RPM,
+                                         monthly_requests=MONTHLY_REQUESTS,
+                                         monthly_tokens=MONTHLY_TOKENS)
+    finally:
+        db.close_all()
+    return plaintext
 
 
 def _seed_routes(settings: Any, box: Any, actor: Any, up: Any, failing: Failing) -> None:

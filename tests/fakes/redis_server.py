@@ -31,6 +31,13 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def pid(self) -> int:
+        """The running redis-server's process id (the benchmark reads its CPU time)."""
+        if self._process is None:
+            raise RuntimeError("redis-server is not running")
+        return self._process.pid
+
     def start(self, timeout: float = 10.0) -> RedisServer:
         if REDIS_SERVER is None:
             raise RuntimeError("redis-server is not installed")
