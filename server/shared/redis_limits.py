@@ -12,6 +12,8 @@ gives them back within LEASE_S, and a stream of any length keeps its hold.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import itertools
 import logging
 import os
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from time import monotonic
 
 import redis
+from redis.exceptions import NoScriptError
 
 from app.db import DATABASE_ERRORS
 from app.services.usage_money import month_start
@@ -82,9 +85,10 @@ class RedisLimits:
         self._loaders = loaders
         self._clock = clock  # None: Redis TIME, one clock for every process
         self._lease_s, self._renew_s = lease_s, renew_s
-        self._admit = client.register_script(limit_scripts.ADMIT)
-        self._settle = client.register_script(limit_scripts.SETTLE)
-        self._renew = client.register_script(limit_scripts.RENEW)
+        self._conns = conns = _Connections(client)
+        self._admit = _Lua(client, limit_scripts.ADMIT, conns)
+        self._settle = _Lua(client, limit_scripts.SETTLE, conns)
+        self._renew = _Lua(client, limit_scripts.RENEW, conns)
         self._tag = secrets.token_hex(4)  # this process's holds' refs
         self._refs = itertools.count(1)
         self._live: dict[str, list[str]] = {}  # ref -> its leases keys, while it is held
@@ -209,11 +213,8 @@ class RedisLimits:
         try:
             if len(batch) == 1:
                 replies = [self._settle(keys=batch[0].keys, args=batch[0].args_with_ref)]
-            else:  # a pipeline with scripts asks SCRIPT EXISTS first: worth it for many
-                with self.client.pipeline(transaction=False) as pipe:
-                    for one in batch:
-                        self._settle(keys=one.keys, args=one.args_with_ref, client=pipe)
-                    replies = pipe.execute()
+            else:
+                replies = self._settle_pipelined(batch)
         except FAILURES as exc:
             self.status.failed(exc)
             for one in batch:
@@ -227,6 +228,21 @@ class RedisLimits:
                        for month, (before, after) in zip(one.months, reply, strict=True)
                        if int(before) >= 0]
         return spends
+
+    def _settle_pipelined(self, batch: list[_Settling]) -> list:
+        """The settles in one round trip; if Redis lost the script (it restarted), none of
+        them ran: loaded again, and the batch sent once more."""
+        for attempt in (1, 2):
+            with self.client.pipeline(transaction=False) as pipe:
+                for one in batch:
+                    self._settle.queue(pipe, one.keys, one.args_with_ref)
+                try:
+                    return pipe.execute()
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    self._settle.load()
+        raise AssertionError("unreachable")
 
     def _keep(self, settling: _Settling) -> None:
         with self._lock:
@@ -257,6 +273,7 @@ class RedisLimits:
         if self._renewer is not None:
             self._renewer.join(timeout=5)
         self.renew()  # the last kept settles, if Redis takes them
+        self._conns.close()
 
     def _settle_queued(self) -> None:
         while (first := self._queue.get()) is not None:
@@ -315,12 +332,85 @@ class RedisLimits:
         return "" if self._clock is None else f"{self._clock():.6f}"
 
 
-def _month_keys(key: Key) -> list[str]:
+class _Connections:
+    """The hot path's own connections to Redis, one per call in flight, made as needed
+    from the client's settings and kept open. redis-py's pool and client layers cost ~30
+    us of CPU a call here (its pool polls the socket and checks its health on every take,
+    and the client times each command for its observability hooks), as much as sending
+    the call and reading its reply. A connection that failed is closed (a reply may be
+    half read) and opens again on its next use; a forked worker starts its own."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        pool = client.connection_pool
+        self._make = lambda: pool.connection_class(**pool.connection_kwargs)
+        self._pid = os.getpid()
+        self._idle: list[redis.connection.AbstractConnection] = []
+
+    def call(self, *command: object):
+        if self._pid != os.getpid():  # the parent's sockets are not this process's
+            self._pid, self._idle = os.getpid(), []
+        conn = self._idle.pop() if self._idle else self._make()
+        try:
+            try:
+                return self._once(conn, command)
+            except redis.ConnectionError:
+                # A connection Redis closed (it restarted) fails at its first use: once
+                # more, on a new one. A second failure is Redis's own.
+                return self._once(conn, command)
+        finally:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        for conn in self._idle:
+            conn.disconnect()
+
+    @staticmethod
+    def _once(conn: redis.connection.AbstractConnection, command: tuple[object, ...]):
+        try:
+            conn.send_command(*command)
+            return conn.read_response()
+        except redis.ResponseError:
+            raise  # Redis's answer, read whole: the connection stays good
+        except BaseException:
+            conn.disconnect()  # timed out or cut short: what is half read goes with it
+            raise
+
+
+class _Lua:
+    """A script called by its SHA1: on the hot path (admit, one settle) through
+    `_Connections`, in a pipeline through redis-py, which, unlike its Script objects, sends
+    no SCRIPT EXISTS before each pipeline. Loaded again when Redis answers that it does
+    not know it (a restarted Redis has no scripts)."""
+
+    def __init__(self, client: redis.Redis, source: str, conns: _Connections) -> None:
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        self._conns = conns
+
+    def __call__(self, keys: list[str], args: list[object]):
+        try:
+            return self._conns.call("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.load()
+            return self._conns.call("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def queue(self, pipe: redis.client.Pipeline, keys: list[str], args: list[object]) -> None:
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def load(self) -> None:
+        self.client.script_load(self.source)
+
+
+@functools.lru_cache(maxsize=4096)  # a few subjects' months, built once, not per request
+def _month_keys(key: Key) -> tuple[str, str]:
+    """A subject's month's hash and its leases' sorted set (a tuple: the cache shares it)."""
     subject, subject_id, month = key
     name = f"{subject}:{subject_id}:{month.isoformat()}"
-    return [f"mpx:m:{name}", f"mpx:l:{name}"]
+    return f"mpx:m:{name}", f"mpx:l:{name}"
 
 
+@functools.lru_cache(maxsize=16)
 def _month_expiry(month: dt.date) -> int:
     """When a month's keys go: MONTH_KEPT_DAYS after its end (unix seconds)."""
     following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)

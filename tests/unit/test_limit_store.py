@@ -308,6 +308,22 @@ def test_a_redis_restarted_empty_starts_each_month_again_from_the_database(
     assert rollups.reads == 2
 
 
+def test_settles_kept_while_redis_was_away_go_in_one_pipeline_after_it_lost_its_scripts(
+        redis_store, redis_server) -> None:
+    store, _, _ = redis_store
+    limits = Limits(requests=3)
+    held = [store.admit(1, None, token(limits)).holds for _ in range(2)]
+    redis_server.stop()
+    for holds in held:
+        store.settle(holds, True, Used(0, 5, 0))  # kept, to retry
+    redis_server.start()  # empty: no month, and none of the scripts
+    store.client.set("mpx:probe", 1)  # answers again before the retry
+    store.renew()  # both kept settles in one pipelined call: NOSCRIPT, loaded, sent again
+    assert store.status.up and not store._pending
+    assert store.client.script_exists(store._settle.sha) == [True]
+    assert store.admit(1, None, token(limits)).allowed  # and the admit script, reloaded
+
+
 def test_a_burst_on_a_month_redis_lacks_reads_the_database_once(redis_store) -> None:
     store, _, rollups = redis_store
     load = rollups.loader(TOKEN)
