@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import peewee as pw
 
@@ -33,7 +34,9 @@ from app.models import Endpoint, EndpointTarget, Provider, Setting, Token
 from app.services import options, provider_types, providers, secret_key
 from app.settings import Settings
 from server.providers import Adapter, ProviderConfig, UpstreamError, adapter_for
-from server.shared.notices import CatalogNotices
+
+if TYPE_CHECKING:  # redis is imported only where it is used (~8 MB of memory)
+    from server.shared.notices import CatalogNotices
 
 log = logging.getLogger(__name__)
 REFRESH_S = 2.0

@@ -23,9 +23,7 @@ from server.client_api.gateway import Gateway
 from server.logwriter import UNWRITTEN_FILE, LogWriter
 from server.metrics import Metrics
 from server.provider_checks import ProviderChecker
-from server.shared import SharedState, shared_state
-from server.shared.logins import login_guard
-from server.shared.notices import catalog_notices
+from server.shared import SharedState, catalog_notices, login_guard, shared_state
 
 log = logging.getLogger(__name__)
 
