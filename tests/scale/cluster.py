@@ -8,12 +8,15 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 
 from app.services import admins
+from tests.conftest import POSTGRES_UP, PostgresSchema
 from tests.live import LiveServer
 from tests.server.admin_fixtures import ADMIN_PASSWORD, ADMIN_USER, AdminClient
 from tests.server.client_fixtures import ACTOR, Appliance, clean_environ
@@ -71,6 +74,19 @@ class Cluster:
         for live in self.instances:
             if live.process is not None:
                 live.stop()
+
+
+@contextmanager
+def cluster_on(workdir: Path, redis_url: str) -> Iterator[Cluster]:
+    """A cluster on a fresh PostgreSQL schema (skipped where none answers), stopped after."""
+    if not POSTGRES_UP:
+        pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
+    with PostgresSchema() as schema:
+        cluster = Cluster(workdir, schema.url, redis_url)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
 
 
 def chat(url: str, path: str, token: str) -> requests.Response:

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import POSTGRES_UP, PostgresSchema
 from tests.live import LiveServer, free_port
-from tests.scale.cluster import Cluster, chat, until
+from tests.scale.cluster import Cluster, chat, cluster_on, until
 
 pytestmark = pytest.mark.postgres
 HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
@@ -88,14 +87,8 @@ def served_by(live: LiveServer, endpoint: str) -> float:
 def cluster(tmp_path: Path, redis_server) -> Iterator[Cluster]:
     if HAPROXY is None:
         pytest.skip("haproxy is not installed (Debian: apt-get install haproxy)")
-    if not POSTGRES_UP:
-        pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
-    with PostgresSchema() as schema:
-        cluster = Cluster(tmp_path, schema.url, redis_server.url)
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
+    with cluster_on(tmp_path, redis_server.url) as cluster:
+        yield cluster
 
 
 def test_the_documented_haproxy_spreads_requests_and_drops_a_stopped_instance(

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import POSTGRES_UP, PostgresSchema
-from tests.scale.cluster import HTTP_TIMEOUT, Cluster, chat, until
+from tests.scale.cluster import HTTP_TIMEOUT, Cluster, chat, cluster_on, until
 from tests.server.admin_fixtures import ADMIN_PASSWORD, ADMIN_USER, API, login_response
 from tests.server.client_fixtures import clean_environ
 
@@ -30,14 +29,8 @@ NO_POLLING = "tests.scale.serve_without_polling"
 
 @pytest.fixture
 def cluster(tmp_path: Path, redis_server) -> Iterator[Cluster]:
-    if not POSTGRES_UP:
-        pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
-    with PostgresSchema() as schema:
-        cluster = Cluster(tmp_path, schema.url, redis_server.url)
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
+    with cluster_on(tmp_path, redis_server.url) as cluster:
+        yield cluster
 
 
 def _report(what: str, delays: list[float]) -> None:
