@@ -6,6 +6,11 @@ write the current schema), and it is served with PYTHONPATH pointing at it, from
 venv. `stop` stops the server and removes the worktree. Where the worktree cannot be made
 (not a git checkout, or a shallow clone without that commit), `start` returns None and a
 reason, and the comparison is skipped: never a pass made up.
+
+`start(..., commit=None)` serves the current code the same way (from this checkout, no
+worktree): a fresh server seeded by the same commands, so that the two are compared on
+equal footing and not against the bench's main server, which earlier phases have aged
+(a log of every request they sent, 1,000 streams' worth of greenlets and buffers freed).
 """
 
 from __future__ import annotations
@@ -34,14 +39,17 @@ class OldServer:
 
 
 def start(children: procs.Children, work: Path, upstream: str, cpus: set[int] | None,
-          commit: str = BEFORE_ISSUE_13, name: str = NAME) -> tuple[OldServer | None, str]:
+          commit: str | None = BEFORE_ISSUE_13, name: str = NAME
+          ) -> tuple[OldServer | None, str]:
     """The old code's server answering, seeded like the current one's `chat` endpoint; or
-    (None, why not). `commit` may be any other that has the same command line."""
-    source = work / f"{name}-src"
-    made = _git("worktree", "add", "--detach", str(source), commit)
-    if made.returncode != 0:
-        return None, (f"no worktree of {commit} ({made.stderr.strip()[-200:]}): "
-                      f"the comparison with the code before issue 13 is skipped")
+    (None, why not). `commit` may be any other that has the same command line, or None
+    for the code of this checkout."""
+    source = REPO if commit is None else work / f"{name}-src"
+    if commit is not None:
+        made = _git("worktree", "add", "--detach", str(source), commit)
+        if made.returncode != 0:
+            return None, (f"no worktree of {commit} ({made.stderr.strip()[-200:]}): "
+                          f"the comparison with the code before issue 13 is skipped")
     try:
         env = procs.clean_env({"MODELPROXY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(source)})
         data_dir = work / f"{name}-data"
@@ -63,7 +71,9 @@ def stop(children: procs.Children, server: OldServer) -> None:
 
 
 def remove(source: Path) -> None:
-    """The old code's worktree removed (and git's note of it)."""
+    """The old code's worktree removed (and git's note of it); this checkout is kept."""
+    if source == REPO:
+        return
     _git("worktree", "remove", "--force", str(source))
     _git("worktree", "prune")
 

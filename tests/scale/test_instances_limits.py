@@ -5,6 +5,7 @@ limit passed, and everything recovers when it is back."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -168,10 +169,11 @@ def test_a_stopped_redis_gets_503s_and_recovers_by_itself(fleet) -> None:
         fleet.redis.start()  # empty: every month starts again from the rollups
     assert wait_for(lambda: all(requests.get(fleet.url(i) + "/api/health", timeout=5)
                                 .json()["redis"] == "ok" for i in range(3)), 10)
-    workers = int(fleet.env.get("MODELPROXY_WORKERS", 1))
-    for live in fleet.instances:  # said once by each process
-        said = live.output.count("requests that need a limit decision get 503")
-        assert said == workers, live.output
+    for live in fleet.instances:  # said once by each process that had to refuse
+        said = re.findall(r"(\[worker \d+\] )?Redis does not answer .*requests that need a limit"
+                          r" decision get 503", live.output)
+        # the kernel hands one socket's connections to any worker: each says it at most once
+        assert said and len(said) == len(set(said)), live.output
     time.sleep(1.1)  # past the second in which requests are refused without asking Redis
     answers = fleet.burst(token, 60)
     assert statuses(answers) == {200: 30, 429: 30}  # 20 before + 30 = the quota, exactly
