@@ -50,7 +50,8 @@ What each number means:
   ModelProxy's CPU per request and per stream, and memory per open stream, chat against
   Messages, each on a fresh server (translated within 110 % of pass-through).
 - routes (issue 13, route_phases.py; `--only routes` runs just these, ~3 min): today's
-  path, the current server's one-target endpoint against the code before issue 13
+  path, a fresh server of today's code (seeded like the old one, not the bench's aged
+  server) and its one-target endpoint against the code before issue 13
   (b862825, old_server.py: a `git worktree add` of it, seeded by its own CLI, served in
   the same run on the same CPU; skipped with a line saying so where there is no git
   checkout with that commit): req/s at c=32 (>= 97 %), each server's CPU per request
