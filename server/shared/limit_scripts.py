@@ -6,7 +6,13 @@ Keys: a token's rate window is a sorted set of request times (`mpx:rpm:ID`); a s
 month is a hash (`mpx:m:SUBJECT:ID:MONTH`: settled `r`, `t`, `n` — requests, model tokens,
 nanos — held `hr`, `ht`, `hn`, shortened holds `hs`, `hsn`, and one field `h:REF` per hold:
 "tokens nanos shortened nanos_shortened") beside a sorted set of its holds' lease ends
-(`mpx:l:...`). A hold whose lease ended is released by the next script that reads its month.
+(`mpx:l:...`). A hold whose lease ended is released by the next script that reads its month,
+its field left as `reaped` for its settle to find (below).
+
+A call whose reply was lost (the connection broke after Redis ran it) is sent again with
+`again` set, and must not count twice: an admit sent again finds its ref already in the
+rate window and its holds already made, and returns them; a settle sent again counts only
+if it finds its hold's field (live or `reaped`) still there, which the first run deleted.
 
 Times are seconds (float) from Redis TIME, or ARGV's `now` where the caller passes its
 own clock (tests). Numbers go to Redis as text made with string.format: Lua's own
@@ -27,21 +33,30 @@ local function clock(given)
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local function release(month, ref)
+-- A hold's totals given back; its field deleted (settled) or left as 'reaped' (its lease
+-- ended: the request's settle, if it ever comes, still counts). False: no such field.
+local function release(month, ref, reaped)
   local field = 'h:' .. ref
   local held = redis.call('HGET', month, field)
-  if not held then return end
-  local t, n, s, sn = string.match(held, '(%S+) (%S+) (%S+) (%S+)')
-  redis.call('HINCRBY', month, 'hr', -1)
-  redis.call('HINCRBY', month, 'ht', minus(t))
-  redis.call('HINCRBY', month, 'hn', minus(n))
-  redis.call('HINCRBY', month, 'hs', minus(s))
-  redis.call('HINCRBY', month, 'hsn', minus(sn))
-  redis.call('HDEL', month, field)
+  if not held then return false end
+  if held ~= 'reaped' then
+    local t, n, s, sn = string.match(held, '(%S+) (%S+) (%S+) (%S+)')
+    redis.call('HINCRBY', month, 'hr', -1)
+    redis.call('HINCRBY', month, 'ht', minus(t))
+    redis.call('HINCRBY', month, 'hn', minus(n))
+    redis.call('HINCRBY', month, 'hs', minus(s))
+    redis.call('HINCRBY', month, 'hsn', minus(sn))
+  end
+  if reaped then
+    redis.call('HSET', month, field, 'reaped')
+  else
+    redis.call('HDEL', month, field)
+  end
+  return true
 end
 local function reap(month, leases, now)
   local ended = redis.call('ZRANGEBYSCORE', leases, '-inf', stamp(now))
-  for _, ref in ipairs(ended) do release(month, ref) end
+  for _, ref in ipairs(ended) do release(month, ref, true) end
   if #ended > 0 then redis.call('ZREMRANGEBYSCORE', leases, '-inf', stamp(now)) end
 end
 """
@@ -50,7 +65,8 @@ end
 # ARGV: now ('' = Redis TIME), lease s, rpm (-1: none), ref, the months' expiry (unix s),
 # then per subject 10 values: request, token and nanos limits (-1: none), the ask's
 # tokens, least (-1: none), nanos, least nanos (-1: none), and the month's usage read from
-# the database to start it from (-1: not read).
+# the database to start it from (-1: not read); last, again ('1': this call may have run
+# already, its reply lost).
 # Returns {'missing', {i...}} (months not in Redis and not given: nothing was counted),
 # {'rate', rate} (over the rpm), {'refused', rate, i, why, left, least} or
 # {'held', rate, {tokens, shortened, nanos, nanos_shortened}...}; rate is
@@ -59,6 +75,7 @@ ADMIT = _COMMON + """
 local now = clock(ARGV[1])
 local lease, rpm, ref, expiry = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local subjects = (#KEYS - 1) / 2
+local again = ARGV[6 + subjects * 10] == '1'
 local missing = {}
 for i = 1, subjects do
   local month, at = KEYS[2 * i], 5 + (i - 1) * 10
@@ -83,8 +100,9 @@ if rpm >= 0 then
     redis.call('ZPOPMIN', window, count - rpm)
     count = rpm
   end
-  local allowed = count < rpm
-  if allowed then
+  local counted = again and redis.call('ZSCORE', window, ref)
+  local allowed = counted or count < rpm
+  if allowed and not counted then
     redis.call('ZADD', window, stamp(now), ref)
     count = count + 1
   end
@@ -103,6 +121,17 @@ local function fit(most, least, left, shortened_in_flight)
     return nil
   end
   return left, 1
+end
+
+if again and subjects > 0 then  -- held by the first run: the same holds again
+  local made = {}
+  for i = 1, subjects do
+    local held = redis.call('HGET', KEYS[2 * i], 'h:' .. ref)
+    if not held or held == 'reaped' then made = nil break end
+    local t, n, s, sn = string.match(held, '(%S+) (%S+) (%S+) (%S+)')
+    made[i] = {t, tonumber(s), n, tonumber(sn)}
+  end
+  if made then return {'held', rate, made} end
 end
 
 local grants = {}
@@ -159,16 +188,17 @@ end
 return {'held', rate, held}
 """
 
-# KEYS: (month, leases) per subject. ARGV: ref, requests (0/1), tokens, nanos.
+# KEYS: (month, leases) per subject. ARGV: ref, requests (0/1), tokens, nanos, again.
 # Returns per subject {nanos before, nanos after}, or {-1, -1} where the month is not in
-# Redis (it expired, or Redis lost it: its next start reads the database, row included).
+# Redis (it expired, or Redis lost it: its next start reads the database, row included)
+# or, sent again, where it was settled already.
 SETTLE = _COMMON + """
 local ref, requests, tokens, nanos = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local again = ARGV[5] == '1'
 local spends = {}
 for i = 1, #KEYS / 2 do
   local month, leases = KEYS[2 * i - 1], KEYS[2 * i]
-  if redis.call('EXISTS', month) == 1 then
-    release(month, ref)
+  if redis.call('EXISTS', month) == 1 and (release(month, ref, false) or not again) then
     redis.call('ZREM', leases, ref)
     local before = tonumber(redis.call('HGET', month, 'n')) or 0
     redis.call('HINCRBY', month, 'r', requests)

@@ -11,6 +11,7 @@ gives them back within LEASE_S, and a stream of any length keeps its hold.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -62,16 +63,17 @@ FAILURES = (*REDIS_ERRORS, redis.ReadOnlyError, redis.OutOfMemoryError)
 
 @dataclass(frozen=True)
 class _Settling:
-    """One request's settle: its ref, its months' keys, (requests, tokens, nanos)."""
+    """One request's settle: its ref, its months' keys, (requests, tokens, nanos); `again`
+    once it may have run already (kept after a call whose reply did not come)."""
 
     ref: str
     keys: list[str]
     args: list[int]
     months: list[Key]
+    again: bool = False
 
-    @property
-    def args_with_ref(self) -> list[object]:
-        return [self.ref, *self.args]
+    def script_args(self, again: bool = False) -> list[object]:
+        return [self.ref, *self.args, int(again or self.again)]
 
 
 class RedisLimits:
@@ -116,8 +118,8 @@ class RedisLimits:
             keys += _month_keys((a.subject, a.subject_id, month))
         seeds: dict[int, Used] = {}
         for _ in range(3):  # a month may expire between two tries: read it then too
-            reply = self._call(self._admit, keys, self._admit_args(ref, rpm, asked, month,
-                                                                     seeds))
+            args = self._admit_args(ref, rpm, asked, month, seeds)
+            reply = self._call(self._admit, keys, [*args, 0], again=[*args, 1])
             if reply[0] != b"missing":
                 break
             for i in reply[1]:
@@ -212,7 +214,9 @@ class RedisLimits:
         """The batch's settles in one call (pipelined), or kept to retry."""
         try:
             if len(batch) == 1:
-                replies = [self._settle(keys=batch[0].keys, args=batch[0].args_with_ref)]
+                one = batch[0]
+                replies = [self._settle(keys=one.keys, args=one.script_args(),
+                                        again=one.script_args(again=True))]
             else:
                 replies = self._settle_pipelined(batch)
         except FAILURES as exc:
@@ -235,7 +239,7 @@ class RedisLimits:
         for attempt in (1, 2):
             with self.client.pipeline(transaction=False) as pipe:
                 for one in batch:
-                    self._settle.queue(pipe, one.keys, one.args_with_ref)
+                    self._settle.queue(pipe, one.keys, one.script_args())
                 try:
                     return pipe.execute()
                 except NoScriptError:
@@ -245,6 +249,7 @@ class RedisLimits:
         raise AssertionError("unreachable")
 
     def _keep(self, settling: _Settling) -> None:
+        settling = dataclasses.replace(settling, again=True)  # Redis may have taken it
         with self._lock:
             if len(self._pending) >= PENDING_MAX:
                 dropped = self._pending.pop(0)
@@ -319,9 +324,10 @@ class RedisLimits:
 
     # --- calls ------------------------------------------------------------------------
 
-    def _call(self, script: Callable[..., object], keys: list[str], args: list[object]):
+    def _call(self, script: Callable[..., object], keys: list[str], args: list[object],
+              **again: list[object]):
         try:
-            reply = script(keys=keys, args=args)
+            reply = script(keys=keys, args=args, **again)
         except FAILURES as exc:
             self.status.failed(exc)
             raise LimitsUnavailable(UNAVAILABLE) from exc
@@ -346,7 +352,9 @@ class _Connections:
         self._pid = os.getpid()
         self._idle: list[redis.connection.AbstractConnection] = []
 
-    def call(self, *command: object):
+    def call(self, command: tuple[object, ...], again: tuple[object, ...] | None = None):
+        """`command`'s reply; `again` is what to send instead if it must be sent twice
+        (Redis may have run the first: the connection broke after sending it)."""
         if self._pid != os.getpid():  # the parent's sockets are not this process's
             self._pid, self._idle = os.getpid(), []
         conn = self._idle.pop() if self._idle else self._make()
@@ -356,7 +364,7 @@ class _Connections:
             except redis.ConnectionError:
                 # A connection Redis closed (it restarted) fails at its first use: once
                 # more, on a new one. A second failure is Redis's own.
-                return self._once(conn, command)
+                return self._once(conn, command if again is None else again)
         finally:
             self._idle.append(conn)
 
@@ -388,12 +396,17 @@ class _Lua:
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
         self._conns = conns
 
-    def __call__(self, keys: list[str], args: list[object]):
+    def __call__(self, keys: list[str], args: list[object],
+                 again: list[object] | None = None):
+        """The script's reply; `again`: its arguments where it is sent a second time
+        after a reply that did not come (see limit_scripts)."""
+        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        resend = None if again is None else ("EVALSHA", self.sha, len(keys), *keys, *again)
         try:
-            return self._conns.call("EVALSHA", self.sha, len(keys), *keys, *args)
-        except NoScriptError:
+            return self._conns.call(command, resend)
+        except NoScriptError:  # it did not run
             self.load()
-            return self._conns.call("EVALSHA", self.sha, len(keys), *keys, *args)
+            return self._conns.call(command, resend)
 
     def queue(self, pipe: redis.client.Pipeline, keys: list[str], args: list[object]) -> None:
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
