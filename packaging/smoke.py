@@ -1,7 +1,8 @@
 """Check a built binary as a user would: `python packaging/smoke.py dist/modelproxy`.
 
 --version; set up an echo provider, endpoint and token with the binary's commands;
-`serve` answers health, a chat and a stream; the binary's size and start-to-healthy time
+`serve` answers health, a chat and a stream; `serve --workers 2` with a redis-server of
+its own: both workers answer, one killed is replaced; the binary's size and start-to-healthy time
 (printed for CI's log); the desktop window's own server starts from the binary too
 (offscreen); and the window itself on a real X server (Xvfb) where the X11 libraries a
 base X install lacks are hidden: it opens, logs in, shows its pages (screenshots in
@@ -23,6 +24,10 @@ from pathlib import Path
 import requests
 from xwindow import EXTRA_X11_LIBRARIES, XServer, missing_tools, without_libraries
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.fakes.redis_server import REDIS_SERVER, RedisServer
+
+CHAT = {"messages": [{"role": "user", "content": "packaged"}]}
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "dist"
 
 
@@ -67,16 +72,65 @@ def check_serve(binary: Path, data_dir: Path, env: dict[str, str]) -> None:
     try:
         wait_health(url)
         headers = {"Authorization": f"Bearer {token}"}
-        body = {"messages": [{"role": "user", "content": "packaged"}]}
-        answer = requests.post(url + "/api/chat", json=body, headers=headers, timeout=10).json()
+        answer = requests.post(url + "/api/chat", json=CHAT, headers=headers, timeout=10).json()
         assert answer["choices"][0]["message"]["content"] == "echo: packaged", answer
         stream = requests.post(url + "/v1/chat/completions", headers=headers, timeout=10,
-                               json={**body, "model": "chat", "stream": True}).text
+                               json={**CHAT, "model": "chat", "stream": True}).text
         assert stream.rstrip().endswith("data: [DONE]"), stream[-200:]
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(20) == 0, "serve did not stop cleanly"
     print("serve: health, chat and stream ok; graceful stop ok")
+
+
+def check_workers(binary: Path, data_dir: Path, env: dict[str, str]) -> None:
+    """`serve --workers 2` (limits in Redis): both workers answer, a worker killed with
+    SIGKILL is replaced by the supervisor, SIGTERM stops them all cleanly."""
+    if REDIS_SERVER is None:
+        print("workers: SKIPPED, no redis-server on this machine")
+        return
+    token = run(binary, "token", "create", "--name", "workers", "--rpm", "1000",
+                "--monthly-requests", "100",
+                env=env).strip().splitlines()[-1]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with RedisServer(data_dir / "redis") as redis_server:
+        server = subprocess.Popen([str(binary), "serve", "--port", str(port), "--workers", "2"],
+                                  env={**env, "MODELPROXY_REDIS_URL": redis_server.url})
+        try:
+            wait_health(url, timeout=60)
+            chats = [requests.post(url + "/api/chat", timeout=10, json=CHAT,
+                                   headers={"Authorization": f"Bearer {token}"})
+                     for _ in range(10)]  # limits in Redis: each is one admit and settle
+            assert [c.status_code for c in chats] == [200] * 10, chats[-1].text
+            seen = workers_answering(url, want=2)
+            os.kill(seen["1"], signal.SIGKILL)
+            replaced = workers_answering(url, want=2, instead_of=seen["1"])
+        finally:
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(30) == 0, "serve --workers 2 did not stop cleanly"
+    print(f"workers: 2 answered (pids {seen['1']}, {seen['2']}); worker 1 killed and "
+          f"replaced (pid {replaced['1']}); graceful stop ok")
+
+
+def workers_answering(url: str, want: int, instead_of: int = 0,
+                      timeout: float = 60) -> dict[str, int]:
+    """Worker number -> pid, from the X-ModelProxy-Worker header of health answers on new
+    connections (the kernel gives each to one worker) until `want` workers answered, none
+    of them with pid `instead_of`."""
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            answer = requests.get(url + "/api/health", timeout=10)
+        except requests.ConnectionError:
+            continue  # the killed worker's connection
+        number, pid = answer.headers["X-ModelProxy-Worker"].split("; pid=")
+        if int(pid) != instead_of:
+            seen[number] = int(pid)
+        if len(seen) == want:
+            return seen
+    raise SystemExit(f"workers: only {sorted(seen)} answered in {timeout:.0f} s")
 
 
 def start_to_healthy(binary: Path, env: dict[str, str], starts: int = 5) -> list[float]:
@@ -190,6 +244,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MODELPROXY_DATA_DIR": tmp, "MODELPROXY_BCRYPT_ROUNDS": "4"}
         check_serve(binary, Path(tmp), env)
+        check_workers(binary, Path(tmp), env)
         report_numbers(binary, env)
         check_desktop_server(binary, Path(tmp), env)
         check_window(binary, Path(tmp), env)
