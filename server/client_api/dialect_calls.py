@@ -10,6 +10,7 @@ passes them through on the hot path.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -20,6 +21,7 @@ from prometheus_client import Gauge
 from server.client_api.call import Call, ClientError
 from server.client_api.client_watch import WATCH_AFTER_S, given_up_if_client_leaves
 from server.client_api.dialect_relay import DialectRelay, count_usage
+from server.client_api.first_event import held_to_first_data
 from server.client_api.usage import estimate_tokens, prompt_estimate
 from server.dialects import CHAT, CODECS, MESSAGES
 from server.dialects import model as m
@@ -131,9 +133,12 @@ def streamed_answer(call: Call, adapter: Adapter, plan_: Plan, forwarded: dict[s
                     client: socket.socket | None, finish: Callable[[Call], None],
                     open_streams: Gauge,
                     ) -> DialectRelay:
-    """Open the provider's stream and relay it, translated where the dialects differ."""
+    """Open the provider's stream, held until its first data event (first_event.py), and
+    relay it, translated where the dialects differ."""
+    opened = time.monotonic()
     with given_up_if_client_leaves(client, after_s=0):
         stream = adapter.open_stream(plan_.provider, forwarded, call.request_id, headers)
+        stream = held_to_first_data(stream, plan_.provider, adapter, opened)
     if not call.rate_headers:
         call.rate_headers = stream.rate_limits
     return DialectRelay(call, stream, usage_body(plan_.client, body), finish, client,

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import socket
+import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from server.client_api.client_watch import (
     given_up_if_client_leaves,
     watch_disconnect,
 )
+from server.client_api.first_event import held_to_first_data
 from server.client_api.router import retry_after_seconds
 from server.client_api.usage import (
     answer_problem,
@@ -25,6 +27,7 @@ from server.client_api.usage import (
     read_cached,
     read_usage,
 )
+from server.dialects import CHAT
 from server.errors import INTERNAL_ERROR
 from server.providers import Adapter, Answer, Stream, UpstreamError, UpstreamTimeout
 from server.providers.base import scrub
@@ -104,11 +107,14 @@ def call_upstream(call: Call, adapter: Adapter, kind: str, body: dict[str, Any],
 
 def open_stream(call: Call, adapter: Adapter, body: dict[str, Any],
                 client: socket.socket | None = None) -> Stream:
-    """Start a streamed answer; asks upstream for usage whatever the client asked."""
+    """Start a streamed answer, held until its first data event (first_event.py); asks
+    upstream for usage whatever the client asked."""
     body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                         "include_usage": True}}
+    opened = time.monotonic()
     with given_up_if_client_leaves(client, after_s=0):
         stream = adapter.chat_stream(body, call.request_id)  # UpstreamError: see routing
+        stream = held_to_first_data(stream, CHAT, adapter, opened)
     if not call.rate_headers:  # the token has no rpm: the provider's limits, if any
         call.rate_headers = stream.rate_limits
     return stream

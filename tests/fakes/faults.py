@@ -55,6 +55,18 @@ Modes (``ARG`` optional; "stream" = a chat request with ``"stream": true``):
     ``prompt_tokens: -1000000``, ``completion_tokens: "many"``, or ``usage: []``.
 ``null_message``
     whole chat answer: ``choices[0].message`` is ``null``.
+``error_first[:COMMENTS]``
+    stream of any dialect (chat, ``/v1/messages``, ``/v1/responses``): 200, COMMENTS
+    keep-alive comments (default 0; ``: OPENROUTER PROCESSING``), then the provider's own
+    error as the very first data event, in the request's dialect: OpenRouter's ``data:
+    {"error": {"code": 502, ...}}``, Anthropic's ``event: error`` ``overloaded_error``,
+    ``response.failed`` with ``server_error``; then the end.
+``client_error_first[:COMMENTS]``
+    as ``error_first``, with an error that is the client's fault (context length,
+    ``invalid_request_error``, ``invalid_prompt``).
+``comments_first[:COMMENTS]``
+    stream of any dialect: COMMENTS keep-alive comments (default 2), then the normal
+    stream (the fake's ``stream_delay`` between events, comments included).
 ``surrogate_error[:STATUS]``
     any POST: STATUS (default 500) with an OpenAI error whose message holds a lone
     surrogate as a JSON escape (``\\ud800``), which decodes to a str that cannot be encoded
@@ -72,6 +84,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from tests.fakes import anthropic_replies, responses_replies
+from tests.fakes.anthropic_replies import anthropic_error
 from tests.fakes.replies import (
     DONE,
     ChatReply,
@@ -93,6 +107,8 @@ PIECE = 1 << 20  # huge bodies are written a MiB at a time
 SSE = "text/event-stream; charset=utf-8"
 JSON = "application/json"
 CHAT, EMBEDDINGS = "/v1/chat/completions", "/v1/embeddings"
+MESSAGES, RESPONSES = "/v1/messages", "/v1/responses"
+COMMENT = b": OPENROUTER PROCESSING\n\n"
 GARBAGE = b"\x00\xff\xfe<html>not an answer</html>\r\n\r\n{\"choices\": [\x81\x82"
 SURROGATE_ERROR = (b'{"error": {"message": "the model broke on \\ud800 here", '
                    b'"type": "server_error", "param": null, "code": null}}')
@@ -138,6 +154,9 @@ def parse(path: str) -> tuple[Fault | None, str]:
 def serve(h: _Handler, fault: Fault, path: str, body: Any) -> bool:
     """Answer the request the fault's way; False when the mode leaves it to normal handling."""
     request = Request(path, body if isinstance(body, dict) else {})
+    if fault.mode in ANY_DIALECT:  # streams of the three chat dialects, in their shapes
+        return path in DIALECT_OF and request.body.get("stream") is True \
+            and MODES[fault.mode](h, fault, request)
     if path not in (CHAT, EMBEDDINGS) or (path == CHAT and not request.chat_ok):
         return False
     return MODES[fault.mode](h, fault, request)
@@ -369,6 +388,43 @@ def surrogate_error(h: _Handler, fault: Fault, req: Request) -> bool:
     return True
 
 
+# The provider's error as a stream's first event, by dialect: (a server error, the
+# client's fault).
+FIRST_ERRORS: dict[str, tuple[bytes, bytes]] = {
+    "chat": (sse_line({"error": {"code": 502, "message": "Provider returned error",
+                                 "metadata": {"provider_name": "Upstream"}}}),
+             sse_line(openai_error("This model's maximum context length is 10 tokens.",
+                                   "invalid_request_error", "context_length_exceeded"))),
+    "messages": (anthropic_replies.event("error", anthropic_error(529, "Overloaded")),
+                 anthropic_replies.event("error", anthropic_error(400, "prompt is too long"))),
+    "responses": tuple(anthropic_replies.event("response.failed", {
+        "type": "response.failed", "sequence_number": 0, "response": {
+            "id": "resp_failed", "object": "response", "status": "failed", "output": [],
+            "error": {"code": code, "message": message}}})
+        for code, message in (("server_error", "The model failed to answer."),
+                              ("invalid_prompt", "The prompt was flagged.")))}
+DIALECT_OF = {CHAT: "chat", MESSAGES: "messages", RESPONSES: "responses"}
+
+
+def error_first(h: _Handler, fault: Fault, req: Request) -> bool:
+    server_error, client_error = FIRST_ERRORS[DIALECT_OF[req.path]]
+    error = client_error if fault.mode == "client_error_first" else server_error
+    h._stream([COMMENT] * int(fault.number(0)) + [error])
+    return True
+
+
+def comments_first(h: _Handler, fault: Fault, req: Request) -> bool:
+    fake, n = h.server.fake, max(1, h.server.fake.stream_chunks)
+    if req.path == CHAT:
+        events = stream_lines(req.reply(), n, h._wants_usage(req.body))
+    elif req.path == MESSAGES:
+        events = anthropic_replies.stream_events(req.body, n, fake.script)
+    else:
+        events = responses_replies.stream_events(req.body, n, fake.script)
+    h._stream([COMMENT] * int(fault.number(2)) + events)
+    return True
+
+
 MODES: dict[str, Callable[[_Handler, Fault, Request], bool]] = {
     "huge_event": huge_event, "huge_answer": huge_answer, "drip": drip, "garbage": garbage,
     "plain_json": plain_json, "error_200": error_200, "str_delta": str_delta,
@@ -377,7 +433,10 @@ MODES: dict[str, Callable[[_Handler, Fault, Request], bool]] = {
     "stall": stall, "drop": drop,
     "negative_usage": bad_usage, "usage_many": bad_usage, "usage_list": bad_usage,
     "null_message": null_message, "surrogate_error": surrogate_error,
+    "error_first": error_first, "client_error_first": error_first,
+    "comments_first": comments_first,
 }
+ANY_DIALECT = {"error_first", "client_error_first", "comments_first"}
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -46,6 +46,16 @@ ROUTES: dict[str, list[tuple[str, int, int]]] = {
     # A 200 whose body is no answer (an error object), in each dialect.
     "fall-shape": [("error-200", 0, 1), ("second", 1, 1)],
     "fall-shape-claude": [("claude", 0, 1), ("second", 1, 1)],
+    # A 200 stream whose first data event is the provider's error (test_route_first_event.py).
+    "first-error": [("error-first", 0, 1), ("second", 1, 1)],
+    "first-error-comments": [("error-first-comments", 0, 1), ("second", 1, 1)],
+    "first-error-claude": [("claude-error-first", 0, 1), ("second", 1, 1)],
+    "first-error-oai": [("oai-error-first", 0, 1), ("second", 1, 1)],
+    "first-error-client": [("client-error-first", 0, 1), ("second", 1, 1)],
+    "first-error-all": [("error-first", 0, 1), ("claude-error-first", 1, 1)],
+    "later-error": [("error-event", 0, 1), ("second", 1, 1)],
+    "comments-first": [("comments-first", 0, 1), ("second", 1, 1)],
+    "comments-slow": [("comments-slow", 0, 1), ("second", 1, 1)],
 }
 
 
@@ -60,6 +70,11 @@ class Routed:
         return requests.post(self.appliance.url + path, json=body, timeout=30,
                              headers={"Authorization": f"Bearer {self.token.plaintext}",
                                       **headers})
+
+    def post_streaming(self, path: str, body: Any) -> requests.Response:
+        """`post`, returned once the headers are in (use it as a context manager)."""
+        return requests.post(self.appliance.url + path, json=body, timeout=30, stream=True,
+                             headers={"Authorization": f"Bearer {self.token.plaintext}"})
 
     def chat(self, endpoint: str, text: str = "hi", **extra: Any) -> requests.Response:
         return self.post("/v1/chat/completions",
@@ -97,6 +112,7 @@ def build(data_dir: Path, first: FakeUpstream, second: FakeUpstream) -> Routed:
                                api_key=KEY),
         "error-200": app.provider("error-200", base_url=first.fault_url("error_200"),
                                   api_key=KEY),
+        **first_event_providers(app, first),
     }
     for index, (name, targets) in enumerate(ROUTES.items()):
         provider, _, _ = targets[0]
@@ -114,6 +130,22 @@ def build(data_dir: Path, first: FakeUpstream, second: FakeUpstream) -> Routed:
     app.serve()
     app.wait_for_provider_checks(len(ids))  # the refused one records its failure too
     return Routed(app, first, second, token)
+
+
+def first_event_providers(app: Appliance, first: FakeUpstream) -> dict[str, int]:
+    """Providers on `first` whose 200 streams fail in (or only after) their first event,
+    or send keep-alive comments before it."""
+    kinds = {"error-first": ("error_first", None, "openai_compatible"),
+             "error-first-comments": ("error_first", 3, "openai_compatible"),
+             "claude-error-first": ("error_first", None, "anthropic"),
+             "oai-error-first": ("error_first", None, "openai"),
+             "client-error-first": ("client_error_first", None, "openai_compatible"),
+             "error-event": ("error_event", None, "openai_compatible"),
+             "comments-first": ("comments_first", 2, "openai_compatible"),
+             "comments-slow": ("comments_first", 10, "openai_compatible")}
+    return {name: app.provider(name, type=type_, base_url=first.fault_url(mode, arg),
+                               api_key=KEY, timeout_s=0.5 if name == "comments-slow" else 60)
+            for name, (mode, arg, type_) in kinds.items()}
 
 
 @pytest.fixture(scope="module")

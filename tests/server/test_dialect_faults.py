@@ -208,7 +208,7 @@ STREAMED: dict[str, tuple[str, int]] = {
     "error-200": ("http 502", 502),
     "drop": ("fail", 502),
     "huge-event": ("fail", 502),
-    "drip": ("fail", 504),
+    "drip": ("http 504", 504),  # no event within its timeout: no answer began
     "stall-1s": ("fail", 504),
     "half-event": ("fail", 504),
     "error-event": ("fail", 502),
