@@ -25,6 +25,15 @@ STATUS_WORDS: tuple[tuple[str, int], ...] = (
 )
 
 
+# Events that open an answer but carry none of it, by dialect: a provider may still fail
+# after them as though it had not begun (Anthropic's overload comes after message_start and
+# ping, response.failed after response.created).
+OPENING_TYPES: dict[str, frozenset[str]] = {
+    MESSAGES: frozenset({"message_start", "ping"}),
+    RESPONSES: frozenset({"response.created", "response.in_progress", "response.queued"}),
+}
+
+
 @dataclass(frozen=True)
 class StreamError:
     """The provider's error: its message (cut) and the status it stands for (None: it
@@ -95,3 +104,18 @@ def _http_status(value: Any) -> int | None:
     if type(value) is int and 400 <= value <= 599:
         return value
     return None
+
+
+def opening_only(dialect: str, data: bytes) -> bool:
+    """Whether one event's data only opens the answer, none of it yet (OPENING_TYPES).
+    Chat has none: its first chunk (the role, as a rule) is the answer's start, as
+    relayed mid-stream failures after it have always been."""
+    types = OPENING_TYPES.get(dialect)
+    if types is None:
+        return False
+    try:
+        event = json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    kind = event.get("type") if isinstance(event, dict) else None
+    return isinstance(kind, str) and kind in types

@@ -61,6 +61,10 @@ Modes (``ARG`` optional; "stream" = a chat request with ``"stream": true``):
     error as the very first data event, in the request's dialect: OpenRouter's ``data:
     {"error": {"code": 502, ...}}``, Anthropic's ``event: error`` ``overloaded_error``,
     ``response.failed`` with ``server_error``; then the end.
+``error_after_opening``
+    ``/v1/messages`` and ``/v1/responses`` streams: as ``error_first``, after the events
+    that open an answer but carry none of it (the recorded shapes): Anthropic's
+    ``message_start`` and ``ping``, ``response.created`` and ``response.in_progress``.
 ``client_error_first[:COMMENTS]``
     as ``error_first``, with an error that is the client's fault (context length,
     ``invalid_request_error``, ``invalid_prompt``).
@@ -409,19 +413,23 @@ DIALECT_OF = {CHAT: "chat", MESSAGES: "messages", RESPONSES: "responses"}
 def error_first(h: _Handler, fault: Fault, req: Request) -> bool:
     server_error, client_error = FIRST_ERRORS[DIALECT_OF[req.path]]
     error = client_error if fault.mode == "client_error_first" else server_error
-    h._stream([COMMENT] * int(fault.number(0)) + [error])
+    opening = _normal_stream(h, req)[:2] if fault.mode == "error_after_opening" else []
+    h._stream([COMMENT] * int(fault.number(0)) + opening + [error])
     return True
 
 
-def comments_first(h: _Handler, fault: Fault, req: Request) -> bool:
+def _normal_stream(h: _Handler, req: Request) -> list[bytes]:
+    """The stream's events as the fake sends them normally, in the request's dialect."""
     fake, n = h.server.fake, max(1, h.server.fake.stream_chunks)
     if req.path == CHAT:
-        events = stream_lines(req.reply(), n, h._wants_usage(req.body))
-    elif req.path == MESSAGES:
-        events = anthropic_replies.stream_events(req.body, n, fake.script)
-    else:
-        events = responses_replies.stream_events(req.body, n, fake.script)
-    h._stream([COMMENT] * int(fault.number(2)) + events)
+        return stream_lines(req.reply(), n, h._wants_usage(req.body))
+    if req.path == MESSAGES:
+        return anthropic_replies.stream_events(req.body, n, fake.script)
+    return responses_replies.stream_events(req.body, n, fake.script)
+
+
+def comments_first(h: _Handler, fault: Fault, req: Request) -> bool:
+    h._stream([COMMENT] * int(fault.number(2)) + _normal_stream(h, req))
     return True
 
 
@@ -434,9 +442,9 @@ MODES: dict[str, Callable[[_Handler, Fault, Request], bool]] = {
     "negative_usage": bad_usage, "usage_many": bad_usage, "usage_list": bad_usage,
     "null_message": null_message, "surrogate_error": surrogate_error,
     "error_first": error_first, "client_error_first": error_first,
-    "comments_first": comments_first,
+    "error_after_opening": error_first, "comments_first": comments_first,
 }
-ANY_DIALECT = {"error_first", "client_error_first", "comments_first"}
+ANY_DIALECT = {"error_first", "client_error_first", "error_after_opening", "comments_first"}
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 under the bounded profile of tests/fuzz/conftest.py: whatever an event's data is, it
 raises nothing, and says a status only where it is an HTTP error status; an event it
 takes for an error is one the dialect's codec refuses too (the relay would have ended
-the stream with it), and a chunk of a codec's own fixtures is never one."""
+the stream with it), one it takes for an answer's opening carries none of the answer,
+and in the recorded streams it finds their errors and only those."""
 
 from __future__ import annotations
 
@@ -16,14 +17,21 @@ from hypothesis import strategies as st
 
 from server.dialects import CODECS, DIALECTS
 from server.dialects.model import UpstreamShapeError
-from server.dialects.stream_errors import MESSAGE_CHARS, StreamError, stream_error
+from server.dialects.stream_errors import (
+    MESSAGE_CHARS,
+    StreamError,
+    opening_only,
+    stream_error,
+)
 from server.providers.sse import EventSplitter, data_of
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "dialects"
 WORDS = ["error", "type", "code", "message", "object", "response", "status", "choices",
          "response.failed", "response.created", "overloaded_error", "rate_limit_error",
          "invalid_request_error", "server_error", "api_error", "rate_limit_exceeded",
-         "invalid_prompt", "context_length_exceeded", "429", "502", "5000", "status_code"]
+         "invalid_prompt", "context_length_exceeded", "429", "502", "5000", "status_code",
+         "message_start", "ping", "response.in_progress", "delta", "role", "assistant",
+         "content", "finish_reason", "usage", "index", "text"]
 
 scalars = (st.none() | st.booleans() | st.integers(-5, 1000) | st.floats(allow_nan=False)
            | st.sampled_from(WORDS) | st.text(max_size=12))
@@ -45,11 +53,29 @@ def _well_formed(found: StreamError | None) -> None:
 @given(dialects, st.binary(max_size=400))
 def test_arbitrary_bytes_raise_nothing(dialect: str, data: bytes) -> None:
     _well_formed(stream_error(dialect, data))
+    assert opening_only(dialect, data) in (True, False)
 
 
 @given(dialects, json_values)
 def test_arbitrary_json_raises_nothing(dialect: str, value: Any) -> None:
-    _well_formed(stream_error(dialect, json.dumps(value).encode()))
+    data = json.dumps(value).encode()
+    _well_formed(stream_error(dialect, data))
+    assert opening_only(dialect, data) in (True, False)
+
+
+@given(dialects, events)
+def test_an_event_that_only_opens_an_answer_carries_none_of_it(
+        dialect: str, event: dict[str, Any]) -> None:
+    """What the codec reads from it is at most the answer's start: no text, no end."""
+    data = json.dumps(event).encode()
+    if not opening_only(dialect, data):
+        return
+    assert stream_error(dialect, data) is None
+    try:
+        read = CODECS[dialect].StreamReader().read(data)
+    except UpstreamShapeError:
+        return  # a shape the relay refuses, as before
+    assert all(type(e).__name__ in ("Started", "UsageSeen") for e in read), read
 
 
 @given(dialects, events)

@@ -54,6 +54,8 @@ ROUTES: dict[str, list[tuple[str, int, int]]] = {
     "first-error-client": [("client-error-first", 0, 1), ("second", 1, 1)],
     "first-error-all": [("error-first", 0, 1), ("claude-error-first", 1, 1)],
     "later-error": [("error-event", 0, 1), ("second", 1, 1)],
+    "opened-error-claude": [("claude-error-after-opening", 0, 1), ("second", 1, 1)],
+    "opened-error-oai": [("oai-error-after-opening", 0, 1), ("second", 1, 1)],
     "comments-first": [("comments-first", 0, 1), ("second", 1, 1)],
     "comments-slow": [("comments-slow", 0, 1), ("second", 1, 1)],
 }
@@ -141,6 +143,8 @@ def first_event_providers(app: Appliance, first: FakeUpstream) -> dict[str, int]
              "oai-error-first": ("error_first", None, "openai"),
              "client-error-first": ("client_error_first", None, "openai_compatible"),
              "error-event": ("error_event", None, "openai_compatible"),
+             "claude-error-after-opening": ("error_after_opening", None, "anthropic"),
+             "oai-error-after-opening": ("error_after_opening", None, "openai"),
              "comments-first": ("comments_first", 2, "openai_compatible"),
              "comments-slow": ("comments_first", 10, "openai_compatible")}
     return {name: app.provider(name, type=type_, base_url=first.fault_url(mode, arg),

@@ -1,7 +1,8 @@
-"""A provider that answers a stream with 200 and then fails in its first data event (as
-OpenRouter, vLLM or Anthropic do when they can no longer send a status): its target's
-failure like the status the error stands for, so the next target is tried; never once a
-data event was relayed, nor for an error that is the client's fault."""
+"""A provider that answers a stream with 200 and then fails before any of its answer (in
+its first data event, or after the events that only open an answer, as OpenRouter, vLLM,
+OpenAI or Anthropic do when they can no longer send a status): its target's failure like
+the status the error stands for, so the next target is tried; never once a part of the
+answer was relayed, nor for an error that is the client's fault."""
 
 from __future__ import annotations
 
@@ -80,6 +81,25 @@ def test_a_responses_stream_whose_first_event_is_response_failed_falls_back(
     assert "response.completed" in response.text and "response.failed" not in response.text
     row = _fell_back(routed, response, "first-error-oai", 500)  # code server_error
     assert (row["client_dialect"], row["provider_dialect"]) == ("responses", "chat")
+
+
+@pytest.mark.parametrize(("path", "endpoint", "status", "done"), [
+    ("/v1/messages", "opened-error-claude", 529, "event: message_stop"),  # message_start, ping
+    ("/v1/responses", "opened-error-oai", 500, "response.completed"),  # created, in_progress
+])
+def test_an_error_after_the_events_that_only_open_an_answer_falls_back(
+        routed: Routed, path: str, endpoint: str, status: int, done: str) -> None:
+    """The recorded shapes: a provider opens its answer, then fails before any of it."""
+    body: dict[str, Any] = {"model": endpoint, "stream": True}
+    if path.endswith("responses"):
+        body["input"] = "hello"
+    else:
+        body |= {"max_tokens": 50, "messages": [{"role": "user", "content": "hello"}]}
+    response = routed.post(path, body)
+    assert done in response.text
+    assert not any(failure in response.text for failure in (
+        "Provider returned error", "event: error", "response.failed"))
+    _fell_back(routed, response, endpoint, status)
 
 
 def test_when_every_target_fails_in_its_first_event_the_last_failure_is_the_answer(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from server.client_api.first_event import held_to_first_data
+from server.client_api.first_event import MAX_HELD, held_to_first_data
 from server.providers import Stream, UpstreamError
 from server.providers.base import ProviderConfig
 
@@ -99,7 +99,7 @@ def test_an_error_of_the_clients_or_of_no_known_kind_goes_to_the_relay(event: by
 
 def test_a_stream_that_ends_before_any_data_is_a_failure() -> None:
     stream = ListStream([COMMENT])
-    with pytest.raises(UpstreamError, match="ended before its first event"):
+    with pytest.raises(UpstreamError, match="ended before its answer began"):
         held_to_first_data(stream, "chat", Provider(), time.monotonic())
     assert stream.closed
 
@@ -122,3 +122,30 @@ def test_a_failure_of_the_stream_before_data_closes_it() -> None:
     with pytest.raises(UpstreamError, match="broke"):
         held_to_first_data(stream, "chat", Provider(), time.monotonic())
     assert stream.closed
+
+
+def test_the_events_that_only_open_an_answer_are_held_too() -> None:
+    opening = [sse({"type": "message_start", "message": {"content": []}}, "message_start"),
+               sse({"type": "ping"}, "ping")]
+    delta = sse({"type": "content_block_delta", "delta": {"text": "hi"}},
+                "content_block_delta")
+    stream, out = held([*opening, delta, delta], "messages")
+    assert stream.taken == 3 and list(out) == [*opening, delta, delta]
+    overloaded = sse({"type": "error", "error": {"type": "overloaded_error"}}, "error")
+    with pytest.raises(UpstreamError) as failed:
+        held([*opening, overloaded], "messages")
+    assert failed.value.status == 529
+
+
+def test_no_more_than_max_held_events_are_held() -> None:
+    ping = sse({"type": "ping"}, "ping")
+    delta = sse({"type": "content_block_delta", "delta": {"text": "hi"}})
+    stream, out = held([ping] * (MAX_HELD + 5) + [delta], "messages")
+    assert stream.taken == MAX_HELD
+    assert len(list(out)) == MAX_HELD + 6
+
+
+def test_a_chat_stream_is_held_no_further_than_its_role_chunk() -> None:
+    role = sse({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+    stream, out = held([role, sse({"error": {"code": 502}})])
+    assert stream.taken == 1 and len(list(out)) == 2  # the error: relayed, as before

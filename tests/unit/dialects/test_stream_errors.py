@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from server.dialects.stream_errors import StreamError, stream_error
+from server.dialects.stream_errors import StreamError, opening_only, stream_error
 
 
 def data(payload: Any) -> bytes:
@@ -72,3 +72,19 @@ def test_data_that_is_not_json_is_left_to_the_relay() -> None:
 def test_a_long_message_is_cut() -> None:
     found = stream_error("chat", data({"error": {"message": "x" * 5000, "code": 500}}))
     assert found is not None and len(found.message) == 500 and found.status == 500
+
+
+@pytest.mark.parametrize(("dialect", "payload", "opens"), [
+    ("chat", {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+     False),  # chat's first chunk is its answer's start
+    ("messages", {"type": "message_start", "message": {}}, True),
+    ("messages", {"type": "ping"}, True),
+    ("messages", {"type": "content_block_start", "index": 0}, False),
+    ("messages", {"type": ["ping"]}, False),
+    ("responses", {"type": "response.created", "response": {}}, True),
+    ("responses", {"type": "response.in_progress", "response": {}}, True),
+    ("responses", {"type": "response.output_item.added"}, False),
+    ("messages", ["ping"], False),
+])
+def test_events_that_only_open_an_answer(dialect: str, payload: Any, opens: bool) -> None:
+    assert opening_only(dialect, data(payload)) is opens
