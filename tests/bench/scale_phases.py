@@ -19,6 +19,7 @@ supervisor's and its workers' summed under `--workers 2`; redis-server's beside 
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import sys
@@ -93,12 +94,15 @@ def measure(wrk: str, children: procs.Children, work: Path, upstream: str,
     data_dir = work / "scale"
     seed(data_dir, upstream + "/v1", failing)
     token = limited_token(data_dir)
+    # Every CPU: the proxies' and this process's (pinned to the others, which its children
+    # would inherit: --workers 2 would then share one CPU with wrk, the upstream and Redis).
+    every = None if cpus is None else cpus | os.sched_getaffinity(0)
     with RedisServer(work / "scale-redis") as redis:
         servers = {
             MEMORY: _start(children, MEMORY, data_dir, None, 1, cpus),
             REDIS: _start(children, REDIS, data_dir, redis.url, 1, cpus),
-            ONE: _start(children, ONE, data_dir, redis.url, 1, None),
-            TWO: _start(children, TWO, data_dir, redis.url, 2, None),
+            ONE: _start(children, ONE, data_dir, redis.url, 1, every),
+            TWO: _start(children, TWO, data_dir, redis.url, 2, every),
         }
         try:
             measured = _measure(wrk, work, upstream, servers, token, redis.pid, rounds,
