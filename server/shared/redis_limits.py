@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
 import itertools
 import logging
 import os
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from time import monotonic
 
 import redis
-from hiredis import pack_command
 from redis.exceptions import NoScriptError
 
 from app.db import DATABASE_ERRORS
@@ -38,6 +36,7 @@ from server.client_api.limits import RowWriter, UsageLoader
 from server.client_api.quota_terms import Hold, Key, QuotaRefused, QuotaUnknown, Spend, Used
 from server.client_api.rate import RateDecision
 from server.shared import limit_scripts
+from server.shared.redis_calls import Connections, Script
 from server.shared.redis_conn import REDIS_ERRORS
 from server.shared.redis_status import UNAVAILABLE, RedisStatus
 
@@ -88,10 +87,10 @@ class RedisLimits:
         self._loaders = loaders
         self._clock = clock  # None: Redis TIME, one clock for every process
         self._lease_s, self._renew_s = lease_s, renew_s
-        self._conns = conns = _Connections(client)
-        self._admit = _Lua(client, limit_scripts.ADMIT, conns)
-        self._settle = _Lua(client, limit_scripts.SETTLE, conns)
-        self._renew = _Lua(client, limit_scripts.RENEW, conns)
+        self._conns = conns = Connections(client)
+        self._admit = Script(client, limit_scripts.ADMIT, conns)
+        self._settle = Script(client, limit_scripts.SETTLE, conns)
+        self._renew = Script(client, limit_scripts.RENEW, conns)
         self._tag = secrets.token_hex(4)  # this process's holds' refs
         self._refs = itertools.count(1)
         self._live: dict[str, list[str]] = {}  # ref -> its leases keys, while it is held
@@ -337,87 +336,6 @@ class RedisLimits:
 
     def _now(self) -> str:
         return "" if self._clock is None else f"{self._clock():.6f}"
-
-
-class _Connections:
-    """The hot path's own connections to Redis, one per call in flight, made as needed
-    from the client's settings and kept open. redis-py's pool and client layers cost ~30
-    us of CPU a call here (its pool polls the socket and checks its health on every take,
-    and the client times each command for its observability hooks), as much as sending
-    the call and reading its reply. A connection that failed is closed (a reply may be
-    half read) and opens again on its next use; a forked worker starts its own."""
-
-    def __init__(self, client: redis.Redis) -> None:
-        pool = client.connection_pool
-        self._make = lambda: pool.connection_class(**pool.connection_kwargs)
-        self._pid = os.getpid()
-        self._idle: list[redis.connection.AbstractConnection] = []
-
-    def call(self, command: tuple[object, ...], again: tuple[object, ...] | None = None):
-        """`command`'s reply; `again` is what to send instead if it must be sent twice
-        (Redis may have run the first: the connection broke after sending it)."""
-        if self._pid != os.getpid():  # the parent's sockets are not this process's
-            self._pid, self._idle = os.getpid(), []
-        conn = self._idle.pop() if self._idle else self._make()
-        try:
-            try:
-                return self._once(conn, command)
-            except redis.ConnectionError:
-                # A connection Redis closed (it restarted) fails at its first use: once
-                # more, on a new one. A second failure is Redis's own.
-                return self._once(conn, command if again is None else again)
-        finally:
-            self._idle.append(conn)
-
-    def close(self) -> None:
-        for conn in self._idle:
-            conn.disconnect()
-
-    @staticmethod
-    def _once(conn: redis.connection.AbstractConnection, command: tuple[object, ...]):
-        try:
-            # Packed by hiredis (C): redis-py's packer makes the same bytes but encodes each
-            # argument in Python first (an admit and its settle send ~30: ~3,000 of the
-            # ~27,000 bytecodes of a request). No health check: a connection that went
-            # bad fails its call, which is tried once more (`call`).
-            conn.send_packed_command([pack_command(command)], check_health=False)
-            return conn.read_response()
-        except redis.ResponseError:
-            raise  # Redis's answer, read whole: the connection stays good
-        except BaseException:
-            conn.disconnect()  # timed out or cut short: what is half read goes with it
-            raise
-
-
-class _Lua:
-    """A script called by its SHA1: on the hot path (admit, one settle) through
-    `_Connections`, in a pipeline through redis-py, which, unlike its Script objects, sends
-    no SCRIPT EXISTS before each pipeline. Loaded again when Redis answers that it does
-    not know it (a restarted Redis has no scripts)."""
-
-    def __init__(self, client: redis.Redis, source: str, conns: _Connections) -> None:
-        self.client = client
-        self.source = source
-        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-        self._conns = conns
-
-    def __call__(self, keys: list[str], args: list[object],
-                 again: list[object] | None = None):
-        """The script's reply; `again`: its arguments where it is sent a second time
-        after a reply that did not come (see limit_scripts)."""
-        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
-        resend = None if again is None else ("EVALSHA", self.sha, len(keys), *keys, *again)
-        try:
-            return self._conns.call(command, resend)
-        except NoScriptError:  # it did not run
-            self.load()
-            return self._conns.call(command, resend)
-
-    def queue(self, pipe: redis.client.Pipeline, keys: list[str], args: list[object]) -> None:
-        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-
-    def load(self) -> None:
-        self.client.script_load(self.source)
 
 
 @functools.lru_cache(maxsize=4096)  # a few subjects' months, built once, not per request
