@@ -10,7 +10,8 @@ identical requests, for finding per-request costs (not a target of `make bench`)
   CPU time (user + system, /proc) per request, per run and its median.
 - callgrind: each server under `valgrind --tool=callgrind`; after a warm-up the counters
   are zeroed, `--requests` requests are sent and the counts dumped: instructions per
-  request, repeatable whatever else the machine runs (callgrind_annotate FILE reads them).
+  request (over the requests answered 200; failures are reported), repeatable whatever
+  else the machine runs (callgrind_annotate FILE reads them).
 - profile: each server under cProfile (profile_server.py), enabled after the warm-up;
   prints both servers' top functions by own time per request.
 `--stream` sends streaming requests instead.
@@ -32,7 +33,6 @@ from pathlib import Path
 
 import old_server
 import procs
-from seed import Failing, seed
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -43,23 +43,31 @@ def body(stream: bool) -> bytes:
                        "messages": [{"role": "user", "content": "Say hello"}]}).encode()
 
 
-def send(base: str, token: str, count: int, connections: int, stream: bool) -> int:
-    """`count` requests over `connections` keep-alive connections; the number of non-200s."""
+def send(base: str, token: str, count: int, connections: int, stream: bool) -> tuple[int, int]:
+    """`count` requests over `connections` keep-alive connections: (answered 200, not).
+    A connection the server closed is opened again and its request counted as failed (a
+    server under valgrind is ~50x slower: a per-request figure divides by the 200s)."""
     host, port = base.removeprefix("http://").split(":")
     payload = body(stream)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-    bad = [0]
+    counts = [0, 0]  # ok, failed
     share = [count // connections + (1 if i < count % connections else 0)
              for i in range(connections)]
 
     def worker(n: int) -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn = http.client.HTTPConnection(host, int(port), timeout=300)
         for _ in range(n):
-            conn.request("POST", "/v1/chat/completions", payload, headers)
-            answer = conn.getresponse()
-            answer.read()
-            if answer.status != 200:
-                bad[0] += 1
+            try:
+                conn.request("POST", "/v1/chat/completions", payload, headers)
+                answer = conn.getresponse()
+                answer.read()
+            except (http.client.HTTPException, OSError) as exc:
+                print(f"request failed: {exc!r}", file=sys.stderr)
+                counts[1] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=300)
+                continue
+            counts[0 if answer.status == 200 else 1] += 1
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in share]
@@ -67,7 +75,7 @@ def send(base: str, token: str, count: int, connections: int, stream: bool) -> i
         t.start()
     for t in threads:
         t.join()
-    return bad[0]
+    return counts[0], counts[1]
 
 
 def start(children: procs.Children, work: Path, name: str, upstream: str, wrap: list[str],
@@ -77,14 +85,13 @@ def start(children: procs.Children, work: Path, name: str, upstream: str, wrap: 
     if name == "old":
         source = _worktree(work / "old-src", old_server.BEFORE_ISSUE_13)
         env = procs.clean_env({"MODELPROXY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(source)})
-        data_dir = work / "old-data"
-        token = old_server._seed(env, work, data_dir, upstream + "/v1")
     else:
         source = _worktree(work / "current-src", CURRENT[0]) if CURRENT else REPO
         env = procs.clean_env({"MODELPROXY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(source)})
-        data_dir = work / "current-data"
-        refused = "http://127.0.0.1:9/v1"
-        token = seed(data_dir, upstream + "/v1", Failing(refused, refused)).warmup_token
+    # Both seeded by the same commands (the old code's CLI, which the current one keeps):
+    # the same provider, endpoint, token (rpm, scopes) and options on both sides.
+    data_dir = work / f"{name}-data"
+    token = old_server._seed(env, work, data_dir, upstream + "/v1")
     kind = "plain" if not wrap or "valgrind" in wrap[0] else wrap[0]
     tool = wrap if wrap and "valgrind" in wrap[0] else []
     argv = [*tool, sys.executable, str(HERE / "profile_server.py"), kind,
@@ -117,8 +124,8 @@ def cpu_mode(args: argparse.Namespace, children: procs.Children, work: Path, ups
         for name in order:
             base, pid, token = servers[name]
             before = procs.cpu_seconds(pid)
-            bad = send(base, token, args.requests, args.connections, args.stream)
-            per[name].append((procs.cpu_seconds(pid) - before) / args.requests * 1e6)
+            ok, bad = send(base, token, args.requests, args.connections, args.stream)
+            per[name].append((procs.cpu_seconds(pid) - before) / max(1, ok) * 1e6)
             if bad:
                 print(f"{name}: {bad} non-200 answers", file=sys.stderr)
         print(f"round {r}: " + ", ".join(f"{n} {v[-1]:.0f}" for n, v in per.items()),
@@ -136,21 +143,31 @@ def callgrind_mode(args: argparse.Namespace, children: procs.Children, work: Pat
         wrap = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
                 "--dump-instr=no", "--collect-atstart=yes"]
         base, pid, token = start(children, work, name, upstream, wrap, cpus, args.flush_s)
-        send(base, token, args.warmup, args.connections, args.stream)
+        _report_failed(name, "warm-up", send(base, token, args.warmup, args.connections,
+                                            args.stream))
         time.sleep(1.5 + args.flush_s)  # the log writer's last batch
         subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
-        send(base, token, args.requests, args.connections, args.stream)
+        ok, bad = send(base, token, args.requests, args.connections, args.stream)
+        _report_failed(name, "measured", (ok, bad))
         time.sleep(1.5 + args.flush_s)
         subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
         time.sleep(0.5)
+        if children.procs[name].poll() is not None:  # its last dump is its exit's
+            raise RuntimeError(f"{name}: the server exited under valgrind (see {name}.log)")
         dumps = sorted(work.glob(f"callgrind.{name}.{pid}*"), key=os.path.getmtime)
         total = _total_ir(dumps[-1])
-        print(f"{name}: {total / args.requests:,.0f} instructions/request "
-              f"({dumps[-1]})", flush=True)
+        print(f"{name}: {total / max(1, ok):,.0f} instructions/request over {ok} answered "
+              f"200 ({dumps[-1]})", flush=True)
         if args.keep:
             target = Path(args.keep) / f"callgrind.{name}"
             target.write_bytes(dumps[-1].read_bytes())
         children.stop(name, timeout=60)
+
+
+def _report_failed(name: str, part: str, counts: tuple[int, int]) -> None:
+    if counts[1]:
+        print(f"{name} ({part}): {counts[1]} of {sum(counts)} requests not answered 200",
+              file=sys.stderr, flush=True)
 
 
 def _total_ir(path: Path) -> int:
@@ -168,11 +185,13 @@ def profile_mode(args: argparse.Namespace, children: procs.Children, work: Path,
     for name in args.only or ("old", "current"):
         base, pid, token = start(children, work, name, upstream, [args.mode], cpus,
                                  args.flush_s)
-        send(base, token, args.warmup, args.connections, args.stream)
+        _report_failed(name, "warm-up", send(base, token, args.warmup, args.connections,
+                                            args.stream))
         time.sleep(1.5 + args.flush_s)
         os.kill(pid, signal.SIGUSR1)  # enable
         time.sleep(0.2)
-        send(base, token, args.requests, args.connections, args.stream)
+        ok, bad = send(base, token, args.requests, args.connections, args.stream)
+        _report_failed(name, "measured", (ok, bad))
         time.sleep(1.5 + args.flush_s)
         os.kill(pid, signal.SIGUSR2)  # disable and dump
         time.sleep(1.0)
@@ -180,11 +199,11 @@ def profile_mode(args: argparse.Namespace, children: procs.Children, work: Path,
             Path(args.keep, f"{name}.prof").write_bytes((work / f"{name}.prof").read_bytes())
         if args.mode == "opcodes":
             counts = json.loads((work / f"{name}.prof").read_text())
-            print(f"== {name}: {sum(counts.values()) / args.requests:,.0f} bytecodes/request")
+            print(f"== {name}: {sum(counts.values()) / max(1, ok):,.0f} bytecodes/request")
             children.stop(name, timeout=30)
             continue
         stats = pstats.Stats(str(work / f"{name}.prof"))
-        print(f"== {name}: total {stats.total_tt / args.requests * 1e6:.0f} us/request "
+        print(f"== {name}: total {stats.total_tt / max(1, ok) * 1e6:.0f} us/request "
               "(profiled)")
         stats.sort_stats("tottime").print_stats(args.top)
         children.stop(name, timeout=30)

@@ -70,8 +70,12 @@ def _off(*_: object) -> None:
 
 signal.signal(signal.SIGUSR1, _on)
 signal.signal(signal.SIGUSR2, _off)
+# server.runner first: it patches with gevent, as `serve` does, before anything that
+# imports peewee (server.logwriter does): a peewee imported unpatched keeps one connection
+# state per thread, which every greenlet then shares (under valgrind's pace, two greenlets'
+# connection_context() interleaved: "pop from empty list", and a segfault in sqlite3).
+import server.runner  # noqa: E402, I001
 import server.logwriter  # noqa: E402
-import server.runner  # noqa: E402  (patches with gevent first, as `serve` does)
 from app.main import main  # noqa: E402
 
 if os.environ.get("MP_FLUSH_S"):
