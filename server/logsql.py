@@ -118,13 +118,18 @@ def _insert_sql(param: str, table: str, columns: tuple[str, ...], count: int,
 def _make_encodable(record: dict[str, Any]) -> None:
     """Replace, in place, what no database can store in the record's text (`app.text`);
     the attempts (a list) as the JSON text their column holds."""
+    if isinstance(record.get("attempt_log"), list):
+        record["attempt_log"] = json.dumps(record["attempt_log"], separators=(",", ":"))
+    try:  # a row's text is nearly always ASCII without NUL: all of it checked at once, in C
+        text = "".join(filter(None, map(record.get, TEXT_COLUMNS)))
+    except TypeError:  # not text in a text column: the loop below skips it
+        text = "\x00"
+    if text.isascii() and "\x00" not in text:
+        return
     for name in TEXT_COLUMNS:
         value = record.get(name)
         if type(value) is str:
             record[name] = encodable(value)
-    if isinstance(record.get("attempt_log"), list):
-        record["attempt_log"] = encodable(json.dumps(record["attempt_log"],
-                                                     separators=(",", ":")))
 
 
 def _names(columns: tuple[str, ...]) -> str:
