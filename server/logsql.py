@@ -93,26 +93,26 @@ def insert_statements(db: pw.Database, table: str, columns: tuple[str, ...],
                       rows: list[list[Any]], conflict: tuple[str, ...] = (),
                       additive: tuple[str, ...] = ()) -> list[Statement]:
     """The multi-row INSERT statements (upserts with `conflict`) for `rows`."""
+    head, one, tail = _insert_parts(db.param, table, columns, conflict, additive)
     per_statement = max(1, MAX_PARAMS // len(columns))
-    return [(_insert_sql(db.param, table, columns, len(chunk), conflict, additive),
+    return [(head + ", ".join([one] * len(chunk)) + tail,
              list(itertools.chain.from_iterable(chunk)))
             for chunk in (rows[i:i + per_statement] for i in range(0, len(rows), per_statement))]
 
 
-@functools.lru_cache(maxsize=256)
-def _insert_sql(param: str, table: str, columns: tuple[str, ...], count: int,
-                conflict: tuple[str, ...], additive: tuple[str, ...]) -> str:
-    """The text of one INSERT of `count` rows, kept: batches come in a few sizes (of one
-    row each at a low rate), and building the texts again for each batch (quoting the
-    row's 23 column names, the rollups' 24 and 20 sums) cost ~300 bytecodes a request
-    where batches hold a row or two (cpu_compare.py opcodes)."""
+@functools.lru_cache(maxsize=32)
+def _insert_parts(param: str, table: str, columns: tuple[str, ...], conflict: tuple[str, ...],
+                  additive: tuple[str, ...]) -> tuple[str, str, str]:
+    """An INSERT's head, one row's placeholders and its tail, kept per table: quoting the
+    row's 23 column names and the rollups' 24 and 20 sums again for each batch cost ~300
+    bytecodes a request where batches hold a row or two, as at a low rate
+    (cpu_compare.py opcodes). Only these are kept, not whole texts: a batch's rows vary."""
     head = f'INSERT INTO "{table}" ({_names(columns)}) VALUES '
     tail = ""
     if conflict:
         sets = ", ".join(f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in additive)
         tail = f" ON CONFLICT ({_names(conflict)}) DO UPDATE SET {sets}"
-    one = "(" + ", ".join([param] * len(columns)) + ")"
-    return head + ", ".join([one] * count) + tail
+    return head, "(" + ", ".join([param] * len(columns)) + ")", tail
 
 
 def _make_encodable(record: dict[str, Any]) -> None:
